@@ -1,0 +1,48 @@
+# Every target installs what it needs first; running one twice does no work twice.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export GRADIO_ANALYTICS_ENABLED := False
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install chat ask ingest eval test browser lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first and pinned: it comes from this machine's disk as a CPU build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[ui,llm,eval,test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+chat: install
+	$(BIN)/rag chat
+
+ask: install
+	$(BIN)/rag ask "$(or $(Q),When was the Bicentennial Framework launched?)"
+
+ingest: install
+	$(BIN)/rag ingest
+
+eval: install
+	$(BIN)/rag eval --out eval/out
+
+# Chromium from Debian's packages drives the browser tests (never `playwright install`).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: install browser
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check rag ui eval tests bench
+	$(BIN)/ruff format --check rag ui eval tests bench
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf .rag test-output eval/out

@@ -1,0 +1,84 @@
+"""Answer backends, found by name through the `rag.backends` entry-point group.
+
+Our own backends register through the same entry points a third party's
+would (see pyproject.toml), and only the chosen backend's module is imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+
+from rag.backends.base import (
+    ABSTAIN_PREFIX,
+    AnswerRequest,
+    Availability,
+    Backend,
+    abstention_text,
+)
+from rag.config import Settings
+from rag.errors import RagError
+
+ENTRY_POINT_GROUP = "rag.backends"
+
+__all__ = [
+    "ABSTAIN_PREFIX",
+    "AnswerRequest",
+    "Availability",
+    "Backend",
+    "BackendInfo",
+    "abstention_text",
+    "backend_names",
+    "describe_backends",
+    "load_backend",
+]
+
+
+def _entry_points() -> dict[str, EntryPoint]:
+    found: dict[str, EntryPoint] = {}
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        # The first registration of a name wins, so a plugin cannot silently replace ours.
+        found.setdefault(entry_point.name, entry_point)
+    return found
+
+
+def backend_names() -> list[str]:
+    """Names of every registered backend, sorted."""
+    return sorted(_entry_points())
+
+
+def load_backend(name: str, settings: Settings) -> Backend:
+    """An instance of the backend registered as `name`."""
+    registered = _entry_points()
+    if name not in registered:
+        known = ", ".join(sorted(registered)) or "none (is the package installed?)"
+        raise RagError(f"No answer backend named {name!r}. Registered backends: {known}.")
+    try:
+        backend_class = registered[name].load()
+    except Exception as error:  # a third party's import error must not crash the product
+        raise RagError(f"Answer backend {name!r} failed to load: {type(error).__name__}: {error}") from None
+    if not (isinstance(backend_class, type) and issubclass(backend_class, Backend)):
+        raise RagError(
+            f"Entry point {name!r} ({registered[name].value}) is not a rag.backends.Backend subclass."
+        )
+    return backend_class(settings)
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    name: str
+    description: str
+    availability: Availability
+
+
+def describe_backends(settings: Settings) -> list[BackendInfo]:
+    """Every registered backend with whether it can answer now, and why not."""
+    infos = []
+    for name in backend_names():
+        try:
+            backend = load_backend(name, settings)
+        except RagError as error:
+            infos.append(BackendInfo(name, "", Availability(False, str(error))))
+            continue
+        infos.append(BackendInfo(name, backend.description, backend.availability()))
+    return infos

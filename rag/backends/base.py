@@ -1,0 +1,61 @@
+"""The contract every answer backend keeps: question and passages in, cited answer out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from rag.config import Settings
+from rag.types import Answer, Passage, QueryTerm, Turn
+
+ABSTAIN_PREFIX = "The documents do not say"
+
+
+def abstention_text(question: str) -> str:
+    """The plain message a backend gives when the passages do not hold the answer."""
+    return f"{ABSTAIN_PREFIX} — none of the indexed passages answers “{question.strip()}”."
+
+
+@dataclass(frozen=True)
+class AnswerRequest:
+    """Everything a backend may use to answer."""
+
+    question: str
+    passages: tuple[Passage, ...]
+    history: tuple[Turn, ...] = ()
+    # The question's content terms with their corpus rarity (from the retriever).
+    query_terms: tuple[QueryTerm, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a backend can answer now, and if not, what the user should do."""
+
+    ok: bool
+    reason: str = ""
+
+
+class Backend(ABC):
+    """An answer backend. Register a subclass under the `rag.backends` entry-point group."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def availability(self) -> Availability:
+        """Whether this backend is configured; the UI and `rag backends` show the reason."""
+        return Availability(True)
+
+    @abstractmethod
+    def answer(self, request: AnswerRequest) -> Answer:
+        """A complete answer whose `[n]` markers point into `answer.citations`."""
+
+    def stream(self, request: AnswerRequest) -> Iterator[str | Answer]:
+        """Text pieces as they are produced, then the final Answer. Override to really stream."""
+        answer = self.answer(request)
+        yield answer.text
+        yield answer

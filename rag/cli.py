@@ -1,0 +1,73 @@
+"""The `rag` command: one sub-command per module in `rag/commands/`.
+
+Command modules import nothing heavy at module level, so `rag --help`
+answers without loading torch, FAISS or Gradio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from rag.errors import RagError
+
+# Sub-command name → module in rag.commands; the order is the order of `rag --help`.
+COMMANDS = ("ask", "ingest", "docs", "remove", "backends", "chat", "eval", "config")
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options every sub-command takes; each overrides rag.toml and RAG_* variables."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("settings (override rag.toml and RAG_* variables)")
+    group.add_argument("--config", metavar="FILE", help="settings file (default: ./rag.toml)")
+    group.add_argument("--index", dest="index_dir", metavar="DIR", help="index folder (default: .rag/index)")
+    group.add_argument("--model", metavar="NAME_OR_PATH",
+                       help="sentence-transformers model (default: bundled all-MiniLM-L6-v2)")  # fmt: skip
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rag",
+        description="Ask questions of your documents; every answer quotes its sources word for word.",
+    )
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parent = common_options()
+    for name in COMMANDS:
+        module = importlib.import_module(f"rag.commands.{name}")
+        sub = subcommands.add_parser(name, parents=[parent], help=module.HELP, description=module.HELP)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def settings_from(args: argparse.Namespace, **extra):
+    """Settings for this invocation: defaults < rag.toml < RAG_* < these flags."""
+    from pathlib import Path
+
+    from rag.config import load_settings
+
+    overrides = {"index_dir": args.index_dir, "model": args.model, **extra}
+    return load_settings(Path(args.config) if args.config else None, overrides=overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except RagError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

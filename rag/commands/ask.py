@@ -1,0 +1,60 @@
+"""`rag ask`: answer one question with cited quotes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+
+from rag.config import RETRIEVAL_MODES
+
+HELP = "Answer a question from the indexed documents (builds the index over seeds/ if none)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("question", help="the question, in quotes")
+    add_answer_options(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--passages", action="store_true", help="also show every retrieved passage")
+
+
+def add_answer_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by the commands that answer questions (ask, eval)."""
+    parser.add_argument("--mode", choices=RETRIEVAL_MODES, help="retrieval mode (default: hybrid)")
+    parser.add_argument("--k", "--top-k", dest="top_k", type=int, metavar="N",
+                        help="passages to retrieve (default: 5)")  # fmt: skip
+    parser.add_argument("--backend", metavar="NAME", help="answer backend (see `rag backends`)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rag.cli import settings_from
+    from rag.pipeline import Pipeline
+
+    settings = settings_from(args, mode=args.mode, top_k=args.top_k, backend=args.backend)
+    pipeline = Pipeline(settings)
+    report = pipeline.ensure_index(progress=not args.json)
+    if report is not None and not args.json:
+        print(f"Built the index over {settings.seeds_dir}/: {report.summary()}", file=sys.stderr)
+    answer = pipeline.ask(args.question)
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
+        return 0
+    print(answer.text)
+    for notice in answer.notices:
+        print(f"note: {notice}")
+    if answer.citations:
+        print()
+    for n, citation in enumerate(answer.citations, start=1):
+        page = f", page {citation.page}" if citation.page else ""
+        print(f"[{n}] {citation.title}{page} ({citation.doc_id}, characters {citation.start}–{citation.end})")
+        print(textwrap.indent(textwrap.fill(f"“{citation.quote}”", width=96), "    "))
+    if args.passages:
+        print("\nRetrieved passages:")
+        for passage in answer.passages:
+            c = passage.citation
+            print(f"  #{passage.rank} score {passage.score:.4f}  {c.doc_id} [{c.start}:{c.end}]")
+            print(textwrap.indent(textwrap.fill(c.quote, width=92), "      "))
+    timings = "  ".join(f"{stage} {ms:.1f}ms" for stage, ms in answer.timings_ms.items())
+    print(f"\n({answer.backend}, {answer.mode}; {timings})", file=sys.stderr)
+    return 0

@@ -1,0 +1,23 @@
+"""`rag remove`: take documents out of the index."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "Remove documents from the index by id (see `rag docs`)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rag.cli import settings_from
+    from rag.pipeline import Pipeline
+
+    report = Pipeline(settings_from(args)).remove(args.doc_ids)
+    for problem in report.skipped:
+        print(f"not removed: {problem}", file=sys.stderr)
+    print(report.summary())
+    return 0 if report.removed else 1

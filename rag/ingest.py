@@ -1,0 +1,329 @@
+"""Stages 1–4 in a row: load files, chunk, embed and commit a new index generation.
+
+Incremental: a document whose text hash is unchanged keeps its vectors, so
+re-ingesting the same files embeds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rag import vectors
+from rag.chunking import Chunker, ChunkerSettings
+from rag.config import Settings
+from rag.embedding import Embedder
+from rag.errors import IndexMissingError, RagError
+from rag.lexical import LexicalIndex
+from rag.loading import LoadError, find_files, load_document
+from rag.store import IndexData, IndexSettings, IndexStore
+from rag.text import analyze_many
+from rag.types import Document
+
+# Called with (stage description, done, total) so a UI can show progress.
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did, for the CLI and the UI to show."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "path: reason"
+    n_documents: int = 0
+    n_chunks: int = 0
+    n_embedded: int = 0
+    written: bool = False
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        parts = [
+            f"{len(self.added)} added",
+            f"{len(self.updated)} updated",
+            f"{len(self.unchanged)} unchanged",
+        ]
+        if self.removed:
+            parts.append(f"{len(self.removed)} removed")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped")
+        line = ", ".join(parts) + f"; index holds {self.n_documents} documents, {self.n_chunks} chunks"
+        return line + ("" if self.written else " (nothing changed, nothing written)")
+
+
+def index_settings(settings: Settings, embedder: Embedder) -> IndexSettings:
+    return IndexSettings(embedder.label, 0, chunker_settings(settings))
+
+
+def chunker_settings(settings: Settings) -> ChunkerSettings:
+    return ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap)
+
+
+def content_hash(document: Document) -> str:
+    """Changes when anything that is indexed or shown changes."""
+    digest = hashlib.sha256()
+    for part in (document.title, document.text, repr(document.page_starts)):
+        digest.update(part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+@dataclass
+class _DocumentRows:
+    """One document's share of the index: its spans and their vectors."""
+
+    document: Document
+    digest: str
+    chunk_spans: np.ndarray  # (n, 2) int64
+    chunk_tokens: np.ndarray  # (n,) int32
+    chunk_vectors: np.ndarray  # (n, dim)
+    sentence_spans: np.ndarray  # (m, 2) int64
+    sentence_vectors: np.ndarray  # (m, dim)
+
+
+class Ingester:
+    """Builds and updates the index in `settings.index_dir`."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, progress: bool = False,
+                 on_progress: ProgressCallback | None = None) -> None:  # fmt: skip
+        self.settings = settings
+        self.embedder = embedder
+        self.store = IndexStore(settings.index_dir)
+        self.progress = progress
+        self.on_progress = on_progress
+
+    def ingest(self, paths: Iterable[Path], rebuild: bool = False, lock_timeout: float = 0) -> IngestReport:
+        """Add or update the documents under `paths`; other indexed documents stay."""
+        report = IngestReport()
+        files, problems = find_files(paths)
+        report.skipped.extend(problems)
+        with self.store.lock(timeout=lock_timeout):
+            previous = None if rebuild else self._load_previous()
+            rows = self._rows_by_id(previous)
+            started = time.perf_counter()
+            loaded = self._load(files, report)
+            report.timings_s["load"] = time.perf_counter() - started
+            changed = []
+            for document in loaded:
+                digest = content_hash(document)
+                old = rows.get(document.doc_id)
+                if old is not None and old.digest == digest:
+                    report.unchanged.append(document.doc_id)
+                    continue
+                (report.updated if old is not None else report.added).append(document.doc_id)
+                changed.append((document, digest))
+            for document_rows in self._embed(changed, report):
+                rows[document_rows.document.doc_id] = document_rows
+            if report.added or report.updated or rebuild or previous is None:
+                self._commit(rows, report)
+            else:
+                report.n_documents = len(rows)
+                report.n_chunks = sum(len(r.chunk_spans) for r in rows.values())
+        return report
+
+    def remove(self, doc_ids: Iterable[str], lock_timeout: float = 0) -> IngestReport:
+        """Take documents out of the index; unknown ids are reported, not fatal."""
+        report = IngestReport()
+        with self.store.lock(timeout=lock_timeout):
+            previous = self._load_previous()
+            if previous is None:
+                raise IndexMissingError(f"There is no index in {self.store.folder} to remove from.")
+            rows = self._rows_by_id(previous)
+            for doc_id in doc_ids:
+                if rows.pop(doc_id, None) is None:
+                    report.skipped.append(f"{doc_id}: not in the index (see `rag docs`)")
+                else:
+                    report.removed.append(doc_id)
+            if report.removed:
+                self._commit(rows, report)
+            else:
+                report.n_documents, report.n_chunks = len(rows), previous.n_chunks
+        return report
+
+    # -- steps --------------------------------------------------------------------
+    def _load_previous(self) -> IndexData | None:
+        if not self.store.exists():
+            return None
+        return self.store.load(wanted=index_settings(self.settings, self.embedder))
+
+    def _rows_by_id(self, data: IndexData | None) -> dict[str, _DocumentRows]:
+        if data is None:
+            return {}
+        chunk_vectors = vectors.all_vectors(data.vector_index)
+        rows: dict[str, _DocumentRows] = {}
+        for row, document in enumerate(data.documents):
+            chunk_mask = data.chunk_doc == row
+            sentence_mask = data.sentence_doc == row
+            rows[document.doc_id] = _DocumentRows(
+                document=document,
+                digest=data.hashes[row],
+                chunk_spans=np.stack([data.chunk_start[chunk_mask], data.chunk_end[chunk_mask]], 1),
+                chunk_tokens=np.asarray(data.chunk_tokens[chunk_mask]),
+                chunk_vectors=chunk_vectors[chunk_mask],
+                sentence_spans=np.stack(
+                    [data.sentence_start[sentence_mask], data.sentence_end[sentence_mask]], 1
+                ),
+                sentence_vectors=np.asarray(data.sentence_vectors[sentence_mask]),
+            )
+        return rows
+
+    def _load(self, files, report: IngestReport) -> list[Document]:
+        from tqdm import tqdm
+
+        documents: list[Document] = []
+        seen_ids: dict[str, Path] = {}
+        seen_hashes: dict[str, str] = {}
+        bar = tqdm(files, desc="Reading", unit="file", disable=not self.progress or len(files) < 20)
+        for done, found in enumerate(bar, start=1):
+            self._report_progress("Reading files", done, len(files))
+            if found.doc_id in seen_ids:
+                report.skipped.append(
+                    f"{found.path}: same document id {found.doc_id!r} as {seen_ids[found.doc_id]}; "
+                    "rename one of them"
+                )
+                continue
+            try:
+                document = load_document(found.path, found.doc_id)
+            except LoadError as error:
+                report.skipped.append(str(error))
+                continue
+            text_digest = hashlib.sha256(document.text.encode("utf-8", "surrogatepass")).hexdigest()
+            if text_digest in seen_hashes:
+                report.skipped.append(
+                    f"{found.path}: same text as document {seen_hashes[text_digest]!r}; not indexed twice"
+                )
+                continue
+            seen_ids[found.doc_id] = found.path
+            seen_hashes[text_digest] = found.doc_id
+            documents.append(document)
+        return documents
+
+    def _embed(self, changed: list[tuple[Document, str]], report: IngestReport) -> list[_DocumentRows]:
+        if not changed:
+            return []
+        started = time.perf_counter()
+        self.embedder.warm_up()
+        chunker = Chunker(chunker_settings(self.settings), self.embedder.count_tokens,
+                          self.embedder.max_tokens)  # fmt: skip
+        split = []
+        for done, (document, digest) in enumerate(changed, start=1):
+            self._report_progress("Chunking", done, len(changed))
+            sentences, chunks = chunker.split(document)
+            split.append((document, digest, sentences, chunks))
+        report.timings_s["chunk"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        chunk_texts = [chunk.text for _, _, _, chunks in split for chunk in chunks]
+        sentence_texts = [document.text[s.start : s.end] for document, _, sentences, _ in split
+                          for s in sentences]  # fmt: skip
+        self._report_progress("Embedding", 0, len(chunk_texts) + len(sentence_texts))
+        all_vectors = self._embed_texts(chunk_texts + sentence_texts)
+        chunk_vectors, sentence_vectors = all_vectors[: len(chunk_texts)], all_vectors[len(chunk_texts) :]
+        report.n_embedded = len(chunk_texts)
+        report.timings_s["embed"] = time.perf_counter() - started
+
+        rows: list[_DocumentRows] = []
+        chunk_at = sentence_at = 0
+        for document, digest, sentences, chunks in split:
+            rows.append(
+                _DocumentRows(
+                    document=document,
+                    digest=digest,
+                    chunk_spans=np.array([[c.start, c.end] for c in chunks], dtype=np.int64).reshape(-1, 2),
+                    chunk_tokens=np.array([c.n_tokens for c in chunks], dtype=np.int32),
+                    chunk_vectors=chunk_vectors[chunk_at : chunk_at + len(chunks)],
+                    sentence_spans=np.array([[s.start, s.end] for s in sentences], dtype=np.int64).reshape(-1, 2),
+                    sentence_vectors=sentence_vectors[sentence_at : sentence_at + len(sentences)],
+                )
+            )
+            chunk_at += len(chunks)
+            sentence_at += len(sentences)
+        return rows
+
+    def _embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Embed in slices so a UI gets progress between them."""
+        if not texts:
+            return np.zeros((0, self.embedder.dimension), dtype=np.float32)
+        slice_size = max(self.settings.embed_batch_size * 8, 1)
+        parts = []
+        show_bar = self.progress and len(texts) > slice_size
+        from tqdm import tqdm
+
+        with tqdm(total=len(texts), desc="Embedding", unit="text", disable=not show_bar) as bar:
+            for begin in range(0, len(texts), slice_size):
+                parts.append(self.embedder.embed(texts[begin : begin + slice_size]))
+                bar.update(len(parts[-1]))
+                self._report_progress("Embedding", begin + len(parts[-1]), len(texts))
+        return np.concatenate(parts)
+
+    def _commit(self, rows: dict[str, _DocumentRows], report: IngestReport) -> None:
+        started = time.perf_counter()
+        self._report_progress("Writing the index", 0, 1)
+        ordered = [rows[doc_id] for doc_id in sorted(rows)]
+        dimension = self.embedder.dimension
+        documents = [r.document for r in ordered]
+
+        def stacked(attribute: str, width: int, dtype) -> np.ndarray:
+            arrays = [getattr(r, attribute) for r in ordered]
+            if not arrays:
+                return np.zeros((0, width), dtype=dtype)
+            return np.concatenate(arrays).astype(dtype).reshape(-1, width)
+
+        chunk_doc = np.repeat(np.arange(len(ordered), dtype=np.int32), [len(r.chunk_spans) for r in ordered])
+        sentence_doc = np.repeat(np.arange(len(ordered), dtype=np.int32),
+                                 [len(r.sentence_spans) for r in ordered])  # fmt: skip
+        chunk_spans = stacked("chunk_spans", 2, np.int64)
+        sentence_spans = stacked("sentence_spans", 2, np.int64)
+        chunk_vectors = stacked("chunk_vectors", dimension, np.float32)
+        sentence_vectors = stacked("sentence_vectors", dimension, np.float32)
+        chunk_tokens = np.concatenate([r.chunk_tokens for r in ordered]) if ordered else np.zeros(0, np.int32)
+
+        spec = vectors.VectorIndexSpec.choose(
+            self.settings.index_type, len(chunk_vectors), self.settings.hnsw_threshold,
+            self.settings.hnsw_m, self.settings.hnsw_ef_construction, self.settings.hnsw_ef_search,
+        )  # fmt: skip
+        texts_of = lambda doc, spans: [  # noqa: E731
+            documents[d].text[s:e] for d, (s, e) in zip(doc, spans, strict=True)
+        ]
+        data = IndexData(
+            settings=IndexSettings(self.embedder.label, dimension, chunker_settings(self.settings)),
+            vector_spec=spec,
+            documents=documents,
+            hashes=[r.digest for r in ordered],
+            chunk_doc=chunk_doc,
+            chunk_start=chunk_spans[:, 0],
+            chunk_end=chunk_spans[:, 1],
+            chunk_tokens=chunk_tokens.astype(np.int32),
+            sentence_doc=sentence_doc,
+            sentence_start=sentence_spans[:, 0],
+            sentence_end=sentence_spans[:, 1],
+            sentence_vectors=sentence_vectors,
+            vector_index=vectors.build(chunk_vectors, spec),
+            chunk_bm25=LexicalIndex.build(analyze_many(texts_of(chunk_doc, chunk_spans))),
+            sentence_bm25=LexicalIndex.build(analyze_many(texts_of(sentence_doc, sentence_spans))),
+        )
+        self.store.commit(data)
+        report.written = True
+        report.n_documents = len(documents)
+        report.n_chunks = data.n_chunks
+        report.timings_s["index"] = time.perf_counter() - started
+        self._report_progress("Writing the index", 1, 1)
+
+    def _report_progress(self, stage: str, done: int, total: int) -> None:
+        if self.on_progress is not None:
+            self.on_progress(stage, done, total)
+
+
+def require_paths(paths: list[Path]) -> list[Path]:
+    """Refuse an ingest whose every path is missing, rather than report an empty success."""
+    missing = [path for path in paths if not path.exists()]
+    if paths and len(missing) == len(paths):
+        raise RagError("Nothing to ingest: " + ", ".join(f"{p} does not exist" for p in missing) + ".")
+    return paths

@@ -1,0 +1,154 @@
+"""The library's front door: ingest, retrieve and ask, used by the CLI, the UI and eval."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from rag.backends import AnswerRequest, Backend, load_backend
+from rag.config import Settings
+from rag.embedding import Embedder
+from rag.errors import RagError
+from rag.ingest import Ingester, IngestReport, ProgressCallback, index_settings
+from rag.retrieval import Retriever
+from rag.store import IndexData, IndexStore
+from rag.types import Answer, Retrieval, Turn
+
+MAX_QUESTION_CHARS = 2000
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    doc_id: str
+    title: str
+    source: str
+    chunks: int
+    characters: int
+
+
+def clean_question(question: str) -> str:
+    """The question with control characters removed, or a RagError if there is none to ask."""
+    if not isinstance(question, str):
+        raise RagError("The question must be text.")
+    cleaned = re.sub(r"\s+", " ", _CONTROL.sub(" ", question)).strip()
+    if not cleaned:
+        raise RagError("The question is empty; type a question about your documents.")
+    if not re.search(r"\w", cleaned):
+        raise RagError("The question has no words in it; type a question about your documents.")
+    if len(cleaned) > MAX_QUESTION_CHARS:
+        raise RagError(
+            f"The question is {len(cleaned):,} characters long; the limit is {MAX_QUESTION_CHARS:,}. "
+            "Ask a shorter question."
+        )
+    return cleaned
+
+
+class Pipeline:
+    """One index folder with its model, retriever and answer backends. Thread-safe for asking."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.embedder = Embedder(settings.model, settings.embed_batch_size)
+        self.store = IndexStore(settings.index_dir)
+        self._lock = threading.RLock()
+        self._data: IndexData | None = None
+        self._generation: Path | None = None
+        self._backends: dict[str, Backend] = {}
+
+    # -- the index ------------------------------------------------------------------
+    def index(self) -> IndexData:
+        """The live index, reloaded when another process has committed a newer one."""
+        with self._lock:
+            generation = self.store.current_generation()
+            if self._data is None or generation != self._generation:
+                self._data = self.store.load(wanted=index_settings(self.settings, self.embedder))
+                self._generation = generation
+            return self._data
+
+    def ensure_index(self, progress: bool = False, on_progress: ProgressCallback | None = None) -> IngestReport | None:
+        """Build the index over `seeds_dir` if there is none yet."""
+        if self.store.exists():
+            return None
+        if not self.settings.seeds_dir.is_dir():
+            raise RagError(
+                f"There is no index in {self.settings.index_dir} and no {self.settings.seeds_dir}/ "
+                "folder to build one from. Run `rag ingest PATH ...` first."
+            )
+        # Wait for a concurrent first build rather than fail: both want the same index.
+        return self.ingest([self.settings.seeds_dir], progress=progress, on_progress=on_progress,
+                           lock_timeout=600)  # fmt: skip
+
+    def ingest(self, paths: Iterable[Path], rebuild: bool = False, progress: bool = False,
+               on_progress: ProgressCallback | None = None, lock_timeout: float = 0) -> IngestReport:  # fmt: skip
+        """Add or update documents from files and folders."""
+        ingester = Ingester(self.settings, self.embedder, progress=progress, on_progress=on_progress)
+        return ingester.ingest(list(paths), rebuild=rebuild, lock_timeout=lock_timeout)
+
+    def remove(self, doc_ids: Sequence[str]) -> IngestReport:
+        """Take documents out of the index by id."""
+        return Ingester(self.settings, self.embedder).remove(doc_ids)
+
+    def documents(self) -> list[DocumentInfo]:
+        """What is indexed, read from the manifest (no model is loaded)."""
+        manifest = self.store.read_manifest()
+        return [
+            DocumentInfo(doc_id, entry["title"], entry["source"], entry["chunks"], entry["characters"])
+            for doc_id, entry in sorted(manifest["documents"].items())
+        ]
+
+    # -- asking ---------------------------------------------------------------------
+    def retrieve(self, question: str, mode: str | None = None, k: int | None = None,
+                 timings: dict[str, float] | None = None) -> Retrieval:  # fmt: skip
+        """The top-k passages for a question, with citations."""
+        settings = self.settings.replace(mode=mode, top_k=k)
+        retriever = Retriever(self.index(), self.embedder.embed_query, settings.rrf_k)
+        return retriever.retrieve(clean_question(question), settings.mode, settings.top_k, timings)
+
+    def backend(self, name: str | None = None) -> Backend:
+        """The answer backend registered as `name` (default: the configured one)."""
+        name = name or self.settings.backend
+        with self._lock:
+            if name not in self._backends:
+                self._backends[name] = load_backend(name, self.settings)
+            return self._backends[name]
+
+    def _request(self, question: str, mode: str | None, k: int | None,
+                 history: Sequence[Turn], timings: dict[str, float]) -> tuple[AnswerRequest, Retrieval]:  # fmt: skip
+        question = clean_question(question)
+        retrieval = self.retrieve(question, mode, k, timings)
+        request = AnswerRequest(question, retrieval.passages, tuple(history), retrieval.query_terms)
+        return request, retrieval
+
+    def ask(self, question: str, mode: str | None = None, k: int | None = None,
+            backend: str | None = None, history: Sequence[Turn] = ()) -> Answer:  # fmt: skip
+        """Retrieve passages for `question` and answer it with the chosen backend."""
+        started = time.perf_counter()
+        chosen = self.backend(backend)
+        timings: dict[str, float] = {}
+        request, retrieval = self._request(question, mode, k, history, timings)
+        answering = time.perf_counter()
+        answer = chosen.answer(request)
+        timings["answer"] = (time.perf_counter() - answering) * 1000
+        timings["total"] = (time.perf_counter() - started) * 1000
+        return replace(answer, timings_ms={**timings, **answer.timings_ms}, mode=retrieval.mode)
+
+    def ask_stream(self, question: str, mode: str | None = None, k: int | None = None,
+                   backend: str | None = None, history: Sequence[Turn] = ()) -> Iterator[str | Answer]:  # fmt: skip
+        """Like `ask`, but yields text pieces as the backend produces them, then the Answer."""
+        started = time.perf_counter()
+        chosen = self.backend(backend)
+        timings: dict[str, float] = {}
+        request, retrieval = self._request(question, mode, k, history, timings)
+        answering = time.perf_counter()
+        for piece in chosen.stream(request):
+            if isinstance(piece, Answer):
+                timings["answer"] = (time.perf_counter() - answering) * 1000
+                timings["total"] = (time.perf_counter() - started) * 1000
+                yield replace(piece, timings_ms={**timings, **piece.timings_ms}, mode=retrieval.mode)
+            else:
+                yield piece

@@ -1,0 +1,185 @@
+"""Stage 5: find the passages for a question, each with a verbatim citation.
+
+Three modes: dense (FAISS cosine), bm25 (lexical) and hybrid (reciprocal rank
+fusion of both). Overlapping or identical chunks are dropped so they do not
+crowd the top-k.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag import vectors
+from rag.config import RETRIEVAL_MODES
+from rag.errors import RagError
+from rag.store import IndexData
+from rag.text import analyze
+from rag.types import Citation, Passage, QueryTerm, Retrieval, ScoredSentence
+
+# Candidates fetched per signal before fusion and de-duplication, as a multiple of k.
+CANDIDATE_FACTOR = 4
+MIN_CANDIDATES = 20
+# Two chunks of one document sharing more than this share of the shorter are duplicates.
+MAX_OVERLAP = 0.5
+
+
+@dataclass
+class _Candidate:
+    row: int
+    score: float
+    signals: dict[str, float]
+
+
+def reciprocal_rank_fusion(rankings: list[list[int]], k: int) -> dict[int, float]:
+    """Sum of 1 / (k + rank) over the rankings each id appears in (rank starts at 1)."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, row in enumerate(ranking, start=1):
+            fused[row] = fused.get(row, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+class Retriever:
+    """Turns a question into ranked passages over one loaded index."""
+
+    def __init__(self, data: IndexData, embed_query, rrf_k: int = 60) -> None:
+        self.data = data
+        self._embed_query = embed_query
+        self.rrf_k = rrf_k
+
+    def retrieve(self, question: str, mode: str = "hybrid", k: int = 5,
+                 timings: dict[str, float] | None = None) -> Retrieval:  # fmt: skip
+        """The `k` best passages for `question`, best first."""
+        import time
+
+        if mode not in RETRIEVAL_MODES:
+            raise RagError(f"Unknown retrieval mode {mode!r}; use one of {', '.join(RETRIEVAL_MODES)}.")
+        timings = {} if timings is None else timings
+        terms = analyze(question)
+        started = time.perf_counter()
+        query_vector = self._embed_query(question)
+        timings["embed_question"] = _ms_since(started)
+        pool = max(k * CANDIDATE_FACTOR, MIN_CANDIDATES)
+
+        dense_ids: list[int] = []
+        dense_scores: dict[int, float] = {}
+        if mode in ("dense", "hybrid"):
+            started = time.perf_counter()
+            scores, ids = vectors.search(self.data.vector_index, query_vector, pool)
+            dense_ids = [int(i) for i in ids]
+            dense_scores = {int(i): float(s) for i, s in zip(ids, scores, strict=True)}
+            timings["dense_search"] = _ms_since(started)
+        lexical_ids: list[int] = []
+        lexical_scores: dict[int, float] = {}
+        if mode in ("bm25", "hybrid"):
+            started = time.perf_counter()
+            scores, ids = self.data.chunk_bm25.top(question, pool)
+            lexical_ids = [int(i) for i in ids]
+            lexical_scores = {int(i): float(s) for i, s in zip(ids, scores, strict=True)}
+            timings["bm25_search"] = _ms_since(started)
+
+        started = time.perf_counter()
+        if mode == "dense":
+            ranked = [(row, dense_scores[row]) for row in dense_ids]
+        elif mode == "bm25":
+            ranked = [(row, lexical_scores[row]) for row in lexical_ids]
+        else:
+            fused = reciprocal_rank_fusion([dense_ids, lexical_ids], self.rrf_k)
+            ranked = sorted(fused.items(), key=lambda item: -item[1])
+        candidates = [
+            _Candidate(row, score, self._signals(row, query_vector, dense_scores, lexical_scores))
+            for row, score in ranked
+        ]
+        chosen = self._without_duplicates(candidates, k)
+        passages = tuple(
+            self._passage(rank, candidate, query_vector, set(terms))
+            for rank, candidate in enumerate(chosen, start=1)
+        )
+        query_terms = tuple(
+            QueryTerm(term, *self.data.chunk_bm25.idf(term)) for term in dict.fromkeys(terms)
+        )
+        timings["fusion"] = _ms_since(started)
+        return Retrieval(question, mode, passages, query_terms)
+
+    def _signals(self, row: int, query_vector: np.ndarray, dense: dict[int, float],
+                 lexical: dict[int, float]) -> dict[str, float]:  # fmt: skip
+        signals = {"bm25": lexical.get(row, 0.0)}
+        if row in dense:
+            signals["dense"] = dense[row]
+        else:
+            vector = self.data.vector_index.reconstruct(int(row))
+            signals["dense"] = float(np.dot(vector, query_vector))
+        return signals
+
+    def _without_duplicates(self, candidates: list[_Candidate], k: int) -> list[_Candidate]:
+        chosen: list[_Candidate] = []
+        seen_texts: set[str] = set()
+        data = self.data
+        for candidate in candidates:
+            row = candidate.row
+            text_key = re.sub(r"\s+", " ", data.chunk_text(row)).strip().lower()
+            if text_key in seen_texts:
+                continue
+            start, end = int(data.chunk_start[row]), int(data.chunk_end[row])
+            duplicate = False
+            for other in chosen:
+                if data.chunk_doc[other.row] != data.chunk_doc[row]:
+                    continue
+                other_start, other_end = int(data.chunk_start[other.row]), int(data.chunk_end[other.row])
+                shared = min(end, other_end) - max(start, other_start)
+                shorter = min(end - start, other_end - other_start)
+                if shorter > 0 and shared / shorter > MAX_OVERLAP:
+                    duplicate = True
+                    break
+            if duplicate:
+                continue
+            seen_texts.add(text_key)
+            chosen.append(candidate)
+            if len(chosen) == k:
+                break
+        return chosen
+
+    def _citation(self, doc_row: int, start: int, end: int, score: float) -> Citation:
+        document = self.data.documents[doc_row]
+        return Citation(
+            doc_id=document.doc_id,
+            title=document.title,
+            start=start,
+            end=end,
+            quote=document.text[start:end],
+            page=document.page_at(start),
+            score=score,
+        )
+
+    def _passage(self, rank: int, candidate: _Candidate, query_vector: np.ndarray,
+                 question_terms: set[str]) -> Passage:  # fmt: skip
+        data = self.data
+        row = candidate.row
+        doc_row = int(data.chunk_doc[row])
+        sentence_rows = data.sentence_rows(row)
+        sentence_vectors = np.asarray(data.sentence_vectors[sentence_rows.start : sentence_rows.stop])
+        dense = sentence_vectors @ query_vector if len(sentence_vectors) else np.zeros(0)
+        sentences = []
+        for position, sentence_row in enumerate(sentence_rows):
+            start, end = int(data.sentence_start[sentence_row]), int(data.sentence_end[sentence_row])
+            citation = self._citation(doc_row, start, end, float(dense[position]))
+            matched = frozenset(question_terms.intersection(analyze(citation.quote)))
+            sentences.append(ScoredSentence(citation, float(dense[position]), matched, position))
+        return Passage(
+            rank=rank,
+            score=candidate.score,
+            citation=self._citation(doc_row, int(data.chunk_start[row]), int(data.chunk_end[row]),
+                                    candidate.score),  # fmt: skip
+            chunk_id=row,
+            sentences=tuple(sentences),
+            signals=candidate.signals,
+        )
+
+
+def _ms_since(started: float) -> float:
+    import time
+
+    return (time.perf_counter() - started) * 1000.0

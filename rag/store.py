@@ -1,0 +1,331 @@
+"""Stage 4: the index on disk, written atomically, one generation at a time.
+
+Layout of the index folder:
+
+    CURRENT           name of the live generation (replaced atomically)
+    .lock             held by the one process that may write
+    gen-<id>/         one complete index:
+        manifest.json     model, dimension, chunker, vector index, documents and hashes
+        documents.jsonl   each document's id, title, source, pages and full text
+        chunks.npz        per chunk: document row, start, end, token count
+        sentences.npz     per sentence: document row, start, end
+        sentence_vectors.npy
+        vectors.faiss     chunk vectors
+        bm25-chunks/, bm25-sentences/
+
+A writer builds a new generation beside the live one and only then points
+CURRENT at it, so a killed ingest leaves the previous index untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag import lexical, vectors
+from rag.chunking import ChunkerSettings
+from rag.errors import IndexMismatchError, IndexMissingError, RagError
+from rag.types import Document
+
+FORMAT_VERSION = 1
+CURRENT_FILE = "CURRENT"
+LOCK_FILE = ".lock"
+MANIFEST_FILE = "manifest.json"
+REBUILD_HINT = "Rebuild it with `rag ingest --rebuild` (add your document paths)."
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """What an index was built with; an index is only usable with the same values."""
+
+    model: str
+    dimension: int
+    chunker: ChunkerSettings
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.model, "dimension": self.dimension, "chunker": self.chunker.to_json()}
+
+
+@dataclass
+class IndexData:
+    """Everything one generation holds, in memory (arrays may be memory-mapped)."""
+
+    settings: IndexSettings
+    vector_spec: vectors.VectorIndexSpec
+    documents: list[Document]
+    hashes: list[str]
+    chunk_doc: np.ndarray  # int32, document row of each chunk
+    chunk_start: np.ndarray  # int64
+    chunk_end: np.ndarray  # int64
+    chunk_tokens: np.ndarray  # int32
+    sentence_doc: np.ndarray  # int32
+    sentence_start: np.ndarray  # int64
+    sentence_end: np.ndarray  # int64
+    sentence_vectors: np.ndarray  # float32 (n_sentences, dimension)
+    vector_index: Any  # faiss index over chunk vectors
+    chunk_bm25: lexical.LexicalIndex
+    sentence_bm25: lexical.LexicalIndex
+
+    @property
+    def n_chunks(self) -> int:
+        return len(self.chunk_doc)
+
+    @cached_property
+    def doc_rows(self) -> dict[str, int]:
+        return {document.doc_id: row for row, document in enumerate(self.documents)}
+
+    def chunk_text(self, row: int) -> str:
+        document = self.documents[int(self.chunk_doc[row])]
+        return document.text[int(self.chunk_start[row]) : int(self.chunk_end[row])]
+
+    def sentence_rows(self, chunk_row: int) -> range:
+        """Rows of the sentences that overlap chunk `chunk_row`."""
+        doc = self.chunk_doc[chunk_row]
+        # Sentences are stored grouped by document and sorted by start.
+        first = int(np.searchsorted(self.sentence_doc, doc, side="left"))
+        last = int(np.searchsorted(self.sentence_doc, doc, side="right"))
+        starts = self.sentence_start[first:last]
+        ends = self.sentence_end[first:last]
+        # Overlapping, not contained: a chunk cut inside a long sentence still owns it.
+        lo = first + int(np.searchsorted(ends, self.chunk_start[chunk_row], side="right"))
+        hi = first + int(np.searchsorted(starts, self.chunk_end[chunk_row], side="left"))
+        return range(lo, max(lo, hi))
+
+    def chunks_per_document(self) -> np.ndarray:
+        return np.bincount(self.chunk_doc, minlength=len(self.documents))
+
+    def manifest(self) -> dict[str, Any]:
+        counts = self.chunks_per_document()
+        return {
+            "format": FORMAT_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **self.settings.to_json(),
+            "vector_index": self.vector_spec.to_json(),
+            "n_chunks": self.n_chunks,
+            "n_sentences": int(len(self.sentence_doc)),
+            "documents": {
+                document.doc_id: {
+                    "title": document.title,
+                    "source": document.source,
+                    "sha256": digest,
+                    "chunks": int(counts[row]),
+                    "characters": len(document.text),
+                }
+                for row, (document, digest) in enumerate(zip(self.documents, self.hashes, strict=True))
+            },
+        }
+
+
+class IndexStore:
+    """One index folder: find, check, read and atomically replace its live generation."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    # -- reading ------------------------------------------------------------------
+    def exists(self) -> bool:
+        return (self.folder / CURRENT_FILE).is_file()
+
+    def current_generation(self) -> Path:
+        pointer = self.folder / CURRENT_FILE
+        if not pointer.is_file():
+            raise IndexMissingError(
+                f"There is no index in {self.folder}. Build one with `rag ingest [PATH ...]`."
+            )
+        name = pointer.read_text(encoding="utf-8").strip()
+        generation = self.folder / name
+        if not name or not (generation / MANIFEST_FILE).is_file():
+            raise RagError(
+                f"The index in {self.folder} is damaged: {CURRENT_FILE} names {name!r}, "
+                f"which holds no manifest. {REBUILD_HINT}"
+            )
+        return generation
+
+    def read_manifest(self) -> dict[str, Any]:
+        path = self.current_generation() / MANIFEST_FILE
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise RagError(f"The index manifest {path} is damaged ({error}). {REBUILD_HINT}") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
+            found = manifest.get("format") if isinstance(manifest, dict) else None
+            raise IndexMismatchError(
+                f"The index in {self.folder} has format {found!r}; this version reads format "
+                f"{FORMAT_VERSION}. {REBUILD_HINT}"
+            )
+        return manifest
+
+    def check_compatible(self, manifest: dict[str, Any], wanted: IndexSettings) -> None:
+        """Raise IndexMismatchError if the index was built with other settings than `wanted`."""
+        built = {"model": manifest.get("model"), "dimension": manifest.get("dimension"),
+                 "chunker": manifest.get("chunker")}  # fmt: skip
+        differences = [
+            f"{key}: index has {built[key]!r}, settings ask for {value!r}"
+            for key, value in wanted.to_json().items()
+            if key != "dimension" and built[key] != value
+        ]
+        if differences:
+            raise IndexMismatchError(
+                f"The index in {self.folder} was built with other settings ("
+                + "; ".join(differences)
+                + f"). {REBUILD_HINT} Or change the settings back."
+            )
+
+    def load(self, wanted: IndexSettings | None = None) -> IndexData:
+        """The live generation, checked against `wanted` settings when given."""
+        manifest = self.read_manifest()
+        if wanted is not None:
+            self.check_compatible(manifest, wanted)
+        generation = self.current_generation()
+        try:
+            return _read_generation(generation, manifest)
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
+            raise RagError(
+                f"The index in {generation} is damaged or incomplete ({error}). {REBUILD_HINT}"
+            ) from None
+
+    # -- writing ------------------------------------------------------------------
+    @contextmanager
+    def lock(self, timeout: float = 0) -> Iterator[None]:
+        """Hold the writer's lock; a second writer waits `timeout` s, then gets a clear error."""
+        from filelock import FileLock, Timeout
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.folder / LOCK_FILE))
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise RagError(
+                f"Another process is writing the index in {self.folder}; "
+                "wait for it to finish and try again."
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def commit(self, data: IndexData) -> Path:
+        """Write `data` as a new generation and make it live; old generations are removed."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+        staging = self.folder / f".{name}.tmp"
+        staging.mkdir()
+        _write_generation(staging, data)
+        _fsync_tree(staging)
+        final = self.folder / name
+        os.rename(staging, final)
+        pointer_tmp = self.folder / f".{CURRENT_FILE}.tmp"
+        pointer_tmp.write_text(name, encoding="utf-8")
+        _fsync_file(pointer_tmp)
+        os.replace(pointer_tmp, self.folder / CURRENT_FILE)
+        _fsync_dir(self.folder)
+        self._remove_stale(keep=name)
+        return final
+
+    def _remove_stale(self, keep: str) -> None:
+        # Readers that loaded an older generation keep their memory maps: unlinking is safe.
+        for entry in self.folder.iterdir():
+            is_generation = entry.name.startswith("gen-") or entry.name.startswith(".gen-")
+            if entry.is_dir() and is_generation and entry.name != keep:
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def _write_generation(folder: Path, data: IndexData) -> None:
+    with open(folder / "documents.jsonl", "w", encoding="utf-8") as out:
+        for document, digest in zip(data.documents, data.hashes, strict=True):
+            record = {"doc_id": document.doc_id, "title": document.title, "source": document.source,
+                      "page_starts": list(document.page_starts), "sha256": digest,
+                      "text": document.text}  # fmt: skip
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    np.savez(folder / "chunks.npz", doc=data.chunk_doc, start=data.chunk_start,
+             end=data.chunk_end, tokens=data.chunk_tokens)  # fmt: skip
+    np.savez(folder / "sentences.npz", doc=data.sentence_doc, start=data.sentence_start,
+             end=data.sentence_end)  # fmt: skip
+    np.save(folder / "sentence_vectors.npy", data.sentence_vectors)
+    vectors.save(data.vector_index, folder / "vectors.faiss")
+    data.chunk_bm25.save(folder / "bm25-chunks")
+    data.sentence_bm25.save(folder / "bm25-sentences")
+    # The manifest goes last: a generation with a manifest is a complete one.
+    (folder / MANIFEST_FILE).write_text(json.dumps(data.manifest(), indent=2), encoding="utf-8")
+
+
+def _read_generation(folder: Path, manifest: dict[str, Any]) -> IndexData:
+    documents: list[Document] = []
+    hashes: list[str] = []
+    with open(folder / "documents.jsonl", encoding="utf-8") as lines:
+        for line in lines:
+            record = json.loads(line)
+            documents.append(Document(record["doc_id"], record["title"], record["text"],
+                                      record["source"], tuple(record["page_starts"])))  # fmt: skip
+            hashes.append(record["sha256"])
+    if set(manifest["documents"]) != {document.doc_id for document in documents}:
+        raise ValueError("manifest and documents.jsonl list different documents")
+    chunks = np.load(folder / "chunks.npz")
+    sentences = np.load(folder / "sentences.npz")
+    spec_json = manifest["vector_index"]
+    spec = vectors.VectorIndexSpec(
+        kind=spec_json["kind"],
+        hnsw_m=spec_json.get("m", 32),
+        ef_construction=spec_json.get("ef_construction", 80),
+        ef_search=spec_json.get("ef_search", 64),
+    )
+    vector_index = vectors.load(folder / "vectors.faiss", spec)
+    chunk_doc = chunks["doc"]
+    if vector_index.ntotal != len(chunk_doc) or manifest["n_chunks"] != len(chunk_doc):
+        raise ValueError(
+            f"{vector_index.ntotal} vectors for {len(chunk_doc)} chunks "
+            f"(manifest says {manifest['n_chunks']})"
+        )
+    sentence_vectors = np.load(folder / "sentence_vectors.npy", mmap_mode="r")
+    if len(sentence_vectors) != len(sentences["doc"]):
+        raise ValueError("sentence vectors and sentences differ in number")
+    settings = IndexSettings(manifest["model"], manifest["dimension"],
+                             ChunkerSettings(**manifest["chunker"]))  # fmt: skip
+    return IndexData(
+        settings=settings,
+        vector_spec=spec,
+        documents=documents,
+        hashes=hashes,
+        chunk_doc=chunk_doc,
+        chunk_start=chunks["start"],
+        chunk_end=chunks["end"],
+        chunk_tokens=chunks["tokens"],
+        sentence_doc=sentences["doc"],
+        sentence_start=sentences["start"],
+        sentence_end=sentences["end"],
+        sentence_vectors=sentence_vectors,
+        vector_index=vector_index,
+        chunk_bm25=lexical.LexicalIndex.load(folder / "bm25-chunks"),
+        sentence_bm25=lexical.LexicalIndex.load(folder / "bm25-sentences"),
+    )
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            _fsync_file(path)
+    for path in [folder, *[p for p in folder.rglob("*") if p.is_dir()]]:
+        _fsync_dir(path)

@@ -1,0 +1,80 @@
+"""Text analysis shared by the stages: sentence spans and the lexical analyser.
+
+One analyser serves the BM25 index, question terms and sentence matching, so
+a word matched in one place is matched the same way in all of them.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from rag.types import Span
+
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def sentence_spans(text: str) -> list[Span]:
+    """Sentences of `text` as character spans, without surrounding white space.
+
+    nupunkt finds the sentence ends; a blank line is always a boundary too, so a
+    heading never fuses with the paragraph under it.
+    """
+    import nupunkt
+
+    spans: list[Span] = []
+    for start, end in nupunkt.sent_spans(text) if text.strip() else []:
+        piece_start = start
+        for blank in _BLANK_LINE.finditer(text, start, end):
+            spans.extend(_trimmed(text, piece_start, blank.start()))
+            piece_start = blank.end()
+        spans.extend(_trimmed(text, piece_start, end))
+    return spans
+
+
+def _trimmed(text: str, start: int, end: int) -> list[Span]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return [Span(start, end)] if end > start else []
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    # Question words carry the question's intent, not its topic.
+    return frozenset(STOPWORDS_EN) | {
+        "what", "which", "who", "whom", "whose", "when", "where", "why", "how",
+        "did", "does", "do", "has", "have", "had", "was", "were", "is", "are", "been",
+        "can", "could", "would", "should", "may", "might", "shall", "about", "from",
+        "its", "his", "her", "their", "our", "your", "my", "me", "i", "you", "we",
+        "he", "she", "them", "him", "also", "than", "so", "very", "much", "many",
+        "any", "some", "all", "each", "other", "whom", "according", "said", "say", "says",
+    }  # fmt: skip
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens of `text`, stop words included."""
+    return [match.group().lower() for match in _WORD.finditer(text)]
+
+
+def analyze(text: str) -> list[str]:
+    """Stemmed content words of `text`: the terms BM25 and matching work with."""
+    stop = stopwords()
+    kept = [word for word in words(text) if word not in stop]
+    return _stemmer().stemWords(kept) if kept else []
+
+
+def analyze_many(texts: list[str]) -> list[list[str]]:
+    """`analyze` for many texts at once."""
+    return [analyze(text) for text in texts]

@@ -1,0 +1,170 @@
+"""The records that flow between stages: document → chunk → passage → answer.
+
+Every record is a frozen dataclass so that a stage can hand it on without
+fearing the next one will change it underneath.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source file, reduced to the plain text that is indexed and quoted."""
+
+    doc_id: str
+    title: str
+    text: str
+    source: str = ""
+    # Character offset at which each page starts (PDF only); empty otherwise.
+    page_starts: tuple[int, ...] = ()
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page holding character `offset`, or None if the document has no pages."""
+        if not self.page_starts:
+            return None
+        page = 0
+        for index, start in enumerate(self.page_starts):
+            if start <= offset:
+                page = index
+            else:
+                break
+        return page + 1
+
+
+@dataclass(frozen=True)
+class Span:
+    """A half-open character range [start, end) of a document."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A token-bounded run of whole sentences (where possible) of one document."""
+
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    n_tokens: int
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Where a quote comes from. Always: `document.text[start:end] == quote`."""
+
+    doc_id: str
+    title: str
+    start: int
+    end: int
+    quote: str
+    page: int | None = None
+    score: float = 0.0
+
+    def to_json(self, n: int | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {} if n is None else {"n": n}
+        data.update(
+            doc_id=self.doc_id,
+            title=self.title,
+            page=self.page,
+            start=self.start,
+            end=self.end,
+            quote=self.quote,
+            score=round(float(self.score), 4),
+        )
+        return data
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    """A sentence inside a retrieved passage, with how well it matches the question."""
+
+    citation: Citation
+    dense: float
+    matched_terms: frozenset[str]
+    # Position of the sentence inside its passage (0 = first).
+    position: int
+
+
+@dataclass(frozen=True)
+class QueryTerm:
+    """A content word of the question after stemming, with its rarity in the corpus."""
+
+    term: str
+    idf: float
+    # False when no indexed document uses the word at all.
+    in_corpus: bool
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk: its rank, score and citation, and its scored sentences."""
+
+    rank: int
+    score: float
+    citation: Citation
+    chunk_id: int
+    sentences: tuple[ScoredSentence, ...] = ()
+    # Score per retrieval signal ("dense", "bm25"), for display and debugging.
+    signals: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.citation.to_json()
+        data.update(rank=self.rank, score=round(float(self.score), 4), chunk_id=self.chunk_id)
+        data["text"] = data.pop("quote")
+        data["signals"] = {key: round(float(value), 4) for key, value in self.signals.items()}
+        return data
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """What the retriever found for one question."""
+
+    question: str
+    mode: str
+    passages: tuple[Passage, ...]
+    query_terms: tuple[QueryTerm, ...] = ()
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier exchange of a chat, for backends that use the history."""
+
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer with the citations its `[n]` markers point to (n = position + 1)."""
+
+    question: str
+    text: str
+    abstained: bool
+    backend: str
+    citations: tuple[Citation, ...] = ()
+    passages: tuple[Passage, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    # Things the user should know: a fallback, a dropped marker, an unsupported sentence.
+    notices: tuple[str, ...] = ()
+    # Sentences of the answer that no cited passage supports (LLM backends).
+    unsupported: tuple[str, ...] = ()
+    mode: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "backend": self.backend,
+            "mode": self.mode,
+            "citations": [c.to_json(n) for n, c in enumerate(self.citations, start=1)],
+            "passages": [p.to_json() for p in self.passages],
+            "notices": list(self.notices),
+            "unsupported": list(self.unsupported),
+            "timings_ms": {key: round(value, 2) for key, value in self.timings_ms.items()},
+        }

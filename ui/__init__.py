@@ -1,0 +1,1 @@
+"""The chat window (Gradio) over the rag library."""
