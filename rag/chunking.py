@@ -29,8 +29,11 @@ class ChunkerSettings:
     encoding: str = TIKTOKEN_ENCODING
 
     def to_json(self) -> dict[str, object]:
-        return {"max_tokens": self.max_tokens, "overlap_tokens": self.overlap_tokens,
-                "encoding": self.encoding}  # fmt: skip
+        return {
+            "max_tokens": self.max_tokens,
+            "overlap_tokens": self.overlap_tokens,
+            "encoding": self.encoding,
+        }
 
 
 @lru_cache(maxsize=4)

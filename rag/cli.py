@@ -22,9 +22,14 @@ def common_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("settings (override rag.toml and RAG_* variables)")
     group.add_argument("--config", metavar="FILE", help="settings file (default: ./rag.toml)")
-    group.add_argument("--index", dest="index_dir", metavar="DIR", help="index folder (default: .rag/index)")
-    group.add_argument("--model", metavar="NAME_OR_PATH",
-                       help="sentence-transformers model (default: bundled all-MiniLM-L6-v2)")  # fmt: skip
+    group.add_argument(
+        "--index", dest="index_dir", metavar="DIR", help="index folder (default: .rag/index)"
+    )
+    group.add_argument(
+        "--model",
+        metavar="NAME_OR_PATH",
+        help="sentence-transformers model (default: bundled all-MiniLM-L6-v2)",
+    )
     return parent
 
 
@@ -37,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     parent = common_options()
     for name in COMMANDS:
         module = importlib.import_module(f"rag.commands.{name}")
-        sub = subcommands.add_parser(name, parents=[parent], help=module.HELP, description=module.HELP)
+        sub = subcommands.add_parser(
+            name, parents=[parent], help=module.HELP, description=module.HELP
+        )
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)
     return parser

@@ -87,8 +87,9 @@ class Embedder:
         """Word pieces per text as the model sees them, special tokens included."""
         if not texts:
             return []
-        encoded = self._model.tokenizer(list(texts), add_special_tokens=True, truncation=False,
-                                        verbose=False)  # fmt: skip
+        encoded = self._model.tokenizer(
+            list(texts), add_special_tokens=True, truncation=False, verbose=False
+        )
         return [len(ids) for ids in encoded["input_ids"]]
 
     def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:

@@ -54,7 +54,9 @@ class IngestReport:
             parts.append(f"{len(self.removed)} removed")
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped")
-        line = ", ".join(parts) + f"; index holds {self.n_documents} documents, {self.n_chunks} chunks"
+        line = (
+            ", ".join(parts) + f"; index holds {self.n_documents} documents, {self.n_chunks} chunks"
+        )
         return line + ("" if self.written else " (nothing changed, nothing written)")
 
 
@@ -91,15 +93,22 @@ class _DocumentRows:
 class Ingester:
     """Builds and updates the index in `settings.index_dir`."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, progress: bool = False,
-                 on_progress: ProgressCallback | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        progress: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.store = IndexStore(settings.index_dir)
         self.progress = progress
         self.on_progress = on_progress
 
-    def ingest(self, paths: Iterable[Path], rebuild: bool = False, lock_timeout: float = 0) -> IngestReport:
+    def ingest(
+        self, paths: Iterable[Path], rebuild: bool = False, lock_timeout: float = 0
+    ) -> IngestReport:
         """Add or update the documents under `paths`; other indexed documents stay."""
         report = IngestReport()
         files, problems = find_files(paths)
@@ -205,13 +214,16 @@ class Ingester:
             documents.append(document)
         return documents
 
-    def _embed(self, changed: list[tuple[Document, str]], report: IngestReport) -> list[_DocumentRows]:
+    def _embed(
+        self, changed: list[tuple[Document, str]], report: IngestReport
+    ) -> list[_DocumentRows]:
         if not changed:
             return []
         started = time.perf_counter()
         self.embedder.warm_up()
-        chunker = Chunker(chunker_settings(self.settings), self.embedder.count_tokens,
-                          self.embedder.max_tokens)  # fmt: skip
+        chunker = Chunker(
+            chunker_settings(self.settings), self.embedder.count_tokens, self.embedder.max_tokens
+        )
         split = []
         for done, (document, digest) in enumerate(changed, start=1):
             self._report_progress("Chunking", done, len(changed))
@@ -221,11 +233,15 @@ class Ingester:
 
         started = time.perf_counter()
         chunk_texts = [chunk.text for _, _, _, chunks in split for chunk in chunks]
-        sentence_texts = [document.text[s.start : s.end] for document, _, sentences, _ in split
-                          for s in sentences]  # fmt: skip
+        sentence_texts = [
+            document.text[s.start : s.end] for document, _, sentences, _ in split for s in sentences
+        ]
         self._report_progress("Embedding", 0, len(chunk_texts) + len(sentence_texts))
         all_vectors = self._embed_texts(chunk_texts + sentence_texts)
-        chunk_vectors, sentence_vectors = all_vectors[: len(chunk_texts)], all_vectors[len(chunk_texts) :]
+        chunk_vectors, sentence_vectors = (
+            all_vectors[: len(chunk_texts)],
+            all_vectors[len(chunk_texts) :],
+        )
         report.n_embedded = len(chunk_texts)
         report.timings_s["embed"] = time.perf_counter() - started
 
@@ -236,10 +252,14 @@ class Ingester:
                 _DocumentRows(
                     document=document,
                     digest=digest,
-                    chunk_spans=np.array([[c.start, c.end] for c in chunks], dtype=np.int64).reshape(-1, 2),
+                    chunk_spans=np.array(
+                        [[c.start, c.end] for c in chunks], dtype=np.int64
+                    ).reshape(-1, 2),
                     chunk_tokens=np.array([c.n_tokens for c in chunks], dtype=np.int32),
                     chunk_vectors=chunk_vectors[chunk_at : chunk_at + len(chunks)],
-                    sentence_spans=np.array([[s.start, s.end] for s in sentences], dtype=np.int64).reshape(-1, 2),
+                    sentence_spans=np.array(
+                        [[s.start, s.end] for s in sentences], dtype=np.int64
+                    ).reshape(-1, 2),
                     sentence_vectors=sentence_vectors[sentence_at : sentence_at + len(sentences)],
                 )
             )
@@ -276,22 +296,32 @@ class Ingester:
                 return np.zeros((0, width), dtype=dtype)
             return np.concatenate(arrays).astype(dtype).reshape(-1, width)
 
-        chunk_doc = np.repeat(np.arange(len(ordered), dtype=np.int32), [len(r.chunk_spans) for r in ordered])
-        sentence_doc = np.repeat(np.arange(len(ordered), dtype=np.int32),
-                                 [len(r.sentence_spans) for r in ordered])  # fmt: skip
+        chunk_doc = np.repeat(
+            np.arange(len(ordered), dtype=np.int32), [len(r.chunk_spans) for r in ordered]
+        )
+        sentence_doc = np.repeat(
+            np.arange(len(ordered), dtype=np.int32), [len(r.sentence_spans) for r in ordered]
+        )
         chunk_spans = stacked("chunk_spans", 2, np.int64)
         sentence_spans = stacked("sentence_spans", 2, np.int64)
         chunk_vectors = stacked("chunk_vectors", dimension, np.float32)
         sentence_vectors = stacked("sentence_vectors", dimension, np.float32)
-        chunk_tokens = np.concatenate([r.chunk_tokens for r in ordered]) if ordered else np.zeros(0, np.int32)
+        chunk_tokens = (
+            np.concatenate([r.chunk_tokens for r in ordered]) if ordered else np.zeros(0, np.int32)
+        )
 
         spec = vectors.VectorIndexSpec.choose(
-            self.settings.index_type, len(chunk_vectors), self.settings.hnsw_threshold,
-            self.settings.hnsw_m, self.settings.hnsw_ef_construction, self.settings.hnsw_ef_search,
-        )  # fmt: skip
-        texts_of = lambda doc, spans: [  # noqa: E731
-            documents[d].text[s:e] for d, (s, e) in zip(doc, spans, strict=True)
-        ]
+            self.settings.index_type,
+            len(chunk_vectors),
+            self.settings.hnsw_threshold,
+            self.settings.hnsw_m,
+            self.settings.hnsw_ef_construction,
+            self.settings.hnsw_ef_search,
+        )
+
+        def texts_of(doc_rows: np.ndarray, spans: np.ndarray) -> list[str]:
+            return [documents[d].text[s:e] for d, (s, e) in zip(doc_rows, spans, strict=True)]
+
         data = IndexData(
             settings=IndexSettings(self.embedder.label, dimension, chunker_settings(self.settings)),
             vector_spec=spec,
@@ -325,5 +355,7 @@ def require_paths(paths: list[Path]) -> list[Path]:
     """Refuse an ingest whose every path is missing, rather than report an empty success."""
     missing = [path for path in paths if not path.exists()]
     if paths and len(missing) == len(paths):
-        raise RagError("Nothing to ingest: " + ", ".join(f"{p} does not exist" for p in missing) + ".")
+        raise RagError(
+            "Nothing to ingest: " + ", ".join(f"{p} does not exist" for p in missing) + "."
+        )
     return paths

@@ -114,7 +114,9 @@ def decode_text(raw: bytes, path: Path) -> str:
             try:
                 return _clean_text(raw.decode(encoding))
             except UnicodeDecodeError:
-                raise LoadError(f"{path}: starts with a {encoding} mark but is not valid {encoding}.") from None
+                raise LoadError(
+                    f"{path}: starts with a {encoding} mark but is not valid {encoding}."
+                ) from None
     if b"\x00" in raw[:8192]:
         raise LoadError(f"{path}: looks like a binary file, not text.")
     try:
@@ -138,7 +140,11 @@ def _clean_text(text: str) -> str:
 def _plain_title(text: str) -> str:
     first_line, _, rest = text.strip().partition("\n")
     # A short line followed by a blank line reads as a heading.
-    if 0 < len(first_line) <= MAX_TITLE_CHARS and rest.startswith("\n") and not first_line.endswith("."):
+    if (
+        0 < len(first_line) <= MAX_TITLE_CHARS
+        and rest.startswith("\n")
+        and not first_line.endswith(".")
+    ):
         return first_line.strip()
     return ""
 

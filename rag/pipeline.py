@@ -70,7 +70,9 @@ class Pipeline:
                 self._generation = generation
             return self._data
 
-    def ensure_index(self, progress: bool = False, on_progress: ProgressCallback | None = None) -> IngestReport | None:
+    def ensure_index(
+        self, progress: bool = False, on_progress: ProgressCallback | None = None
+    ) -> IngestReport | None:
         """Build the index over `seeds_dir` if there is none yet."""
         if self.store.exists():
             return None
@@ -80,13 +82,22 @@ class Pipeline:
                 "folder to build one from. Run `rag ingest PATH ...` first."
             )
         # Wait for a concurrent first build rather than fail: both want the same index.
-        return self.ingest([self.settings.seeds_dir], progress=progress, on_progress=on_progress,
-                           lock_timeout=600)  # fmt: skip
+        return self.ingest(
+            [self.settings.seeds_dir], progress=progress, on_progress=on_progress, lock_timeout=600
+        )
 
-    def ingest(self, paths: Iterable[Path], rebuild: bool = False, progress: bool = False,
-               on_progress: ProgressCallback | None = None, lock_timeout: float = 0) -> IngestReport:  # fmt: skip
+    def ingest(
+        self,
+        paths: Iterable[Path],
+        rebuild: bool = False,
+        progress: bool = False,
+        on_progress: ProgressCallback | None = None,
+        lock_timeout: float = 0,
+    ) -> IngestReport:
         """Add or update documents from files and folders."""
-        ingester = Ingester(self.settings, self.embedder, progress=progress, on_progress=on_progress)
+        ingester = Ingester(
+            self.settings, self.embedder, progress=progress, on_progress=on_progress
+        )
         return ingester.ingest(list(paths), rebuild=rebuild, lock_timeout=lock_timeout)
 
     def remove(self, doc_ids: Sequence[str]) -> IngestReport:
@@ -97,13 +108,20 @@ class Pipeline:
         """What is indexed, read from the manifest (no model is loaded)."""
         manifest = self.store.read_manifest()
         return [
-            DocumentInfo(doc_id, entry["title"], entry["source"], entry["chunks"], entry["characters"])
+            DocumentInfo(
+                doc_id, entry["title"], entry["source"], entry["chunks"], entry["characters"]
+            )
             for doc_id, entry in sorted(manifest["documents"].items())
         ]
 
     # -- asking ---------------------------------------------------------------------
-    def retrieve(self, question: str, mode: str | None = None, k: int | None = None,
-                 timings: dict[str, float] | None = None) -> Retrieval:  # fmt: skip
+    def retrieve(
+        self,
+        question: str,
+        mode: str | None = None,
+        k: int | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> Retrieval:
         """The top-k passages for a question, with citations."""
         settings = self.settings.replace(mode=mode, top_k=k)
         retriever = Retriever(self.index(), self.embedder.embed_query, settings.rrf_k)
@@ -117,15 +135,27 @@ class Pipeline:
                 self._backends[name] = load_backend(name, self.settings)
             return self._backends[name]
 
-    def _request(self, question: str, mode: str | None, k: int | None,
-                 history: Sequence[Turn], timings: dict[str, float]) -> tuple[AnswerRequest, Retrieval]:  # fmt: skip
+    def _request(
+        self,
+        question: str,
+        mode: str | None,
+        k: int | None,
+        history: Sequence[Turn],
+        timings: dict[str, float],
+    ) -> tuple[AnswerRequest, Retrieval]:
         question = clean_question(question)
         retrieval = self.retrieve(question, mode, k, timings)
         request = AnswerRequest(question, retrieval.passages, tuple(history), retrieval.query_terms)
         return request, retrieval
 
-    def ask(self, question: str, mode: str | None = None, k: int | None = None,
-            backend: str | None = None, history: Sequence[Turn] = ()) -> Answer:  # fmt: skip
+    def ask(
+        self,
+        question: str,
+        mode: str | None = None,
+        k: int | None = None,
+        backend: str | None = None,
+        history: Sequence[Turn] = (),
+    ) -> Answer:
         """Retrieve passages for `question` and answer it with the chosen backend."""
         started = time.perf_counter()
         chosen = self.backend(backend)
@@ -137,8 +167,14 @@ class Pipeline:
         timings["total"] = (time.perf_counter() - started) * 1000
         return replace(answer, timings_ms={**timings, **answer.timings_ms}, mode=retrieval.mode)
 
-    def ask_stream(self, question: str, mode: str | None = None, k: int | None = None,
-                   backend: str | None = None, history: Sequence[Turn] = ()) -> Iterator[str | Answer]:  # fmt: skip
+    def ask_stream(
+        self,
+        question: str,
+        mode: str | None = None,
+        k: int | None = None,
+        backend: str | None = None,
+        history: Sequence[Turn] = (),
+    ) -> Iterator[str | Answer]:
         """Like `ask`, but yields text pieces as the backend produces them, then the Answer."""
         started = time.perf_counter()
         chosen = self.backend(backend)
@@ -149,6 +185,8 @@ class Pipeline:
             if isinstance(piece, Answer):
                 timings["answer"] = (time.perf_counter() - answering) * 1000
                 timings["total"] = (time.perf_counter() - started) * 1000
-                yield replace(piece, timings_ms={**timings, **piece.timings_ms}, mode=retrieval.mode)
+                yield replace(
+                    piece, timings_ms={**timings, **piece.timings_ms}, mode=retrieval.mode
+                )
             else:
                 yield piece

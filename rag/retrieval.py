@@ -50,13 +50,20 @@ class Retriever:
         self._embed_query = embed_query
         self.rrf_k = rrf_k
 
-    def retrieve(self, question: str, mode: str = "hybrid", k: int = 5,
-                 timings: dict[str, float] | None = None) -> Retrieval:  # fmt: skip
+    def retrieve(
+        self,
+        question: str,
+        mode: str = "hybrid",
+        k: int = 5,
+        timings: dict[str, float] | None = None,
+    ) -> Retrieval:
         """The `k` best passages for `question`, best first."""
         import time
 
         if mode not in RETRIEVAL_MODES:
-            raise RagError(f"Unknown retrieval mode {mode!r}; use one of {', '.join(RETRIEVAL_MODES)}.")
+            raise RagError(
+                f"Unknown retrieval mode {mode!r}; use one of {', '.join(RETRIEVAL_MODES)}."
+            )
         timings = {} if timings is None else timings
         terms = analyze(question)
         started = time.perf_counter()
@@ -104,8 +111,9 @@ class Retriever:
         timings["fusion"] = _ms_since(started)
         return Retrieval(question, mode, passages, query_terms)
 
-    def _signals(self, row: int, query_vector: np.ndarray, dense: dict[int, float],
-                 lexical: dict[int, float]) -> dict[str, float]:  # fmt: skip
+    def _signals(
+        self, row: int, query_vector: np.ndarray, dense: dict[int, float], lexical: dict[int, float]
+    ) -> dict[str, float]:
         signals = {"bm25": lexical.get(row, 0.0)}
         if row in dense:
             signals["dense"] = dense[row]
@@ -128,7 +136,10 @@ class Retriever:
             for other in chosen:
                 if data.chunk_doc[other.row] != data.chunk_doc[row]:
                     continue
-                other_start, other_end = int(data.chunk_start[other.row]), int(data.chunk_end[other.row])
+                other_start, other_end = (
+                    int(data.chunk_start[other.row]),
+                    int(data.chunk_end[other.row]),
+                )
                 shared = min(end, other_end) - max(start, other_start)
                 shorter = min(end - start, other_end - other_start)
                 if shorter > 0 and shared / shorter > MAX_OVERLAP:
@@ -154,25 +165,32 @@ class Retriever:
             score=score,
         )
 
-    def _passage(self, rank: int, candidate: _Candidate, query_vector: np.ndarray,
-                 question_terms: set[str]) -> Passage:  # fmt: skip
+    def _passage(
+        self, rank: int, candidate: _Candidate, query_vector: np.ndarray, question_terms: set[str]
+    ) -> Passage:
         data = self.data
         row = candidate.row
         doc_row = int(data.chunk_doc[row])
         sentence_rows = data.sentence_rows(row)
-        sentence_vectors = np.asarray(data.sentence_vectors[sentence_rows.start : sentence_rows.stop])
+        sentence_vectors = np.asarray(
+            data.sentence_vectors[sentence_rows.start : sentence_rows.stop]
+        )
         dense = sentence_vectors @ query_vector if len(sentence_vectors) else np.zeros(0)
         sentences = []
         for position, sentence_row in enumerate(sentence_rows):
-            start, end = int(data.sentence_start[sentence_row]), int(data.sentence_end[sentence_row])
+            start, end = (
+                int(data.sentence_start[sentence_row]),
+                int(data.sentence_end[sentence_row]),
+            )
             citation = self._citation(doc_row, start, end, float(dense[position]))
             matched = frozenset(question_terms.intersection(analyze(citation.quote)))
             sentences.append(ScoredSentence(citation, float(dense[position]), matched, position))
         return Passage(
             rank=rank,
             score=candidate.score,
-            citation=self._citation(doc_row, int(data.chunk_start[row]), int(data.chunk_end[row]),
-                                    candidate.score),  # fmt: skip
+            citation=self._citation(
+                doc_row, int(data.chunk_start[row]), int(data.chunk_end[row]), candidate.score
+            ),
             chunk_id=row,
             sentences=tuple(sentences),
             signals=candidate.signals,

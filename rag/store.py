@@ -121,7 +121,9 @@ class IndexData:
                     "chunks": int(counts[row]),
                     "characters": len(document.text),
                 }
-                for row, (document, digest) in enumerate(zip(self.documents, self.hashes, strict=True))
+                for row, (document, digest) in enumerate(
+                    zip(self.documents, self.hashes, strict=True)
+                )
             },
         }
 
@@ -156,7 +158,9 @@ class IndexStore:
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise RagError(f"The index manifest {path} is damaged ({error}). {REBUILD_HINT}") from None
+            raise RagError(
+                f"The index manifest {path} is damaged ({error}). {REBUILD_HINT}"
+            ) from None
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
             found = manifest.get("format") if isinstance(manifest, dict) else None
             raise IndexMismatchError(
@@ -167,8 +171,11 @@ class IndexStore:
 
     def check_compatible(self, manifest: dict[str, Any], wanted: IndexSettings) -> None:
         """Raise IndexMismatchError if the index was built with other settings than `wanted`."""
-        built = {"model": manifest.get("model"), "dimension": manifest.get("dimension"),
-                 "chunker": manifest.get("chunker")}  # fmt: skip
+        built = {
+            "model": manifest.get("model"),
+            "dimension": manifest.get("dimension"),
+            "chunker": manifest.get("chunker"),
+        }
         differences = [
             f"{key}: index has {built[key]!r}, settings ask for {value!r}"
             for key, value in wanted.to_json().items()
@@ -243,14 +250,28 @@ class IndexStore:
 def _write_generation(folder: Path, data: IndexData) -> None:
     with open(folder / "documents.jsonl", "w", encoding="utf-8") as out:
         for document, digest in zip(data.documents, data.hashes, strict=True):
-            record = {"doc_id": document.doc_id, "title": document.title, "source": document.source,
-                      "page_starts": list(document.page_starts), "sha256": digest,
-                      "text": document.text}  # fmt: skip
+            record = {
+                "doc_id": document.doc_id,
+                "title": document.title,
+                "source": document.source,
+                "page_starts": list(document.page_starts),
+                "sha256": digest,
+                "text": document.text,
+            }
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    np.savez(folder / "chunks.npz", doc=data.chunk_doc, start=data.chunk_start,
-             end=data.chunk_end, tokens=data.chunk_tokens)  # fmt: skip
-    np.savez(folder / "sentences.npz", doc=data.sentence_doc, start=data.sentence_start,
-             end=data.sentence_end)  # fmt: skip
+    np.savez(
+        folder / "chunks.npz",
+        doc=data.chunk_doc,
+        start=data.chunk_start,
+        end=data.chunk_end,
+        tokens=data.chunk_tokens,
+    )
+    np.savez(
+        folder / "sentences.npz",
+        doc=data.sentence_doc,
+        start=data.sentence_start,
+        end=data.sentence_end,
+    )
     np.save(folder / "sentence_vectors.npy", data.sentence_vectors)
     vectors.save(data.vector_index, folder / "vectors.faiss")
     data.chunk_bm25.save(folder / "bm25-chunks")
@@ -265,8 +286,15 @@ def _read_generation(folder: Path, manifest: dict[str, Any]) -> IndexData:
     with open(folder / "documents.jsonl", encoding="utf-8") as lines:
         for line in lines:
             record = json.loads(line)
-            documents.append(Document(record["doc_id"], record["title"], record["text"],
-                                      record["source"], tuple(record["page_starts"])))  # fmt: skip
+            documents.append(
+                Document(
+                    record["doc_id"],
+                    record["title"],
+                    record["text"],
+                    record["source"],
+                    tuple(record["page_starts"]),
+                )
+            )
             hashes.append(record["sha256"])
     if set(manifest["documents"]) != {document.doc_id for document in documents}:
         raise ValueError("manifest and documents.jsonl list different documents")
@@ -289,8 +317,9 @@ def _read_generation(folder: Path, manifest: dict[str, Any]) -> IndexData:
     sentence_vectors = np.load(folder / "sentence_vectors.npy", mmap_mode="r")
     if len(sentence_vectors) != len(sentences["doc"]):
         raise ValueError("sentence vectors and sentences differ in number")
-    settings = IndexSettings(manifest["model"], manifest["dimension"],
-                             ChunkerSettings(**manifest["chunker"]))  # fmt: skip
+    settings = IndexSettings(
+        manifest["model"], manifest["dimension"], ChunkerSettings(**manifest["chunker"])
+    )
     return IndexData(
         settings=settings,
         vector_spec=spec,

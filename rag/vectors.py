@@ -26,12 +26,23 @@ class VectorIndexSpec:
     def to_json(self) -> dict[str, object]:
         if self.kind == "flat":
             return {"kind": "flat"}
-        return {"kind": "hnsw", "m": self.hnsw_m, "ef_construction": self.ef_construction,
-                "ef_search": self.ef_search}  # fmt: skip
+        return {
+            "kind": "hnsw",
+            "m": self.hnsw_m,
+            "ef_construction": self.ef_construction,
+            "ef_search": self.ef_search,
+        }
 
     @classmethod
-    def choose(cls, index_type: str, n_vectors: int, threshold: int, m: int, ef_construction: int,
-               ef_search: int) -> VectorIndexSpec:  # fmt: skip
+    def choose(
+        cls,
+        index_type: str,
+        n_vectors: int,
+        threshold: int,
+        m: int,
+        ef_construction: int,
+        ef_search: int,
+    ) -> VectorIndexSpec:
         """The spec for `index_type` ("auto" picks by corpus size)."""
         kind = index_type
         if kind == "auto":

@@ -22,8 +22,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def add_answer_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by the commands that answer questions (ask, eval)."""
     parser.add_argument("--mode", choices=RETRIEVAL_MODES, help="retrieval mode (default: hybrid)")
-    parser.add_argument("--k", "--top-k", dest="top_k", type=int, metavar="N",
-                        help="passages to retrieve (default: 5)")  # fmt: skip
+    parser.add_argument(
+        "--k",
+        "--top-k",
+        dest="top_k",
+        type=int,
+        metavar="N",
+        help="passages to retrieve (default: 5)",
+    )
     parser.add_argument("--backend", metavar="NAME", help="answer backend (see `rag backends`)")
 
 
@@ -47,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
         print()
     for n, citation in enumerate(answer.citations, start=1):
         page = f", page {citation.page}" if citation.page else ""
-        print(f"[{n}] {citation.title}{page} ({citation.doc_id}, characters {citation.start}–{citation.end})")
+        print(
+            f"[{n}] {citation.title}{page} ({citation.doc_id}, characters {citation.start}–{citation.end})"
+        )
         print(textwrap.indent(textwrap.fill(f"“{citation.quote}”", width=96), "    "))
     if args.passages:
         print("\nRetrieved passages:")

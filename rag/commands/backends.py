@@ -19,8 +19,20 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     infos = describe_backends(settings)
     if args.json:
-        print(json.dumps([{"name": i.name, "description": i.description, "available": i.availability.ok,
-                           "reason": i.availability.reason} for i in infos], indent=2))  # fmt: skip
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": i.name,
+                        "description": i.description,
+                        "available": i.availability.ok,
+                        "reason": i.availability.reason,
+                    }
+                    for i in infos
+                ],
+                indent=2,
+            )
+        )
         return 0
     for info in infos:
         default = " (default)" if info.name == settings.backend else ""

@@ -11,10 +11,18 @@ HELP = "Add or update documents (.txt .md .html .pdf, files or folders; default:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders")
-    parser.add_argument("--rebuild", action="store_true",
-                        help="start a new index from these paths (drops documents not given)")  # fmt: skip
-    parser.add_argument("--wait", type=float, default=0, metavar="SECONDS",
-                        help="wait this long for another ingest to finish (default: fail at once)")  # fmt: skip
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="start a new index from these paths (drops documents not given)",
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="wait this long for another ingest to finish (default: fail at once)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -25,8 +33,9 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     paths = require_paths(args.paths or [settings.seeds_dir])
-    report = Pipeline(settings).ingest(paths, rebuild=args.rebuild, progress=not args.quiet,
-                                       lock_timeout=args.wait)  # fmt: skip
+    report = Pipeline(settings).ingest(
+        paths, rebuild=args.rebuild, progress=not args.quiet, lock_timeout=args.wait
+    )
     for problem in report.skipped:
         print(f"skipped: {problem}", file=sys.stderr)
     print(report.summary())
