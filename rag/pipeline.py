@@ -142,10 +142,19 @@ class Pipeline:
         k: int | None,
         history: Sequence[Turn],
         timings: dict[str, float],
+        backend: Backend,
     ) -> tuple[AnswerRequest, Retrieval]:
         question = clean_question(question)
-        retrieval = self.retrieve(question, mode, k, timings)
-        request = AnswerRequest(question, retrieval.passages, tuple(history), retrieval.query_terms)
+        # A follow-up ("when was it launched?") is retrieved as a question that stands alone.
+        standalone = backend.standalone_question(question, tuple(history)) if history else question
+        retrieval = self.retrieve(standalone, mode, k, timings)
+        request = AnswerRequest(
+            question,
+            retrieval.passages,
+            tuple(history),
+            retrieval.query_terms,
+            standalone=standalone if standalone != question else "",
+        )
         return request, retrieval
 
     def ask(
@@ -160,7 +169,7 @@ class Pipeline:
         started = time.perf_counter()
         chosen = self.backend(backend)
         timings: dict[str, float] = {}
-        request, retrieval = self._request(question, mode, k, history, timings)
+        request, retrieval = self._request(question, mode, k, history, timings, chosen)
         answering = time.perf_counter()
         answer = chosen.answer(request)
         timings["answer"] = (time.perf_counter() - answering) * 1000
@@ -179,7 +188,7 @@ class Pipeline:
         started = time.perf_counter()
         chosen = self.backend(backend)
         timings: dict[str, float] = {}
-        request, retrieval = self._request(question, mode, k, history, timings)
+        request, retrieval = self._request(question, mode, k, history, timings, chosen)
         answering = time.perf_counter()
         for piece in chosen.stream(request):
             if isinstance(piece, Answer):

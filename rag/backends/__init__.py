@@ -7,7 +7,7 @@ would (see pyproject.toml), and only the chosen backend's module is imported.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, distributions
 
 from rag.backends.base import (
     ABSTAIN_PREFIX,
@@ -35,9 +35,16 @@ __all__ = [
 
 
 def _entry_points() -> dict[str, EntryPoint]:
+    """Every registered backend by name; ours are taken first, so a plugin cannot replace them."""
+    ours: list[EntryPoint] = []
+    theirs: list[EntryPoint] = []
+    # Every distribution, not the first of each name: in a source checkout a stale
+    # rag.egg-info on sys.path would otherwise hide the installed package's entry points.
+    for distribution in distributions():
+        group = [ep for ep in distribution.entry_points if ep.group == ENTRY_POINT_GROUP]
+        (ours if distribution.metadata["Name"] == "rag" else theirs).extend(group)
     found: dict[str, EntryPoint] = {}
-    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
-        # The first registration of a name wins, so a plugin cannot silently replace ours.
+    for entry_point in ours + theirs:
         found.setdefault(entry_point.name, entry_point)
     return found
 
@@ -56,12 +63,19 @@ def load_backend(name: str, settings: Settings) -> Backend:
     try:
         backend_class = registered[name].load()
     except Exception as error:  # a third party's import error must not crash the product
-        raise RagError(f"Answer backend {name!r} failed to load: {type(error).__name__}: {error}") from None
+        raise RagError(
+            f"Answer backend {name!r} failed to load: {type(error).__name__}: {error}"
+        ) from None
     if not (isinstance(backend_class, type) and issubclass(backend_class, Backend)):
         raise RagError(
             f"Entry point {name!r} ({registered[name].value}) is not a rag.backends.Backend subclass."
         )
-    return backend_class(settings)
+    try:
+        return backend_class(settings)
+    except Exception as error:  # nor may a third party's constructor
+        raise RagError(
+            f"Answer backend {name!r} failed to start: {type(error).__name__}: {error}"
+        ) from None
 
 
 @dataclass(frozen=True)

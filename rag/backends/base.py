@@ -27,6 +27,8 @@ class AnswerRequest:
     history: tuple[Turn, ...] = ()
     # The question's content terms with their corpus rarity (from the retriever).
     query_terms: tuple[QueryTerm, ...] = field(default_factory=tuple)
+    # The question made standalone from the history, as retrieval used it ("" = `question`).
+    standalone: str = ""
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,21 @@ class Backend(ABC):
         """A complete answer whose `[n]` markers point into `answer.citations`."""
 
     def stream(self, request: AnswerRequest) -> Iterator[str | Answer]:
-        """Text pieces as they are produced, then the final Answer. Override to really stream."""
+        """Text pieces as they are produced, then the final Answer. Override to really stream.
+
+        The final Answer's text is the one to show: checking the answer may renumber
+        its markers, and a failure part-way may replace it with a fallback answer.
+        """
         answer = self.answer(request)
         yield answer.text
         yield answer
+
+    def standalone_question(self, question: str, history: tuple[Turn, ...]) -> str:
+        """`question` rewritten to make sense without `history`, for retrieval.
+
+        The default is a simple rule (see rag.followup); a backend with a language
+        model may do better. Return `question` unchanged when it stands alone.
+        """
+        from rag.followup import standalone_question
+
+        return standalone_question(question, history)
