@@ -1,0 +1,80 @@
+"""ui.render: answers become HTML in which document text is always inert."""
+
+from __future__ import annotations
+
+from rag.pipeline import DocumentInfo
+from rag.types import Answer, Citation, Passage
+from ui import render
+
+TEXT = (
+    "Intro sentence here. The <b>framework</b> was launched in [2010](http://x.test). "
+    "A closing sentence."
+)
+
+
+def citation(start: int, end: int, score: float = 0.9, doc_id: str = "doc") -> Citation:
+    return Citation(doc_id, "Title <i>", start, end, TEXT[start:end], score=score)
+
+
+def passage(start: int = 0, end: int = len(TEXT), doc_id: str = "doc") -> Passage:
+    return Passage(rank=1, score=0.5, citation=citation(start, end, doc_id=doc_id), chunk_id=0)
+
+
+QUOTE_START = TEXT.index("The <b>")
+QUOTE_END = TEXT.index(" A closing")
+
+
+def test_text_html_escapes_markup_and_markdown():
+    shown = render.text_html("<script>alert(1)</script> [a](http://e.test) ![i](x.png) $$x$$")
+    for dangerous in ("<script", "](", "![", "$$", "http:"):
+        assert dangerous not in shown
+    assert "&lt;script&gt;" in shown
+
+
+def test_quote_is_marked_inside_the_passage_that_contains_it():
+    cited = citation(QUOTE_START, QUOTE_END)
+    html = render.source_html(1, cited, [passage()])
+    assert '<mark class="rag-quote">The &lt;b&gt;framework&lt;/b&gt; was launched' in html
+    assert "Intro sentence here." in html  # the passage around the quote
+    assert "score 0.90" in html
+    assert "Title &lt;i&gt;" in html
+
+
+def test_quote_is_shown_alone_when_no_passage_contains_it():
+    cited = citation(QUOTE_START, QUOTE_END)
+    others = [passage(0, 20), passage(doc_id="other")]
+    assert render.containing_passage(cited, others) is None
+    html = render.source_html(1, cited, others)
+    assert "Intro sentence" not in html
+    assert "<mark" in html
+
+
+def test_answer_markers_point_only_to_real_citations():
+    answer = Answer("q?", "It was 2010. [1] See [7].", False, "extractive",
+                    citations=(citation(QUOTE_START, QUOTE_END),), passages=(passage(),))  # fmt: skip
+    html = render.answer_html(answer)
+    assert '<sup class="rag-marker" title="Source 1">[1]</sup>' in html
+    assert "&#91;7&#93;" in html  # not a marker: shown as typed
+    assert "rag-abstained" not in html
+    assert "\n" not in html  # the Chatbot re-indents multi-line messages
+
+
+def test_abstention_has_its_own_style_and_no_sources():
+    answer = Answer("q?", "The documents do not say.", True, "extractive", passages=(passage(),))
+    html = render.answer_html(answer)
+    assert "rag-abstained" in html and "Not in the documents" in html
+    assert "rag-source" not in html and "rag-error" not in html
+
+
+def test_passage_panel_highlights_cited_sentences():
+    answer = Answer("q?", "x [1]", False, "extractive",
+                    citations=(citation(QUOTE_START, QUOTE_END),), passages=(passage(),))  # fmt: skip
+    html = render.passages_html(answer)
+    assert html.count("<mark") == 1
+    assert "#1" in html
+
+
+def test_documents_table_escapes_titles():
+    html = render.documents_html([DocumentInfo("d", "<img src=x onerror=alert(1)>", "s", 3, 100)])
+    assert "<img" not in html and "&lt;img" in html
+    assert ">3<" in html

@@ -1,0 +1,367 @@
+"""The chat window: a Gradio Blocks app over one `rag.pipeline.Pipeline`.
+
+The app holds no retrieval logic: it asks the pipeline, then shows what came
+back with `ui.render`. Gradio is imported here, so import this module only
+when the window is wanted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from rag.backends import BackendInfo, describe_backends  # noqa: E402
+from rag.config import MAX_TOP_K, RETRIEVAL_MODES  # noqa: E402
+from rag.errors import RagError  # noqa: E402
+from rag.loading import SUPPORTED_SUFFIXES  # noqa: E402
+from rag.pipeline import Pipeline  # noqa: E402
+from rag.types import Answer, Turn  # noqa: E402
+from ui import render  # noqa: E402
+
+# Questions about the bundled seed documents, for a first-time user.
+EXAMPLE_QUESTIONS = (
+    "When was the Bicentennial Framework launched?",
+    "Who did Antony Blinken speak with?",
+    "What is the Bicentennial Understanding?",
+)
+# Questions at once: one embedding model is shared, and LLM backends mostly wait on the network.
+ASK_CONCURRENCY = 4
+# Earlier turns handed to backends that use the history.
+HISTORY_TURNS = 6
+# The top-k slider stops here; the setting itself allows up to MAX_TOP_K.
+SLIDER_MAX_K = min(20, MAX_TOP_K)
+# A second upload waits this long for the first to finish writing the index.
+INGEST_LOCK_TIMEOUT_S = 120
+MODE_LABELS = {
+    "hybrid": ("Hybrid", "hybrid"),
+    "dense": ("Dense (meaning)", "dense"),
+    "bm25": ("BM25 (words)", "bm25"),
+}
+CSS_PATH = Path(__file__).with_name("style.css")
+
+
+def theme() -> gr.themes.Base:
+    # System fonts only: the page must not fetch anything from other hosts.
+    return gr.themes.Soft(
+        primary_hue="indigo",
+        neutral_hue="slate",
+        font=("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"),
+        font_mono=("ui-monospace", "SFMono-Regular", "Menlo", "monospace"),
+    )
+
+
+def backend_choices(infos: list[BackendInfo]) -> list[tuple[str, str]]:
+    """Dropdown entries: every registered backend, the unavailable ones marked as such."""
+    return [
+        (info.name if info.availability.ok else f"{info.name} (unavailable)", info.name)
+        for info in infos
+    ]
+
+
+def _messages(turns: list[dict[str, str]]) -> list[dict[str, str]]:
+    messages = []
+    for turn in turns:
+        messages.append({"role": "user", "content": render.question_html(turn["question"])})
+        messages.append({"role": "assistant", "content": turn["html"]})
+    return messages
+
+
+def _history(turns: list[dict[str, str]]) -> tuple[Turn, ...]:
+    done = [t for t in turns if t.get("answer") is not None]
+    return tuple(Turn(t["question"], t["answer"]) for t in done[-HISTORY_TURNS:])
+
+
+class ChatApp:
+    """The event handlers, bound to one pipeline and the backends found at start."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.backends = describe_backends(pipeline.settings)
+        self.availability = {info.name: info.availability for info in self.backends}
+
+    # -- helpers --------------------------------------------------------------------
+    def default_backend(self) -> str:
+        wanted = self.pipeline.settings.backend
+        if wanted in self.availability and self.availability[wanted].ok:
+            return wanted
+        ready = [info.name for info in self.backends if info.availability.ok]
+        return ready[0] if ready else wanted
+
+    def documents(self) -> list:
+        try:
+            return self.pipeline.documents()
+        except RagError:
+            return []
+
+    # -- handlers -------------------------------------------------------------------
+    def on_load(self, progress: gr.Progress = gr.Progress()) -> tuple[str, str]:  # noqa: B008
+        """Build the index over the seed documents if there is none, with progress."""
+        status = ""
+        try:
+            report = self.pipeline.ensure_index(on_progress=_progress_callback(progress))
+            if report is not None:
+                status = render.status_html(f"Built the index: {report.summary()}")
+        except RagError as error:
+            status = render.status_html(str(error), "error")
+        documents = self.documents()
+        return render.header_html(documents), render.documents_html(documents) + status
+
+    def choose_backend(self, name: str) -> str:
+        """Refuse an unavailable backend with its reason, keeping the default selected."""
+        availability = self.availability.get(name)
+        if availability is not None and not availability.ok:
+            gr.Warning(f"The {name} backend is unavailable: {availability.reason}", title="Backend")
+            return self.default_backend()
+        return name
+
+    def ask(
+        self, question: str, turns: list[dict[str, Any]], backend: str, mode: str, top_k: float
+    ) -> Iterator[tuple[Any, ...]]:
+        """Stream one answer into the chat: text as it arrives, sources when complete."""
+        question = (question or "").strip()
+        if not question:
+            gr.Warning("Type a question about your documents first.", title="Empty question")
+            yield gr.skip(), turns, gr.skip(), gr.skip()
+            return
+        history = _history(turns)
+        turn: dict[str, Any] = {
+            "question": question,
+            "html": render.streaming_html(""),
+            "answer": None,
+        }
+        turns = [*turns, turn]
+        yield _messages(turns), turns, gr.skip(), ""
+
+        availability = self.availability.get(backend)
+        if availability is not None and not availability.ok:
+            turn["html"] = render.error_html(
+                f"The {backend} backend is unavailable: {availability.reason}"
+            )
+            yield _messages(turns), turns, gr.skip(), ""
+            return
+
+        answer: Answer | None = None
+        text = ""
+        try:
+            for piece in self.pipeline.ask_stream(
+                question, mode=mode, k=int(top_k), backend=backend, history=history
+            ):
+                if isinstance(piece, Answer):
+                    answer = piece
+                else:
+                    text += piece
+                    turn["html"] = render.streaming_html(text)
+                    yield _messages(turns), turns, gr.skip(), ""
+        except RagError as error:
+            turn["html"] = render.error_html(str(error))
+            yield _messages(turns), turns, gr.skip(), ""
+            return
+        if answer is None:
+            turn["html"] = render.error_html(f"The {backend} backend returned no answer.")
+            yield _messages(turns), turns, gr.skip(), ""
+            return
+        turn["html"] = render.answer_html(answer)
+        turn["answer"] = answer.text
+        yield _messages(turns), turns, render.passages_html(answer), ""
+
+    def upload(self, files: list[str] | None, progress: gr.Progress = gr.Progress()):  # noqa: B008
+        """Add uploaded files to the index, then show the new document list."""
+        if not files:
+            return gr.skip(), gr.skip(), gr.skip()
+        paths = [Path(f) for f in files]
+        progress(0, desc="Reading files")
+        try:
+            report = self.pipeline.ingest(
+                paths, on_progress=_progress_callback(progress), lock_timeout=INGEST_LOCK_TIMEOUT_S
+            )
+        except RagError as error:
+            documents = self.documents()
+            return (
+                render.header_html(documents),
+                render.documents_html(documents) + render.status_html(str(error), "error"),
+                None,
+            )
+        lines = []
+        if report.added:
+            lines.append(f"Added {', '.join(report.added)}.")
+        if report.updated:
+            lines.append(f"Updated {', '.join(report.updated)}.")
+        if report.unchanged:
+            lines.append(f"Already indexed, unchanged: {', '.join(report.unchanged)}.")
+        status = render.status_html(" ".join(lines) or "Nothing was added.")
+        for problem in report.skipped:
+            # The upload folder is Gradio's cache; the file's name is what the user knows.
+            status += render.status_html(f"Skipped {_short(problem, paths)}", "error")
+        documents = self.documents()
+        return render.header_html(documents), render.documents_html(documents) + status, None
+
+
+def _short(problem: str, paths: list[Path]) -> str:
+    for path in paths:
+        problem = problem.replace(str(path), path.name)
+    return problem
+
+
+def _progress_callback(progress: gr.Progress):
+    def report(stage: str, done: int, total: int) -> None:
+        progress((done, total) if total else None, desc=stage, unit="steps")
+
+    return report
+
+
+def build_app(pipeline: Pipeline) -> gr.Blocks:
+    """The Blocks of the chat window (not launched)."""
+    chat = ChatApp(pipeline)
+    settings = pipeline.settings
+    documents = chat.documents()
+
+    with gr.Blocks(title="Ask your documents", fill_width=False) as demo:
+        header = gr.HTML(render.header_html(documents), elem_id="rag-header", padding=False)
+        turns = gr.State([])
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=7, min_width=420):
+                chatbot = gr.Chatbot(
+                    value=[],
+                    elem_id="rag-chat",
+                    show_label=False,
+                    height=600,
+                    layout="panel",
+                    # Answers are HTML we build with every document character escaped;
+                    # Markdown and LaTeX would read meaning into document text.
+                    render_markdown=False,
+                    sanitize_html=True,
+                    allow_tags=False,
+                    latex_delimiters=[],
+                    buttons=[],
+                    feedback_options=None,
+                    placeholder=(
+                        "<div class='rag-placeholder'><strong>Ask a question about the indexed "
+                        "documents.</strong><br>Answers quote the documents word for word, with "
+                        "their sources underneath.<br>New here? Try a sample question below "
+                        "the box.</div>"
+                    ),
+                )
+                with gr.Row(elem_id="rag-ask-row"):
+                    question = gr.Textbox(
+                        show_label=False,
+                        placeholder="Ask a question about your documents…",
+                        lines=1,
+                        max_lines=4,
+                        scale=8,
+                        elem_id="rag-question",
+                        autofocus=True,
+                        submit_btn=False,
+                    )
+                    ask_button = gr.Button("Ask", variant="primary", scale=1, min_width=90,
+                                           elem_id="rag-ask")  # fmt: skip
+                with gr.Row(elem_id="rag-examples"):
+                    example_buttons = [
+                        gr.Button(
+                            text, size="sm", variant="secondary", elem_classes=["rag-example"]
+                        )
+                        for text in EXAMPLE_QUESTIONS
+                    ]
+
+            with gr.Column(scale=5, min_width=340, elem_id="rag-side"):
+                with gr.Group(elem_id="rag-settings"):
+                    backend = gr.Dropdown(
+                        choices=backend_choices(chat.backends),
+                        value=chat.default_backend(),
+                        label="Answer backend",
+                        elem_id="rag-backend",
+                        interactive=True,
+                    )
+                    mode = gr.Radio(
+                        choices=[MODE_LABELS.get(m, (m, m)) for m in RETRIEVAL_MODES],
+                        value=settings.mode,
+                        label="Retrieval mode",
+                        elem_id="rag-mode",
+                    )
+                    top_k = gr.Slider(
+                        minimum=1,
+                        maximum=max(SLIDER_MAX_K, settings.top_k),
+                        step=1,
+                        value=settings.top_k,
+                        label="Passages to retrieve (top-k)",
+                        elem_id="rag-top-k",
+                    )
+                with gr.Accordion("Backends", open=False, elem_id="rag-backends"):
+                    gr.HTML(render.backends_html(chat.backends), padding=False)
+                with gr.Tabs():
+                    with gr.Tab("Retrieved passages", elem_id="rag-passages-tab"):
+                        passages = gr.HTML(render.passages_html(None), elem_id="rag-passages",
+                                           padding=False)  # fmt: skip
+                    with gr.Tab("Documents", elem_id="rag-documents-tab"):
+                        documents_panel = gr.HTML(render.documents_html(documents),
+                                                  elem_id="rag-documents", padding=False)  # fmt: skip
+                        upload = gr.File(
+                            label="Add documents (.txt, .md, .html, .pdf)",
+                            file_count="multiple",
+                            file_types=list(SUPPORTED_SUFFIXES),
+                            type="filepath",
+                            elem_id="rag-upload",
+                        )
+
+        ask_inputs = [question, turns, backend, mode, top_k]
+        ask_outputs = [chatbot, turns, passages, question]
+        question.submit(chat.ask, ask_inputs, ask_outputs)
+        ask_button.click(chat.ask, ask_inputs, ask_outputs)
+        for button in example_buttons:
+            button.click(_echo, [button], [question], queue=False).then(
+                chat.ask, ask_inputs, ask_outputs
+            )
+        # The Chatbot's own trash button clears the screen; forget the turns with it.
+        chatbot.clear(_cleared, None, [turns, passages], queue=False)
+        backend.input(chat.choose_backend, [backend], [backend], queue=False)
+        # Index writes take the index lock; one upload at a time keeps them in order.
+        upload.upload(chat.upload, [upload], [header, documents_panel, upload], concurrency_limit=1)
+        # Normally `rag chat` built the index before serving; then loading only refreshes
+        # the lists, without covering them with a progress overlay on every visit.
+        building = not pipeline.store.exists()
+        demo.load(chat.on_load, None, [header, documents_panel],
+                  show_progress="full" if building else "hidden")  # fmt: skip
+    return demo
+
+
+def _echo(value: str) -> str:
+    return value
+
+
+def _cleared() -> tuple[list, str]:
+    return [], render.passages_html(None)
+
+
+def launch(
+    pipeline: Pipeline,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    auth: tuple[str, str] | None = None,
+    prevent_thread_lock: bool = False,
+) -> gr.Blocks:
+    """Build and serve the chat window; blocks until stopped unless `prevent_thread_lock`."""
+    demo = build_app(pipeline)
+    demo.queue(default_concurrency_limit=ASK_CONCURRENCY)
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        auth=auth,
+        auth_message="Sign in to ask questions of the indexed documents." if auth else None,
+        prevent_thread_lock=prevent_thread_lock,
+        share=False,
+        ssr_mode=False,
+        mcp_server=False,
+        pwa=False,
+        footer_links=[],
+        theme=theme(),
+        css_paths=[CSS_PATH],
+        show_error=False,
+        # Uploads must be readable by the ingester; Gradio copies them into its cache.
+        max_file_size="50mb",
+    )
+    return demo
