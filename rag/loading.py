@@ -15,6 +15,7 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 # A title is a short first line; longer first lines are prose, not titles.
 MAX_TITLE_CHARS = 120
 # Tags whose content is code or chrome, never document text.
+WESTERN_ENCODINGS = ("cp1252", "latin_1", "iso8859_15")
 HTML_SKIPPED_TAGS = ("script", "style", "noscript", "template", "svg", "head")
 
 
@@ -125,10 +126,13 @@ def decode_text(raw: bytes, path: Path) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(raw[:1_000_000]).best()
-    if best is None:
+    matches = list(from_bytes(raw[:1_000_000]))
+    if not matches:
         raise LoadError(f"{path}: not UTF-8 and no other text encoding fits; is it binary?")
-    return _clean_text(raw.decode(best.encoding, errors="replace"))
+    # Short texts fit several code pages equally well; Western European is the likeliest.
+    western = [m for m in matches if m.encoding in WESTERN_ENCODINGS]
+    encoding = (western or matches)[0].encoding
+    return _clean_text(raw.decode(encoding, errors="replace"))
 
 
 def _clean_text(text: str) -> str:

@@ -27,13 +27,14 @@ def sentence_spans(text: str) -> list[Span]:
     for start, end in nupunkt.sent_spans(text) if text.strip() else []:
         piece_start = start
         for blank in _BLANK_LINE.finditer(text, start, end):
-            spans.extend(_trimmed(text, piece_start, blank.start()))
+            spans.extend(trimmed_span(text, piece_start, blank.start()))
             piece_start = blank.end()
-        spans.extend(_trimmed(text, piece_start, end))
+        spans.extend(trimmed_span(text, piece_start, end))
     return spans
 
 
-def _trimmed(text: str, start: int, end: int) -> list[Span]:
+def trimmed_span(text: str, start: int, end: int) -> list[Span]:
+    """[start, end) without white space at either end: one span, or none if all blank."""
     while start < end and text[start].isspace():
         start += 1
     while end > start and text[end - 1].isspace():

@@ -57,6 +57,12 @@ _MONTHS = {
     "november",
     "december",
 }
+# Days and times of day also answer "when".
+_TIME_WORDS = {
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "today",
+    "tomorrow", "yesterday", "tonight", "noon", "midnight", "morning", "afternoon", "evening",
+    "ago", "later", "am", "pm", "week", "weekend",
+}  # fmt: skip
 _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)s?\b")
 _DIGITS = re.compile(r"\d")
 _CAPITALISED = re.compile(r"\b[A-Z][\w’'.-]*(?:\s+(?:of|de|la|del|y|and)?\s*[A-Z][\w’'.-]*)*")
@@ -109,7 +115,7 @@ def holds_answer_type(sentence: str, question: str, answer_type: str | None) -> 
             r"\b(\d+|" + "|".join(_NUMBER_WORDS) + r")\s+(days?|weeks?|months?|years?|decades?)\b",
             sentence.lower(),
         )
-        months = any(word in _MONTHS for word in new_words)
+        months = any(word in _MONTHS or word in _TIME_WORDS for word in new_words)
         return bool(years - question_words) or months or bool(durations)
     if answer_type == "number":
         return any(_DIGITS.search(word) or word in _NUMBER_WORDS for word in new_words)

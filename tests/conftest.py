@@ -1,0 +1,59 @@
+"""Shared fixtures: one real model and one real index over seeds/, built once per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SEEDS = REPO / "seeds"
+FRAMEWORK_DOC = "003_fc7eb9e95de41056"
+UNDERSTANDING_DOC = "000_57dda5fb9b67abed"
+
+
+@pytest.fixture(scope="session")
+def seed_settings(tmp_path_factory):
+    """Settings pointing at a fresh index folder (not yet built)."""
+    from rag.config import Settings
+
+    folder = tmp_path_factory.mktemp("seed-index")
+    return Settings(index_dir=folder / "index", seeds_dir=SEEDS)
+
+
+@pytest.fixture(scope="session")
+def seed_pipeline(seed_settings):
+    """A Pipeline whose index over seeds/ is built once; tests must not change it."""
+    from rag.pipeline import Pipeline
+
+    pipeline = Pipeline(seed_settings)
+    pipeline.ensure_index()
+    return pipeline
+
+
+@pytest.fixture
+def scratch_pipeline(seed_pipeline, tmp_path):
+    """A Pipeline on a private copy of the seed index that a test may change freely.
+
+    Shares the loaded model with `seed_pipeline`, so it costs no model load.
+    """
+    from rag.pipeline import Pipeline
+
+    folder = tmp_path / "index"
+    shutil.copytree(seed_pipeline.settings.index_dir, folder)
+    pipeline = Pipeline(seed_pipeline.settings.replace(index_dir=folder))
+    pipeline.embedder = seed_pipeline.embedder
+    return pipeline
+
+
+def rag_command(*args: str) -> list[str]:
+    """The argv that runs the installed `rag` CLI with this interpreter."""
+    import sys
+
+    return [sys.executable, "-m", "rag", *args]

