@@ -1,17 +1,230 @@
-"""`rag eval`: measure retrieval, answer, citation and abstention quality."""
+"""`rag eval`: measure retrieval, answer, citation and abstention quality.
+
+The work is done by the `eval` package (questions, metrics, runner, report,
+datasets); this module only reads the flags and prints. Nothing heavy is
+imported until `run`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
-HELP = "Run the evaluation question set and report quality."
+HELP = "Run the evaluation question set (or SQuAD / BEIR data) and report quality."
+
+EPILOG = """\
+--compare takes modes, backends or MODE:BACKEND pairs, e.g. `--compare dense bm25 hybrid`
+or `--compare hybrid:extractive hybrid:llm`; given alone it compares the three modes.
+Metrics: recall@1/3/5 and MRR (a hit is a passage from the gold source holding a gold
+answer), answer accuracy, citation precision, abstention precision/recall, latency.
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
+    from rag.commands.ask import add_answer_options
+
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--questions", type=Path, metavar="FILE",
+                        help="question file, one JSON object a line (default: eval/questions.jsonl)")  # fmt: skip
+    add_answer_options(parser)
+    parser.add_argument("--compare", nargs="*", metavar="MODE|BACKEND|MODE:BACKEND",
+                        help="run several configurations side by side (alone: all three modes)")  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="write eval.json, report.md and chart.png into DIR")  # fmt: skip
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    datasets = parser.add_argument_group(
+        "outside benchmarks (each indexed once into its own folder)"
+    )
+    datasets.add_argument("--squad", type=Path, metavar="FILE", help="a SQuAD v1.1/v2.0 JSON file")
+    datasets.add_argument("--limit", type=int, metavar="N",
+                          help="with --squad: N questions spread evenly over the file "
+                               "(their articles' paragraphs are indexed)")  # fmt: skip
+    datasets.add_argument("--beir", type=Path, metavar="DIR",
+                          help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv): "
+                               "nDCG@10, recall@10 and MRR@10 per retrieval mode")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
+    from rag.cli import settings_from
     from rag.errors import RagError
 
-    raise RagError("`rag eval` is not built yet.")
+    if args.squad and args.beir:
+        raise RagError("Give --squad or --beir, not both; run `rag eval` once for each.")
+    if args.limit is not None and not args.squad:
+        raise RagError("--limit works with --squad only.")
+    if args.limit is not None and args.limit < 1:
+        raise RagError(f"--limit must be at least 1; got {args.limit}.")
+    if args.questions and (args.squad or args.beir):
+        raise RagError(
+            "--questions cannot be combined with --squad or --beir, which bring their own."
+        )
+    settings = settings_from(args, mode=args.mode, top_k=args.top_k, backend=args.backend)
+    if args.beir:
+        return _run_beir(args, settings)
+    return _run_questions(args, settings)
+
+
+def _configs(args: argparse.Namespace, settings) -> list:
+    """The configurations to run: one, or those named by --compare."""
+    from eval.runner import RunConfig
+    from rag.backends import backend_names
+    from rag.config import RETRIEVAL_MODES
+    from rag.errors import RagError
+
+    if args.compare is None:
+        return [RunConfig(settings.mode, settings.backend, settings.top_k)]
+    if not args.compare:
+        # The configured mode first: it is the one the top-level JSON reports.
+        modes = [settings.mode] + [m for m in RETRIEVAL_MODES if m != settings.mode]
+        return [RunConfig(mode, settings.backend, settings.top_k) for mode in modes]
+    backends = backend_names()
+    configs = []
+    for item in args.compare:
+        mode, backend = settings.mode, settings.backend
+        if ":" in item:
+            mode, _, backend = item.partition(":")
+        elif item in RETRIEVAL_MODES:
+            mode = item
+        else:
+            backend = item
+        if mode not in RETRIEVAL_MODES:
+            raise RagError(f"--compare {item!r}: unknown mode {mode!r}; "
+                           f"modes are {', '.join(RETRIEVAL_MODES)}.")  # fmt: skip
+        if backend not in backends:
+            raise RagError(f"--compare {item!r}: no backend named {backend!r}; "
+                           f"registered: {', '.join(backends)}.")  # fmt: skip
+        config = RunConfig(mode, backend, settings.top_k)
+        if config not in configs:
+            configs.append(config)
+    return configs
+
+
+def _run_questions(args: argparse.Namespace, settings) -> int:
+    from eval.questions import DEFAULT_QUESTIONS, load_questions
+    from eval.report import write_qa_reports
+    from eval.runner import run_questions
+    from rag.pipeline import Pipeline
+
+    progress = not args.quiet
+    configs = _configs(args, settings)
+    notes: list[str] = []
+    if args.squad:
+        from eval.datasets import cache_key, dataset_settings, ensure_dataset_index, load_squad
+
+        squad = load_squad(args.squad, args.limit)
+        questions = squad.questions
+        key = cache_key(args.limit, files=(args.squad,))
+        dataset, docs_dir = dataset_settings(settings, f"squad-{key}")
+        pipeline = Pipeline(dataset)
+        ensure_dataset_index(pipeline, squad.documents, docs_dir, progress=progress)
+        title = f"SQuAD {squad.version or ''} {args.squad.name}".replace("  ", " ")
+        notes.append(f"Corpus: {len(squad.documents):,} paragraphs of {squad.n_articles} articles "
+                     f"(index {dataset.index_dir}). A retrieval hit is the gold paragraph.")  # fmt: skip
+        need_answer = False
+    else:
+        path = args.questions or DEFAULT_QUESTIONS
+        questions = load_questions(path)
+        pipeline = Pipeline(settings)
+        report = pipeline.ensure_index(progress=progress)
+        if report is not None:
+            print(
+                f"Built the index over {settings.seeds_dir}/: {report.summary()}", file=sys.stderr
+            )
+        indexed = pipeline.index().doc_rows
+        missing = sorted({q.source for q in questions if q.source and q.source not in indexed})
+        if missing:
+            print(f"warning: {len(missing)} gold source(s) named in {path} are not in the index "
+                  f"{settings.index_dir}: {', '.join(missing[:5])}; their questions cannot be hit. "
+                  "Ingest those documents first.", file=sys.stderr)  # fmt: skip
+        title = f"Evaluation of {path.name}"
+        need_answer = True
+
+    runs = [run_questions(pipeline, questions, config, need_answer, progress) for config in configs]
+    payload = runs[0].summary()
+    if len(runs) > 1:
+        payload["runs"] = [
+            {"label": run.config.label, "mode": run.config.mode, "backend": run.config.backend,
+             "k": run.config.k, **run.summary()}
+            for run in runs
+        ]  # fmt: skip
+    if args.json:
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+    else:
+        _print_table(runs)
+    if args.out:
+        paths = write_qa_reports(args.out, payload, runs, title, notes)
+        print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+    return 0
+
+
+def _print_table(runs) -> None:
+    from eval.report import QA_METRICS
+
+    summaries = [run.summary() for run in runs]
+    width = max(12, *(len(run.config.label) for run in runs))
+    print(f"{summaries[0]['n']} questions")
+    print(f"{'':<22}" + "".join(f"{run.config.label:>{width + 2}}" for run in runs))
+    rows = [(label, [s[section][key] for s in summaries]) for label, section, key in QA_METRICS]
+    rows += [(f"latency {p} (ms)", [s["latency_ms"][p] for s in summaries]) for p in ("p50", "p95")]
+    for label, values in rows:
+        cells = "".join(f"{'–' if v is None else f'{v:.3f}':>{width + 2}}" for v in values)
+        print(f"{label:<22}{cells}")
+    passed = [f"{sum(q['pass'] for q in s['per_question'])}/{s['n']}" for s in summaries]
+    print(f"{'passed':<22}" + "".join(f"{p:>{width + 2}}" for p in passed))
+
+
+def _run_beir(args: argparse.Namespace, settings) -> int:
+    from eval.datasets import cache_key, dataset_settings, ensure_dataset_index, load_beir
+    from eval.report import write_retrieval_reports
+    from eval.runner import run_retrieval
+    from rag.config import RETRIEVAL_MODES
+    from rag.errors import RagError
+    from rag.pipeline import Pipeline
+
+    progress = not args.quiet
+    if args.compare:
+        modes = list(dict.fromkeys(item.partition(":")[0] for item in args.compare))
+        unknown = [m for m in modes if m not in RETRIEVAL_MODES]
+        if unknown:
+            raise RagError(f"--beir measures retrieval only; --compare takes modes "
+                           f"({', '.join(RETRIEVAL_MODES)}), not {unknown[0]!r}.")  # fmt: skip
+    elif args.mode:
+        modes = [args.mode]
+    else:
+        modes = list(RETRIEVAL_MODES)
+    k = args.top_k or 10
+    beir = load_beir(args.beir)
+    corpus = args.beir / "corpus.jsonl"
+    dataset, docs_dir = dataset_settings(settings, f"beir-{cache_key(files=(corpus,))}")
+    pipeline = Pipeline(dataset)
+    ensure_dataset_index(pipeline, beir.documents, docs_dir, progress=progress)
+    runs = [run_retrieval(pipeline, beir.queries, beir.qrels, mode, k, progress) for mode in modes]
+    payload = {
+        "dataset": str(args.beir),
+        "split": beir.split,
+        "n": len(beir.queries),
+        "documents": len(beir.documents),
+        "modes": {run.mode: run.summary() for run in runs},
+        "per_query": {run.mode: run.per_query for run in runs},
+    }
+    if args.json:
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+    else:
+        names = [f"ndcg@{k}", f"recall@{k}", f"mrr@{k}"]
+        print(f"{payload['n']} queries, {payload['documents']:,} documents ({args.beir})")
+        print(f"{'mode':<8}" + "".join(f"{n:>12}" for n in names) + f"{'p50 ms':>10}{'p95 ms':>10}")
+        for run in runs:
+            s = run.summary()
+            print(f"{run.mode:<8}" + "".join(f"{s[n]:>12.4f}" for n in names)
+                  + f"{s['latency_ms']['p50']:>10.1f}{s['latency_ms']['p95']:>10.1f}")  # fmt: skip
+    if args.out:
+        title = f"BEIR {args.beir.name} ({beir.split})"
+        notes = [f"Corpus: {len(beir.documents):,} documents (title + text), index "
+                 f"{dataset.index_dir}. A document ranks at its best passage."]  # fmt: skip
+        paths = write_retrieval_reports(args.out, payload, runs, title, notes)
+        print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+    return 0

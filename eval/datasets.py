@@ -1,0 +1,246 @@
+"""Outside benchmarks: SQuAD JSON files and BEIR folders, turned into questions and an index.
+
+Each dataset gets its own index folder beside the configured one
+(`.rag/eval-squad-<hash>/`, `.rag/eval-beir-<hash>/`), built once and reused:
+its documents are written as Markdown files (`# title`, blank line, text) under
+`docs/` and ingested through `Pipeline.ingest`, the same path as `rag ingest`.
+The hash covers the dataset file, the question limit and this module's layout
+version, so a changed file or limit gets a fresh folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from eval.questions import Question
+from rag.config import Settings
+from rag.errors import IndexMismatchError, IndexMissingError, RagError
+
+# Bump when the written documents change shape, so old caches are not reused.
+LAYOUT_VERSION = 1
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+class DatasetError(RagError):
+    """A dataset file or folder that cannot be read; the message names it and what is wrong."""
+
+
+@dataclass(frozen=True)
+class CorpusDocument:
+    doc_id: str
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class SquadSet:
+    """SQuAD questions (gold source = paragraph id) and the paragraphs to index."""
+
+    questions: list[Question]
+    documents: list[CorpusDocument]
+    version: str
+    n_articles: int
+
+
+@dataclass(frozen=True)
+class BeirSet:
+    """BEIR queries with their graded relevant documents, and the corpus."""
+
+    queries: list[tuple[str, str]]
+    qrels: dict[str, dict[str, int]]
+    documents: list[CorpusDocument]
+    split: str
+
+
+def safe_id(raw: str) -> str:
+    """A document id usable as a file name (`rag` takes ids from file names)."""
+    cleaned = _UNSAFE.sub("_", str(raw))
+    return cleaned if cleaned and not cleaned.startswith(".") else f"d{cleaned}"
+
+
+# -- SQuAD ------------------------------------------------------------------------------------------
+
+
+def load_squad(path: Path, limit: int | None = None) -> SquadSet:
+    """Questions and paragraphs of a SQuAD v1.1/v2.0 JSON file.
+
+    With `limit`, `limit` questions are taken evenly spread over the file (a
+    fixed stride, so every run picks the same ones and every article is
+    represented), and every paragraph of their articles is indexed: the other
+    paragraphs of the same article are the hardest distractors there are.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DatasetError(f"SQuAD file {path} does not exist.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DatasetError(f"SQuAD file {path} is not readable JSON: {error}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise DatasetError(
+            f"SQuAD file {path} has no top-level 'data' list; is it a SQuAD JSON file?"
+        )
+
+    all_questions: list[tuple[int, Question]] = []
+    paragraphs: dict[int, list[CorpusDocument]] = {}
+    for a, article in enumerate(data["data"]):
+        title = str(article.get("title", f"article {a}")).replace("_", " ")
+        paragraphs[a] = []
+        for p, paragraph in enumerate(article.get("paragraphs", [])):
+            if "context" not in paragraph:
+                raise DatasetError(
+                    f"SQuAD file {path}: article {a} paragraph {p} has no 'context'."
+                )
+            doc_id = f"squad-{a:03d}-{p:03d}"
+            paragraphs[a].append(CorpusDocument(doc_id, title, paragraph["context"]))
+            for qa in paragraph.get("qas", []):
+                texts = list(
+                    dict.fromkeys(x["text"] for x in qa.get("answers", []) if x.get("text"))
+                )
+                impossible = bool(qa.get("is_impossible")) or not texts
+                all_questions.append(
+                    (
+                        a,
+                        Question(
+                            id=str(qa.get("id", f"{doc_id}-q{len(all_questions)}")),
+                            question=qa["question"],
+                            answers=() if impossible else tuple(texts),
+                            source=None if impossible else doc_id,
+                        ),
+                    )
+                )
+    if not all_questions:
+        raise DatasetError(f"SQuAD file {path} holds no questions.")
+    chosen = all_questions
+    if limit is not None and limit < len(all_questions):
+        stride = len(all_questions) / limit
+        chosen = [all_questions[int(i * stride)] for i in range(limit)]
+    articles = sorted({a for a, _ in chosen})
+    documents = [document for a in articles for document in paragraphs[a]]
+    return SquadSet(
+        questions=[q for _, q in chosen],
+        documents=documents,
+        version=str(data.get("version", "")),
+        n_articles=len(articles),
+    )
+
+
+# -- BEIR -------------------------------------------------------------------------------------------
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise DatasetError(f"BEIR folder is missing {path}.")
+    records = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DatasetError(f"{path} line {number}: not valid JSON ({error.msg}).") from None
+            if "_id" not in record:
+                raise DatasetError(f"{path} line {number}: field '_id' is missing.")
+            records.append(record)
+    return records
+
+
+def load_beir(folder: Path, split: str = "test") -> BeirSet:
+    """A BEIR folder: corpus.jsonl, queries.jsonl and qrels/<split>.tsv."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"BEIR folder {folder} does not exist.")
+    qrels_path = folder / "qrels" / f"{split}.tsv"
+    if not qrels_path.is_file():
+        raise DatasetError(f"BEIR folder {folder} has no qrels/{split}.tsv.")
+    qrels: dict[str, dict[str, int]] = {}
+    with qrels_path.open(encoding="utf-8", newline="") as rows:
+        reader = csv.reader(rows, delimiter="\t")
+        for number, row in enumerate(reader, start=1):
+            if number == 1 and row and row[0] == "query-id":
+                continue
+            if len(row) < 3:
+                raise DatasetError(
+                    f"{qrels_path} line {number}: expected query-id, corpus-id, score."
+                )
+            try:
+                grade = int(row[2])
+            except ValueError:
+                raise DatasetError(
+                    f"{qrels_path} line {number}: score {row[2]!r} is not a whole number."
+                ) from None
+            qrels.setdefault(row[0], {})[safe_id(row[1])] = grade
+    queries = [
+        (str(r["_id"]), str(r.get("text", "")))
+        for r in _read_jsonl(folder / "queries.jsonl")
+        if str(r["_id"]) in qrels
+    ]
+    documents = [
+        CorpusDocument(safe_id(r["_id"]), str(r.get("title") or ""), str(r.get("text") or ""))
+        for r in _read_jsonl(folder / "corpus.jsonl")
+    ]
+    if not queries:
+        raise DatasetError(
+            f"No query in {folder}/queries.jsonl has judgements in qrels/{split}.tsv."
+        )
+    return BeirSet(queries, {q: qrels[q] for q, _ in queries}, documents, split)
+
+
+# -- the index --------------------------------------------------------------------------------------
+
+
+def cache_key(*parts: object, files: tuple[Path, ...] = ()) -> str:
+    """A short hash of the dataset files' bytes and `parts`."""
+    digest = hashlib.sha256(f"layout {LAYOUT_VERSION}".encode())
+    for path in files:
+        with open(path, "rb") as data:
+            for block in iter(lambda: data.read(1 << 20), b""):
+                digest.update(block)
+    for part in parts:
+        digest.update(b"\x00" + repr(part).encode())
+    return digest.hexdigest()[:12]
+
+
+def document_markdown(document: CorpusDocument) -> str:
+    title = re.sub(r"\s+", " ", document.title).strip()
+    return f"# {title}\n\n{document.text.strip()}\n" if title else f"{document.text.strip()}\n"
+
+
+def dataset_settings(settings: Settings, name: str) -> tuple[Settings, Path]:
+    """Settings whose index is the dataset's own folder, and the folder for its documents."""
+    base = Path(settings.index_dir).parent / f"eval-{name}"
+    return settings.replace(index_dir=base / "index"), base / "docs"
+
+
+def ensure_dataset_index(pipeline, documents: list[CorpusDocument], docs_dir: Path,
+                         progress: bool = True) -> None:  # fmt: skip
+    """Build the pipeline's index over `documents` unless it already holds exactly them."""
+    wanted = {d.doc_id for d in documents}
+    if len(wanted) != len(documents):
+        raise DatasetError("The dataset has two documents with the same id; ids must be unique.")
+    try:
+        indexed = {d.doc_id for d in pipeline.index().documents}
+        if indexed and indexed <= wanted:
+            # Documents with the very same text as another are skipped by ingest, by design.
+            return
+    except (IndexMissingError, IndexMismatchError):
+        pass
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    for document in documents:
+        target = docs_dir / f"{document.doc_id}.md"
+        content = document_markdown(document)
+        if not target.is_file() or target.read_text(encoding="utf-8") != content:
+            target.write_text(content, encoding="utf-8")
+    if progress:
+        print(f"Indexing {len(documents):,} dataset documents into {pipeline.settings.index_dir} "
+              "(once; later runs reuse it)", file=sys.stderr)  # fmt: skip
+    report = pipeline.ingest([docs_dir], rebuild=True, progress=progress, lock_timeout=600)
+    if progress:
+        print(report.summary(), file=sys.stderr)

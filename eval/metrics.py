@@ -1,0 +1,137 @@
+"""Pure metric functions: no model, no index, only the numbers.
+
+Undefined ratios (0 / 0, such as abstention precision when nothing was
+abstained from) are None, printed as `null` in JSON and "–" in reports, so a
+missing measurement never passes for a perfect or a zero one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+
+# Unicode look-alikes folded to ASCII before comparing answers.
+_FOLD = str.maketrans(
+    {
+        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u00b4": "'",
+        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
+        "\u00ab": '"', "\u00bb": '"',
+        "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-",
+        "\u2212": "-", "\u00ad": "",
+        "\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u200b": "",
+    }
+)  # fmt: skip
+_SPACE = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """`text` compared the way answers are: NFKC, case-folded, ASCII quotes and dashes, one space."""
+    text = unicodedata.normalize("NFKC", text).translate(_FOLD).casefold()
+    return _SPACE.sub(" ", text).strip()
+
+
+def contains_answer(text: str, answers: Iterable[str]) -> bool:
+    """Whether normalised `text` contains any normalised gold answer."""
+    haystack = normalize(text)
+    return any(normalize(answer) and normalize(answer) in haystack for answer in answers)
+
+
+def hit_rank(
+    passages: Sequence[tuple[str, str]],
+    source: str | None,
+    answers: Sequence[str] = (),
+    need_answer: bool = True,
+) -> int | None:
+    """1-based rank of the first passage `(doc_id, text)` that is a hit, or None.
+
+    A hit comes from the gold `source`; with `need_answer` it must also contain
+    a gold answer (our question sets), without it the document alone counts
+    (SQuAD, where the gold paragraph is the unit).
+    """
+    if source is None:
+        return None
+    for rank, (doc_id, text) in enumerate(passages, start=1):
+        if doc_id == source and (not need_answer or contains_answer(text, answers)):
+            return rank
+    return None
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    """numerator / denominator, or None when the denominator is 0."""
+    return numerator / denominator if denominator else None
+
+
+def recall_at(ranks: Sequence[int | None], k: int) -> float | None:
+    """Share of questions whose first hit is at rank k or better."""
+    return ratio(sum(1 for r in ranks if r is not None and r <= k), len(ranks))
+
+
+def mean_reciprocal_rank(ranks: Sequence[int | None], k: int | None = None) -> float | None:
+    """Mean of 1 / rank of the first hit (0 when missed, or ranked below `k` if given)."""
+    total = sum(1.0 / r for r in ranks if r is not None and (k is None or r <= k))
+    return ratio(total, len(ranks))
+
+
+def citation_valid(
+    doc_id: str, start: int, end: int, quote: str, document_text: str | None, source: str | None
+) -> bool:
+    """A citation counts when its quote is verbatim at its offsets and it is from the gold source."""
+    if document_text is None or source is None or doc_id != source:
+        return False
+    return 0 <= start <= end <= len(document_text) and document_text[start:end] == quote
+
+
+def abstention_scores(
+    abstained: Sequence[bool], answerable: Sequence[bool]
+) -> tuple[float | None, float | None]:
+    """(precision, recall) of abstaining, with the unanswerable questions as the positives."""
+    pairs = list(zip(abstained, answerable, strict=True))
+    true_positive = sum(1 for a, ok in pairs if a and not ok)
+    precision = ratio(true_positive, sum(1 for a, _ in pairs if a))
+    recall = ratio(true_positive, sum(1 for _, ok in pairs if not ok))
+    return precision, recall
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0–100) with linear interpolation, as numpy's default."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100.0
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+# -- ranked retrieval over documents (BEIR) --------------------------------------------------------
+
+
+def ndcg_at(ranked: Sequence[str], relevant: Mapping[str, int], k: int = 10) -> float:
+    """nDCG@k with graded relevance and the linear gain BEIR's pytrec_eval uses."""
+    dcg = sum(relevant.get(doc, 0) / math.log2(i + 2) for i, doc in enumerate(ranked[:k]))
+    ideal_gains = sorted((g for g in relevant.values() if g > 0), reverse=True)[:k]
+    ideal = sum(g / math.log2(i + 2) for i, g in enumerate(ideal_gains))
+    return dcg / ideal if ideal else 0.0
+
+
+def recall_of_relevant(ranked: Sequence[str], relevant: Mapping[str, int], k: int = 10) -> float:
+    """Share of the relevant documents found in the top k."""
+    wanted = {doc for doc, grade in relevant.items() if grade > 0}
+    if not wanted:
+        return 0.0
+    return len(wanted.intersection(ranked[:k])) / len(wanted)
+
+
+def reciprocal_rank(ranked: Sequence[str], relevant: Mapping[str, int], k: int = 10) -> float:
+    """1 / rank of the first relevant document in the top k, else 0."""
+    for rank, doc in enumerate(ranked[:k], start=1):
+        if relevant.get(doc, 0) > 0:
+            return 1.0 / rank
+    return 0.0
+
+
+def unique_in_order(items: Iterable[str]) -> list[str]:
+    """`items` without repeats, first occurrence kept (passages → documents)."""
+    return list(dict.fromkeys(items))

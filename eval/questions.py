@@ -1,0 +1,108 @@
+"""Question files: one JSON object a line, checked field by field.
+
+The format (kept exactly; other question files in it are run against the product):
+
+    {"id": str, "question": str, "answers": [str, ...], "source": "<document id>" | null}
+
+An unanswerable question has `"answers": []` and `"source": null`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.errors import RagError
+
+FIELDS = ("id", "question", "answers", "source")
+DEFAULT_QUESTIONS = Path(__file__).resolve().parent / "questions.jsonl"
+
+
+class QuestionFileError(RagError):
+    """A question file that cannot be used; the message names the file, line and field."""
+
+
+@dataclass(frozen=True)
+class Question:
+    """One evaluation question with its acceptable answers and gold document."""
+
+    id: str
+    question: str
+    answers: tuple[str, ...]
+    source: str | None
+
+    @property
+    def answerable(self) -> bool:
+        return self.source is not None
+
+
+def load_questions(path: Path) -> list[Question]:
+    """Read and check a question file; raise QuestionFileError naming the first bad line and field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise QuestionFileError(f"Question file {path} does not exist.") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise QuestionFileError(
+            f"Question file {path} cannot be read as UTF-8 text: {error}"
+        ) from None
+    questions: list[Question] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        question = parse_line(line, f"{path} line {number}")
+        if question.id in seen:
+            raise QuestionFileError(
+                f"{path} line {number}: field 'id': {question.id!r} is already used on line "
+                f"{seen[question.id]}; every id must be unique."
+            )
+        seen[question.id] = number
+        questions.append(question)
+    if not questions:
+        raise QuestionFileError(f"Question file {path} holds no questions.")
+    return questions
+
+
+def parse_line(line: str, where: str) -> Question:
+    """One line of a question file as a Question; `where` ("FILE line N") prefixes errors."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise QuestionFileError(
+            f"{where}: not valid JSON ({error.msg} at column {error.colno})."
+        ) from None
+    if not isinstance(record, dict):
+        raise QuestionFileError(f"{where}: must be a JSON object with fields {', '.join(FIELDS)}.")
+    for name in FIELDS:
+        if name not in record:
+            raise QuestionFileError(f"{where}: field {name!r} is missing.")
+    unknown = sorted(set(record) - set(FIELDS))
+    if unknown:
+        raise QuestionFileError(
+            f"{where}: field {unknown[0]!r} is not part of the format; "
+            f"the fields are {', '.join(FIELDS)}."
+        )
+
+    def fail(name: str, expected: str) -> QuestionFileError:
+        return QuestionFileError(
+            f"{where}: field {name!r} must be {expected}; got {record[name]!r}."
+        )
+
+    if not isinstance(record["id"], str) or not record["id"].strip():
+        raise fail("id", "a non-empty string")
+    if not isinstance(record["question"], str) or not record["question"].strip():
+        raise fail("question", "a non-empty string")
+    answers = record["answers"]
+    if not isinstance(answers, list) or not all(isinstance(a, str) and a.strip() for a in answers):
+        raise fail("answers", "a list of non-empty strings ([] for an unanswerable question)")
+    source = record["source"]
+    if source is not None and (not isinstance(source, str) or not source.strip()):
+        raise fail("source", "a document id or null")
+    if (source is None) != (not answers):
+        if source is None:
+            raise fail("source", "a document id, since the question has answers")
+        raise fail("answers", f"non-empty, since the question has source {source!r}")
+    return Question(record["id"], record["question"], tuple(answers), source)

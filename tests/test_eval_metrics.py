@@ -1,0 +1,169 @@
+"""The eval metrics on hand-made cases with known answers, and question-file checking (no model)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from eval import metrics
+from eval.questions import Question, QuestionFileError, load_questions
+from eval.runner import QuestionResult, summarize
+
+
+def test_normalize_folds_case_quotes_dashes_and_space():
+    assert metrics.normalize("  The “Bicentennial”\u00a0Framework —  US–Mexico ") == (
+        'the "bicentennial" framework - us-mexico'
+    )
+    assert metrics.normalize("López\nObrador’s") == "lópez obrador's"
+
+
+def test_contains_answer_after_normalising():
+    assert metrics.contains_answer(
+        "Signed by ANDRÉS  Manuel López Obrador.", ["Andrés Manuel López Obrador"]
+    )
+    assert metrics.contains_answer("the US–Mexico plan", ["US-Mexico"])
+    assert not metrics.contains_answer("Mexico", ["United States"])
+    assert not metrics.contains_answer("anything", [])
+
+
+def test_hit_rank_needs_gold_source_and_answer():
+    passages = [
+        ("other", "fentanyl is here"),
+        ("gold", "no answer here"),
+        ("gold", "about fentanyl"),
+    ]
+    assert metrics.hit_rank(passages, "gold", ["Fentanyl"]) == 3
+    assert metrics.hit_rank(passages, "gold", ["fentanyl"], need_answer=False) == 2
+    assert metrics.hit_rank(passages, "missing", ["fentanyl"]) is None
+    assert metrics.hit_rank(passages, None, []) is None
+
+
+def test_recall_and_mrr_on_known_ranks():
+    ranks = [1, 2, None, 5]
+    assert metrics.recall_at(ranks, 1) == 0.25
+    assert metrics.recall_at(ranks, 3) == 0.5
+    assert metrics.recall_at(ranks, 5) == 0.75
+    assert metrics.mean_reciprocal_rank(ranks) == pytest.approx((1 + 0.5 + 0 + 0.2) / 4)
+    assert metrics.mean_reciprocal_rank(ranks, k=2) == pytest.approx(1.5 / 4)
+    assert metrics.recall_at([], 1) is None
+
+
+def test_citation_valid_needs_verbatim_offsets_and_gold_source():
+    text = "Alpha beta. Gamma delta."
+    assert metrics.citation_valid("d", 12, 24, "Gamma delta.", text, "d")
+    assert not metrics.citation_valid("d", 11, 23, "Gamma delta.", text, "d")  # shifted offsets
+    assert not metrics.citation_valid("e", 12, 24, "Gamma delta.", text, "d")  # not the gold source
+    assert not metrics.citation_valid("d", 12, 99, "Gamma delta.", text, "d")  # past the end
+    assert not metrics.citation_valid("d", 12, 24, "Gamma delta.", None, "d")  # unknown document
+    assert not metrics.citation_valid("d", 12, 24, "Gamma delta.", text, None)  # unanswerable
+
+
+def test_abstention_precision_and_recall():
+    # 4 questions: two unanswerable (False), one of them abstained; one answerable wrongly abstained.
+    abstained = [True, False, True, False]
+    answerable = [False, False, True, True]
+    assert metrics.abstention_scores(abstained, answerable) == (0.5, 0.5)
+    assert metrics.abstention_scores([False, False], [True, False]) == (None, 0.0)
+    assert metrics.abstention_scores([False], [True]) == (None, None)
+
+
+def test_percentile_interpolates_like_numpy():
+    values = [10.0, 20.0, 30.0, 40.0]
+    assert metrics.percentile(values, 50) == 25.0
+    assert metrics.percentile(values, 95) == pytest.approx(38.5)
+    assert metrics.percentile([7.0], 95) == 7.0
+    assert metrics.percentile([], 50) is None
+
+
+def test_ndcg_recall_and_rr_at_10():
+    relevant = {"a": 1, "b": 1}
+    assert metrics.ndcg_at(["a", "b", "c"], relevant) == pytest.approx(1.0)
+    # One relevant at rank 2 of two: (1/log2(3)) / (1 + 1/log2(3)).
+    expected = (1 / math.log2(3)) / (1 + 1 / math.log2(3))
+    assert metrics.ndcg_at(["x", "a"], relevant) == pytest.approx(expected)
+    assert metrics.ndcg_at(["x"], relevant) == 0.0
+    assert metrics.recall_of_relevant(["x", "a"], relevant) == 0.5
+    assert metrics.reciprocal_rank(["x", "y", "b"], relevant) == pytest.approx(1 / 3)
+    assert metrics.reciprocal_rank(["x"] * 10 + ["a"], relevant) == 0.0  # rank 11 is past k
+    assert metrics.unique_in_order(["a", "b", "a", "c", "b"]) == ["a", "b", "c"]
+
+
+def _result(question: Question, answer: str, abstained: bool, rank, correct, valid=()):
+    return QuestionResult(question, answer, abstained, rank, correct, tuple(object() for _ in valid),
+                          tuple(valid), (), 10.0)  # fmt: skip
+
+
+def test_summarize_counts_each_figure_on_the_right_questions():
+    gold = Question("a", "q?", ("x",), "d")
+    none = Question("u", "q?", (), None)
+    results = [
+        _result(gold, "x [1]", False, 1, True, [True]),
+        _result(gold, "y [1] [2]", False, 4, False, [True, False]),
+        _result(none, "The documents do not say", True, None, False),
+        _result(none, "z [1]", False, None, False, [False]),  # not counted in citation precision
+    ]
+    summary = summarize(results)
+    assert summary["n"] == 4
+    assert summary["retrieval"] == {"recall@1": 0.5, "recall@3": 0.5, "recall@5": 1.0, "mrr": 0.625}
+    assert summary["answer"] == {"accuracy": 0.5}
+    assert summary["citation"] == {"precision": pytest.approx(2 / 3, abs=1e-4)}
+    assert summary["abstention"] == {"precision": 1.0, "recall": 0.5}
+    assert [q["pass"] for q in summary["per_question"]] == [True, False, True, False]
+    assert set(summary["per_question"][0]) == {"id", "answer", "abstained", "hit_rank", "pass"}
+
+
+# -- question files ---------------------------------------------------------------------------------
+
+
+def _write(tmp_path, *lines: str):
+    path = tmp_path / "questions.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+GOOD = json.dumps({"id": "a", "question": "Who?", "answers": ["x"], "source": "doc"})
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ('{"id": "b", "question": "Who?", "answers": ["x"]}', "source"),
+        ('{"id": "b", "question": "Who?", "answers": "x", "source": "doc"}', "answers"),
+        ('{"id": "b", "question": "", "answers": ["x"], "source": "doc"}', "question"),
+        ('{"id": 3, "question": "Who?", "answers": ["x"], "source": "doc"}', "id"),
+        ('{"id": "b", "question": "Who?", "answers": ["x"], "source": null}', "source"),
+        ('{"id": "b", "question": "Who?", "answers": [], "source": "doc"}', "answers"),
+        ('{"id": "b", "question": "Who?", "answers": [], "source": null, "extra": 1}', "extra"),
+        ('{"id": "a", "question": "Who?", "answers": [], "source": null}', "id"),
+    ],
+)
+def test_malformed_question_names_line_and_field(tmp_path, line, field):
+    path = _write(tmp_path, GOOD, "", line)
+    with pytest.raises(QuestionFileError) as error:
+        load_questions(path)
+    message = str(error.value)
+    assert f"{path} line 3" in message
+    assert f"'{field}'" in message
+
+
+def test_invalid_json_names_the_line(tmp_path):
+    path = _write(tmp_path, GOOD, '{"id": "b", "question": ')
+    with pytest.raises(QuestionFileError, match=r"line 2: not valid JSON"):
+        load_questions(path)
+
+
+def test_missing_and_empty_files_are_reported(tmp_path):
+    with pytest.raises(QuestionFileError, match="does not exist"):
+        load_questions(tmp_path / "nope.jsonl")
+    with pytest.raises(QuestionFileError, match="holds no questions"):
+        load_questions(_write(tmp_path, ""))
+
+
+def test_the_shipped_question_set_loads():
+    from eval.questions import DEFAULT_QUESTIONS
+
+    questions = load_questions(DEFAULT_QUESTIONS)
+    assert len(questions) >= 50
+    assert sum(not q.answerable for q in questions) >= 10
