@@ -17,6 +17,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_answer_options(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--passages", action="store_true", help="also show every retrieved passage")
+    parser.add_argument(
+        "--history",
+        action="append",
+        default=[],
+        metavar="QUESTION",
+        help="an earlier question of the conversation (repeat, oldest first); a follow-up "
+        "such as 'when was it launched?' is then searched for as a standalone question",
+    )
 
 
 def add_answer_options(parser: argparse.ArgumentParser) -> None:
@@ -36,13 +44,15 @@ def add_answer_options(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rag.cli import settings_from
     from rag.pipeline import Pipeline
+    from rag.types import Turn
 
     settings = settings_from(args, mode=args.mode, top_k=args.top_k, backend=args.backend)
     pipeline = Pipeline(settings)
     report = pipeline.ensure_index(progress=not args.json)
     if report is not None and not args.json:
         print(f"Built the index over {settings.seeds_dir}/: {report.summary()}", file=sys.stderr)
-    answer = pipeline.ask(args.question)
+    history = tuple(Turn(question, "") for question in args.history)
+    answer = pipeline.ask(args.question, history=history)
     if args.json:
         print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
         return 0

@@ -7,7 +7,7 @@ import logging
 import threading
 
 import pytest
-from conftest import API_KEY, KEY_ENV, Reply
+from backend_fakes import API_KEY, KEY_ENV, Reply
 
 from rag.backends import AnswerRequest, abstention_text, load_backend
 from rag.backends.openai_compat import FALLBACK_BACKEND

@@ -1,0 +1,229 @@
+"""The registry: backends found by entry point, listed by `rag backends`, chosen by `--backend`.
+
+The third-party example in tests/plugins/rag-lead-backend is pip-installed
+(into a temporary folder put on PYTHONPATH, so the shared venv is untouched)
+and used by `rag ask --backend lead` with no change to our code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from backend_fakes import API_KEY, KEY_ENV
+
+from rag.backends import backend_names, describe_backends, load_backend
+from rag.config import Settings
+from rag.errors import RagError
+
+PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "rag-lead-backend"
+
+
+def run_rag(
+    *args: str, env: dict[str, str] | None = None, cwd: Path
+) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    for name in list(environment):
+        if name.startswith("RAG_"):
+            del environment[name]  # the developer's own settings must not leak in
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "rag", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_built_in_backends_register_through_the_entry_point_group():
+    from importlib.metadata import distributions
+
+    ours = {
+        ep.name: ep.value
+        for distribution in distributions()
+        if distribution.metadata["Name"] == "rag"
+        for ep in distribution.entry_points
+        if ep.group == "rag.backends"
+    }
+    assert ours == {
+        "extractive": "rag.backends.extractive:ExtractiveBackend",
+        "openai": "rag.backends.openai_compat:OpenAIBackend",
+    }
+    assert {"extractive", "openai"} <= set(backend_names())
+
+
+def test_an_unknown_backend_is_an_error_naming_the_registered_ones():
+    with pytest.raises(RagError, match=r"No answer backend named 'nope'.*extractive, .*openai"):
+        load_backend("nope", Settings())
+
+
+def test_describe_backends_says_whether_each_is_configured():
+    infos = {i.name: i for i in describe_backends(Settings(llm_model=""))}
+    assert infos["extractive"].availability.ok
+    assert not infos["openai"].availability.ok
+    assert "llm_model" in infos["openai"].availability.reason
+
+    infos = {i.name: i for i in describe_backends(Settings(llm_model="llama3.1"))}
+    assert infos["openai"].availability.ok
+
+
+@pytest.mark.parametrize(
+    ("name", "must_not_import"),
+    [
+        ("openai", ["torch", "sentence_transformers", "faiss", "gradio"]),
+        ("extractive", ["httpx", "torch", "sentence_transformers", "faiss", "gradio"]),
+    ],
+)
+def test_loading_a_backend_imports_nobody_elses_heavy_dependencies(name, must_not_import):
+    code = (
+        "import sys; from rag.backends import load_backend; from rag.config import Settings; "
+        f"load_backend({name!r}, Settings(llm_model='m')).availability(); "
+        f"print([m for m in {must_not_import!r} if m in sys.modules])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]"
+
+
+# -- a third party's backend -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def plugin_path(tmp_path_factory) -> str:
+    """The example plugin, pip-installed into a temporary folder for PYTHONPATH."""
+    work = tmp_path_factory.mktemp("plugin")
+    source = work / "source"
+    # Build from a copy: pip would leave build/ and *.egg-info in tests/plugins.
+    shutil.copytree(PLUGIN, source)
+    target = work / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return str(target)
+
+
+def test_rag_backends_lists_an_installed_plugin(plugin_path, tmp_path):
+    result = run_rag("backends", "--json", env={"PYTHONPATH": plugin_path}, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    listed = {item["name"]: item for item in json.loads(result.stdout)}
+    assert listed["lead"]["available"] is True
+    assert listed["lead"]["description"].startswith("Quotes the first sentence")
+    assert listed["openai"]["available"] is False and "llm_model" in listed["openai"]["reason"]
+    assert listed["extractive"]["available"] is True
+
+
+@pytest.mark.slow
+def test_rag_ask_uses_a_plugin_backend_with_no_change_to_our_code(
+    plugin_path, seed_pipeline, tmp_path
+):
+    index = str(seed_pipeline.settings.index_dir)
+    question = "When was the Bicentennial Framework launched?"
+    result = run_rag(
+        "ask",
+        question,
+        "--backend",
+        "lead",
+        "--index",
+        index,
+        "--json",
+        env={"PYTHONPATH": plugin_path},
+        cwd=tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["backend"] == "lead"
+    top = seed_pipeline.retrieve(question).passages[0]
+    assert answer["citations"][0]["quote"] == top.sentences[0].citation.quote
+    assert answer["answer"] == f"{top.sentences[0].citation.quote} [1]"
+
+    # Without the plugin installed, the same command says what is registered.
+    missing = run_rag("ask", question, "--backend", "lead", "--index", index, cwd=tmp_path)
+    assert missing.returncode == 1
+    assert "No answer backend named 'lead'" in missing.stderr
+
+
+# -- the openai backend from the command line ------------------------------------------------
+@pytest.mark.slow
+def test_rag_ask_backend_openai_against_a_named_server(llm_server, seed_pipeline, tmp_path):
+    llm_server.script(
+        "When was the Bicentennial Framework launched?",  # the follow-up, made standalone
+        "The framework was launched in 2010 to commemorate the bicentennial [1]. "
+        "It was also launched on the Moon by 400 astronauts [1].",
+    )
+    index = seed_pipeline.index()
+    result = run_rag(
+        "ask",
+        "When was it launched?",
+        "--history",
+        "What is the Bicentennial Framework?",
+        "--backend",
+        "openai",
+        "--index",
+        str(seed_pipeline.settings.index_dir),
+        "--json",
+        env={
+            "RAG_LLM_BASE_URL": llm_server.base_url,
+            "RAG_LLM_MODEL": "test-model",
+            "RAG_LLM_API_KEY_ENV": KEY_ENV,
+            KEY_ENV: API_KEY,
+        },
+        cwd=tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert API_KEY not in result.stdout + result.stderr
+    rewrite, answer_request = llm_server.requests
+    assert "When was it launched?" in rewrite.prompt
+    assert "<question>When was it launched?</question>" in answer_request.message("user")
+    assert "When was the Bicentennial Framework launched?" in answer_request.message("user")
+
+    answer = json.loads(result.stdout)
+    assert answer["backend"] == "openai"
+    assert answer["answer"].startswith("The framework was launched in 2010")
+    texts = {document.doc_id: document.text for document in index.documents}
+    for citation in answer["citations"]:
+        assert texts[citation["doc_id"]][citation["start"] : citation["end"]] == citation["quote"]
+    assert "launched in 2010" in answer["citations"][0]["quote"]
+    assert answer["unsupported"] == ["It was also launched on the Moon by 400 astronauts [1]."]
+
+
+@pytest.mark.slow
+def test_rag_ask_backend_openai_with_no_server_falls_back(seed_pipeline, closed_port, tmp_path):
+    result = run_rag(
+        "ask",
+        "When was the Bicentennial Framework launched?",
+        "--backend",
+        "openai",
+        "--index",
+        str(seed_pipeline.settings.index_dir),
+        env={"RAG_LLM_BASE_URL": f"http://127.0.0.1:{closed_port}/v1", "RAG_LLM_MODEL": "m"},
+        cwd=tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "launched in 2010" in result.stdout
+    assert "note: The LLM did not answer (cannot connect" in result.stdout
+    assert "extractive (fallback)" in result.stderr
