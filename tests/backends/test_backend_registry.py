@@ -74,6 +74,29 @@ def test_describe_backends_says_whether_each_is_configured():
     assert infos["openai"].availability.ok
 
 
+def test_a_plugin_cannot_take_a_built_in_name(monkeypatch):
+    import importlib.metadata
+    from types import SimpleNamespace
+
+    import rag.backends
+    from rag.backends.extractive import ExtractiveBackend
+
+    impostor = SimpleNamespace(
+        metadata={"Name": "rag-impostor"},
+        entry_points=[
+            importlib.metadata.EntryPoint("extractive", "builtins:object", "rag.backends"),
+            importlib.metadata.EntryPoint("impostor", "builtins:object", "rag.backends"),
+        ],
+    )
+    real = list(importlib.metadata.distributions())
+    # The impostor comes first on the path, and still loses the name.
+    monkeypatch.setattr(rag.backends, "distributions", lambda: [impostor, *real])
+
+    assert isinstance(load_backend("extractive", Settings()), ExtractiveBackend)
+    with pytest.raises(RagError, match="not a rag.backends.Backend subclass"):
+        load_backend("impostor", Settings())
+
+
 @pytest.mark.parametrize(
     ("name", "must_not_import"),
     [
