@@ -39,6 +39,9 @@ _ABSTENTION = re.compile(
     r"\b(?:contain|say|mention|provide|include|answer|information|state|hold|address)",
     re.IGNORECASE,
 )
+_SOURCES = re.compile(
+    r"\b(?:passages?|documents?|context|sources?|texts?|information|provided)\b", re.I
+)
 
 
 @dataclass(frozen=True)
@@ -53,14 +56,13 @@ class CheckedAnswer:
 
 def is_abstention(text: str) -> bool:
     """Whether a reply says the passages do not hold the answer (and cites nothing)."""
-    stripped = text.strip().strip("\"'“”").lower()
-    if stripped.startswith(ABSTAIN_PREFIX.lower()):
-        return True
     if _MARKER.search(text):
-        return False
+        return False  # "The documents do not say when, but ... [1]" is an answer
+    if text.strip().strip("\"'“”").lower().startswith(ABSTAIN_PREFIX.lower()):
+        return True
     spans = sentence_spans(text)
     first = text[spans[0].start : spans[0].end] if spans else text
-    return bool(_ABSTENTION.search(first)) and len(spans) <= 2
+    return len(spans) <= 2 and bool(_ABSTENTION.search(first) and _SOURCES.search(first))
 
 
 def answer_sentences(text: str) -> list[tuple[int, int]]:

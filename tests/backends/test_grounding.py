@@ -139,3 +139,5 @@ def test_abstentions_are_recognised():
     assert not is_abstention(
         "The passages do not give the exact day, but it was launched in October 2021 [1]."
     )
+    assert not is_abstention("The documents do not say the day, but it was October 2021 [1].")
+    assert not is_abstention("No, the framework does not include Canada.")
