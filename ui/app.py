@@ -43,6 +43,8 @@ MODE_LABELS = {
     "dense": ("Dense (meaning)", "dense"),
     "bm25": ("BM25 (words)", "bm25"),
 }
+# What the ingest stages count, for the progress bar ("12/40 texts").
+PROGRESS_UNITS = {"Reading files": "files", "Chunking": "documents", "Embedding": "texts"}
 CSS_PATH = Path(__file__).with_name("style.css")
 
 
@@ -210,7 +212,9 @@ def _short(problem: str, paths: list[Path]) -> str:
 
 def _progress_callback(progress: gr.Progress):
     def report(stage: str, done: int, total: int) -> None:
-        progress((done, total) if total else None, desc=stage, unit="steps")
+        progress(
+            (done, total) if total else None, desc=stage, unit=PROGRESS_UNITS.get(stage, "steps")
+        )
 
     return report
 
@@ -310,22 +314,35 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
 
         ask_inputs = [question, turns, backend, mode, top_k]
         ask_outputs = [chatbot, turns, passages, question]
-        question.submit(chat.ask, ask_inputs, ask_outputs)
-        ask_button.click(chat.ask, ask_inputs, ask_outputs)
+        # The answer itself shows that work is under way; no overlay over the panels.
+        asking = {"show_progress": "minimal", "show_progress_on": [chatbot]}
+        question.submit(chat.ask, ask_inputs, ask_outputs, **asking)
+        ask_button.click(chat.ask, ask_inputs, ask_outputs, **asking)
         for button in example_buttons:
             button.click(_echo, [button], [question], queue=False).then(
-                chat.ask, ask_inputs, ask_outputs
+                chat.ask, ask_inputs, ask_outputs, **asking
             )
         # The Chatbot's own trash button clears the screen; forget the turns with it.
         chatbot.clear(_cleared, None, [turns, passages], queue=False)
-        backend.input(chat.choose_backend, [backend], [backend], queue=False)
+        backend.change(chat.choose_backend, [backend], [backend], show_progress="hidden")
         # Index writes take the index lock; one upload at a time keeps them in order.
-        upload.upload(chat.upload, [upload], [header, documents_panel, upload], concurrency_limit=1)
+        upload.upload(
+            chat.upload,
+            [upload],
+            [header, documents_panel, upload],
+            concurrency_limit=1,
+            show_progress_on=[documents_panel],
+        )
         # Normally `rag chat` built the index before serving; then loading only refreshes
         # the lists, without covering them with a progress overlay on every visit.
         building = not pipeline.store.exists()
-        demo.load(chat.on_load, None, [header, documents_panel],
-                  show_progress="full" if building else "hidden")  # fmt: skip
+        demo.load(
+            chat.on_load,
+            None,
+            [header, documents_panel],
+            show_progress="full" if building else "hidden",
+            show_progress_on=[documents_panel],
+        )
     return demo
 
 

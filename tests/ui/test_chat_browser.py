@@ -99,7 +99,7 @@ def test_switching_retrieval_mode_is_used_for_the_next_question(page, screenshot
     page.locator("#rag-mode").get_by_text("Hybrid").click()
 
 
-def test_backend_selector_lists_every_registered_backend(page):
+def test_backend_selector_lists_every_registered_backend(page, screenshot):
     from rag.backends import describe_backends
     from rag.config import load_settings
 
@@ -112,13 +112,23 @@ def test_backend_selector_lists_every_registered_backend(page):
     for info in infos:
         wanted = info.name if info.availability.ok else f"{info.name} (unavailable)"
         assert wanted in labels, (wanted, labels)
-    page.keyboard.press("Escape")
+    unavailable = [info for info in infos if not info.availability.ok]
+    if unavailable:
+        # Choosing one says why it cannot answer and keeps an available backend selected.
+        page.get_by_role("option", name=f"{unavailable[0].name} (unavailable)").click()
+        expect(
+            page.get_by_text(f"The {unavailable[0].name} backend is unavailable")
+        ).to_be_visible()
+        expect(page.locator("#rag-backend input")).to_have_value("extractive")
+    else:
+        page.keyboard.press("Escape")
     page.locator("#rag-backends").get_by_text("Backends").click()
     panel = page.locator("#rag-backends")
     for info in infos:
         expect(panel).to_contain_text(info.name)
         if not info.availability.ok:
             expect(panel).to_contain_text(info.availability.reason[:40])
+    screenshot(page, "06-backends")
     page.locator("#rag-backends").get_by_text("Backends").click()
 
 

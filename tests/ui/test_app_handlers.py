@@ -1,0 +1,84 @@
+"""The chat handlers without a browser: streaming order, errors and uploads' messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.config import Settings
+from rag.errors import RagError
+from rag.types import Answer, Citation, Passage
+
+TEXT = "The framework was launched in 2010. It is long-term."
+
+
+class StreamingPipeline:
+    """Just enough of Pipeline for ChatApp: a backend that streams in pieces."""
+
+    def __init__(self, pieces=(), error: str | None = None) -> None:
+        self.settings = Settings()
+        self.pieces = pieces
+        self.error = error
+        self.asked: list[dict] = []
+
+    def documents(self):
+        return []
+
+    def ask_stream(self, question, mode=None, k=None, backend=None, history=()):
+        self.asked.append({"question": question, "mode": mode, "k": k, "history": history})
+        if self.error:
+            raise RagError(self.error)
+        yield from self.pieces
+
+
+def final_answer(question: str) -> Answer:
+    cited = Citation("d", "Doc", 0, 35, TEXT[:35], score=0.8)
+    passage = Passage(1, 0.5, Citation("d", "Doc", 0, len(TEXT), TEXT), 0)
+    return Answer(
+        question, "It launched in 2010 [1].", False, "fake", (cited,), (passage,), mode="dense"
+    )
+
+
+@pytest.fixture(scope="module")
+def chat_app_class():
+    from ui.app import ChatApp
+
+    return ChatApp
+
+
+def last_message(update) -> str:
+    messages = update[0]
+    return messages[-1]["content"]
+
+
+def test_text_streams_before_citations_arrive(chat_app_class):
+    question = "When was it launched?"
+    pipeline = StreamingPipeline(["It launched ", "in 2010 [1].", final_answer(question)])
+    app = chat_app_class(pipeline)
+    updates = list(app.ask(question, [], "extractive", "dense", 3))
+    shown = [last_message(u) for u in updates]
+    assert "Searching the documents" in shown[0]
+    assert "It launched" in shown[1] and "rag-streaming" in shown[1] and "<mark" not in shown[1]
+    assert "in 2010" in shown[2] and "rag-source" not in shown[2]
+    assert "rag-complete" in shown[-1] and "<mark" in shown[-1]
+    assert "rag-passage" in updates[-1][2]  # the passages panel, filled once complete
+    assert pipeline.asked[0]["mode"] == "dense" and pipeline.asked[0]["k"] == 3
+
+
+def test_history_is_handed_to_the_backend(chat_app_class):
+    pipeline = StreamingPipeline([final_answer("first?")])
+    app = chat_app_class(pipeline)
+    turns = list(app.ask("first?", [], "extractive", "hybrid", 5))[-1][1]
+    pipeline.pieces = [final_answer("second?")]
+    list(app.ask("second?", turns, "extractive", "hybrid", 5))
+    history = pipeline.asked[1]["history"]
+    assert [t.question for t in history] == ["first?"]
+    assert history[0].answer == "It launched in 2010 [1]."
+
+
+def test_library_error_shows_as_a_notice_in_the_chat(chat_app_class):
+    pipeline = StreamingPipeline(error="The question is empty; type a question.")
+    app = chat_app_class(pipeline)
+    updates = list(app.ask("???", [], "extractive", "hybrid", 5))
+    shown = last_message(updates[-1])
+    assert "rag-error" in shown and "The question is empty" in shown
+    assert "Traceback" not in shown
