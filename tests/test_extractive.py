@@ -107,3 +107,16 @@ def test_answer_type_must_be_new_to_the_question():
     assert holds_answer_type("They will meet in two months.", "When will they meet?", "time")
     assert not holds_answer_type("Mexican citizens were hurt.", "Who was hurt?", "name")
     assert holds_answer_type("Blinken spoke with Marcelo Ebrard.", "Who did Blinken call?", "name")
+
+
+def test_a_sentence_found_in_two_documents_is_quoted_once(scratch_pipeline, tmp_path):
+    sentence = (
+        "The framework was launched in 2010 to commemorate the bicentennial of Mexico’s "
+        "independence and the centennial of the Mexican Revolution."
+    )
+    (tmp_path / "echo.txt").write_text(f"A digest of older news.\n\n{sentence}", encoding="utf-8")
+    scratch_pipeline.ingest([tmp_path / "echo.txt"])
+    answer = scratch_pipeline.ask("When was the Bicentennial Framework launched?")
+    retrieved = [s.citation.quote for p in answer.passages for s in p.sentences]
+    assert retrieved.count(sentence) == 2, "both copies were retrieved"
+    assert answer.text.count(sentence) == 1

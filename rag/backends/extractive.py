@@ -198,6 +198,9 @@ class ExtractiveBackend(Backend):
                 break
             if candidate is best or not candidate.type_match:
                 continue
+            # The same sentence in two documents is quoted once.
+            if any(_same_text(candidate, other) for other in chosen):
+                continue
             if candidate.score >= self.SECOND_SENTENCE_RATIO * best.score:
                 chosen.append(candidate)
         return chosen
@@ -233,6 +236,13 @@ class ExtractiveBackend(Backend):
                 previous = sentence
         candidates.sort(key=lambda c: -c.score)
         return candidates
+
+
+def _same_text(first: _Candidate, second: _Candidate) -> bool:
+    def key(candidate: _Candidate) -> str:
+        return " ".join(words(candidate.sentence.citation.quote))
+
+    return key(first) == key(second)
 
 
 _PRONOUN_OPENING = re.compile(
