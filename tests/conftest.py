@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -12,10 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-REPO = Path(__file__).resolve().parents[1]
-SEEDS = REPO / "seeds"
-FRAMEWORK_DOC = "003_fc7eb9e95de41056"
-UNDERSTANDING_DOC = "000_57dda5fb9b67abed"
+from seed_facts import SEEDS
 
 
 @pytest.fixture(scope="session")
@@ -50,10 +46,3 @@ def scratch_pipeline(seed_pipeline, tmp_path):
     pipeline = Pipeline(seed_pipeline.settings.replace(index_dir=folder))
     pipeline.embedder = seed_pipeline.embedder
     return pipeline
-
-
-def rag_command(*args: str) -> list[str]:
-    """The argv that runs the installed `rag` CLI with this interpreter."""
-    import sys
-
-    return [sys.executable, "-m", "rag", *args]

@@ -60,7 +60,9 @@ def test_chunks_end_on_sentence_boundaries_and_overlap():
         assert chunk.text.endswith("independence.")
         assert chunk.text.startswith("The framework")
     # Consecutive chunks share a sentence: the overlap.
-    assert all(later.start < earlier.end for earlier, later in zip(chunks, chunks[1:], strict=False))
+    assert all(
+        later.start < earlier.end for earlier, later in zip(chunks, chunks[1:], strict=False)
+    )
 
 
 def test_a_sentence_longer_than_a_chunk_is_cut_by_tokens():

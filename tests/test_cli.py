@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import FRAMEWORK_DOC, REPO, rag_command
+from seed_facts import FRAMEWORK_DOC, REPO, rag_command
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd=REPO) -> subprocess.CompletedProcess:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import FRAMEWORK_DOC, UNDERSTANDING_DOC
+from seed_facts import FRAMEWORK_DOC, UNDERSTANDING_DOC
 
 from rag.backends.extractive import expected_answer_type, holds_answer_type
 

@@ -11,7 +11,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import FRAMEWORK_DOC, SEEDS, UNDERSTANDING_DOC, rag_command
+from seed_facts import FRAMEWORK_DOC, SEEDS, UNDERSTANDING_DOC, rag_command
 
 from rag.errors import IndexMismatchError, RagError
 from rag.pipeline import Pipeline

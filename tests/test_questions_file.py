@@ -1,4 +1,5 @@
 """Sanity checks for the evaluation question set eval/questions.jsonl."""
+
 import json
 import pathlib
 

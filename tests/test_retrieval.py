@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FRAMEWORK_DOC
+from seed_facts import FRAMEWORK_DOC
 
 from rag.errors import RagError
 from rag.retrieval import reciprocal_rank_fusion
