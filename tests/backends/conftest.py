@@ -5,9 +5,10 @@ from __future__ import annotations
 import socket
 
 import pytest
-from backend_fakes import DOCUMENTS, make_document, make_passage, start_server
 
 from rag.types import Document, Passage
+
+from .backend_fakes import DOCUMENTS, make_document, make_passage, start_server
 
 
 @pytest.fixture

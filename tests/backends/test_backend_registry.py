@@ -15,11 +15,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from backend_fakes import API_KEY, KEY_ENV
 
 from rag.backends import backend_names, describe_backends, load_backend
 from rag.config import Settings
 from rag.errors import RagError
+
+from .backend_fakes import API_KEY, KEY_ENV
 
 PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "rag-lead-backend"
 

@@ -7,12 +7,13 @@ import logging
 import threading
 
 import pytest
-from backend_fakes import API_KEY, KEY_ENV, Reply
 
 from rag.backends import AnswerRequest, abstention_text, load_backend
 from rag.backends.openai_compat import FALLBACK_BACKEND
 from rag.config import Settings
 from rag.types import Answer, Turn
+
+from .backend_fakes import API_KEY, KEY_ENV, Reply
 
 QUESTION = "When was the Bicentennial Framework launched?"
 GOOD_REPLY = (

@@ -1,0 +1,1 @@
+"""Tests of the answer backends, the registry and follow-up questions."""
