@@ -361,3 +361,40 @@ def test_when_the_rewrite_fails_the_rule_is_used(closed_port, api_key):
     assert backend.standalone_question("When was it launched?", history) == (
         "When was Bicentennial Framework launched?"
     )
+
+
+# -- through the pipeline, as the chat window uses it --------------------------------------------
+def test_pipeline_ask_stream_with_the_openai_backend(llm_server, seed_pipeline, api_key):
+    from rag.pipeline import Pipeline
+
+    settings = seed_pipeline.settings.replace(
+        llm_base_url=llm_server.base_url, llm_model="test-model", llm_api_key_env=KEY_ENV
+    )
+    pipeline = Pipeline(settings)
+    pipeline.embedder = seed_pipeline.embedder  # share the loaded model
+    llm_server.script(
+        Reply(
+            pieces=[
+                "The framework was launched ",
+                "in 2010 to commemorate ",
+                "the bicentennial [1].",
+            ]
+        )
+    )
+    *pieces, final = pipeline.ask_stream(QUESTION, backend="openai")
+
+    assert pieces == [
+        "The framework was launched ",
+        "in 2010 to commemorate ",
+        "the bicentennial [1].",
+    ]
+    assert isinstance(final, Answer) and final.backend == "openai" and final.mode == "hybrid"
+    assert {"llm", "answer", "total"} <= set(final.timings_ms)
+    texts = {document.doc_id: document.text for document in pipeline.index().documents}
+    (citation,) = final.citations
+    assert texts[citation.doc_id][citation.start : citation.end] == citation.quote
+    assert "launched in 2010" in citation.quote
+    # The passages in the prompt are the ones the pipeline retrieved, in rank order.
+    user = llm_server.requests[0].message("user")
+    positions = [user.index(p.citation.quote[:60]) for p in final.passages]
+    assert positions == sorted(positions)
