@@ -16,7 +16,9 @@ HELP = "Run the evaluation question set (or SQuAD / BEIR data) and report qualit
 
 EPILOG = """\
 --compare takes modes, backends or MODE:BACKEND pairs, e.g. `--compare dense bm25 hybrid`
-or `--compare hybrid:extractive hybrid:llm`; given alone it compares the three modes.
+or `--compare hybrid:extractive hybrid:openai`; given alone it compares the three modes.
+With --json, the object holds the first configuration's figures, plus "runs" with every
+configuration's when comparing.
 Metrics: recall@1/3/5 and MRR (a hit is a passage from the gold source holding a gold
 answer), answer accuracy, citation precision, abstention precision/recall, latency.
 """
