@@ -166,15 +166,9 @@ class Pipeline:
         history: Sequence[Turn] = (),
     ) -> Answer:
         """Retrieve passages for `question` and answer it with the chosen backend."""
-        started = time.perf_counter()
-        chosen = self.backend(backend)
-        timings: dict[str, float] = {}
-        request, retrieval = self._request(question, mode, k, history, timings, chosen)
-        answering = time.perf_counter()
-        answer = chosen.answer(request)
-        timings["answer"] = (time.perf_counter() - answering) * 1000
-        timings["total"] = (time.perf_counter() - started) * 1000
-        return replace(answer, timings_ms={**timings, **answer.timings_ms}, mode=retrieval.mode)
+        *_, answer = self._answer(question, mode, k, backend, history, stream=False)
+        assert isinstance(answer, Answer)
+        return answer
 
     def ask_stream(
         self,
@@ -185,12 +179,24 @@ class Pipeline:
         history: Sequence[Turn] = (),
     ) -> Iterator[str | Answer]:
         """Like `ask`, but yields text pieces as the backend produces them, then the Answer."""
+        return self._answer(question, mode, k, backend, history, stream=True)
+
+    def _answer(
+        self,
+        question: str,
+        mode: str | None,
+        k: int | None,
+        backend: str | None,
+        history: Sequence[Turn],
+        stream: bool,
+    ) -> Iterator[str | Answer]:
         started = time.perf_counter()
         chosen = self.backend(backend)
         timings: dict[str, float] = {}
         request, retrieval = self._request(question, mode, k, history, timings, chosen)
         answering = time.perf_counter()
-        for piece in chosen.stream(request):
+        pieces = chosen.stream(request) if stream else iter([chosen.answer(request)])
+        for piece in pieces:
             if isinstance(piece, Answer):
                 timings["answer"] = (time.perf_counter() - answering) * 1000
                 timings["total"] = (time.perf_counter() - started) * 1000
