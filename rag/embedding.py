@@ -58,6 +58,10 @@ class Embedder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        # Its "Loading weights" bar is noise on every start; our own bars cover long work.
+        transformers_logging.disable_progress_bar()
 
         try:
             return SentenceTransformer(location, device="cpu")
