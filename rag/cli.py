@@ -71,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RagError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:
+        # A full disk, a read-only folder, a path that is a file: the system's words say which.
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -92,12 +92,13 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         if wanted is str and not isinstance(value, str):
             raise ValueError(value)
         if issubclass(wanted, Path):
-            return Path(str(value))
+            if not isinstance(value, str | Path):
+                raise ValueError(value)
+            return Path(value)
         return wanted(value)
     except (TypeError, ValueError):
-        raise RagError(
-            f"Setting {name!r} in {source} must be {wanted.__name__}, got {value!r}."
-        ) from None
+        kind = "a path" if issubclass(wanted, Path) else wanted.__name__
+        raise RagError(f"Setting {name!r} in {source} must be {kind}, got {value!r}.") from None
 
 
 def _coerce_all(values: dict[str, Any], source: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -31,7 +32,16 @@ class FoundFile:
 
 def document_id(path: Path) -> str:
     """A document's id is its file name without the extension."""
-    return path.stem
+    return printable_path(path.stem)
+
+
+def printable_path(name: str | Path) -> str:
+    """`name` as valid text: bytes of a file name that are not UTF-8 become U+FFFD.
+
+    Python keeps such bytes as lone surrogates, which cannot be written to the
+    index's UTF-8 files or shown in a page.
+    """
+    return os.fsencode(name).decode("utf-8", errors="replace")
 
 
 def find_files(paths: Iterable[Path]) -> tuple[list[FoundFile], list[str]]:
@@ -84,7 +94,7 @@ def load_document(path: Path, doc_id: str | None = None) -> Document:
         doc_id=doc_id,
         title=title or doc_id,
         text=text,
-        source=str(path),
+        source=printable_path(path),
         page_starts=page_starts,
     )
 

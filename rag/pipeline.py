@@ -13,13 +13,15 @@ from rag.backends import AnswerRequest, Backend, load_backend
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import RagError
-from rag.ingest import Ingester, IngestReport, ProgressCallback, index_settings
+from rag.ingest import Ingester, IngestReport, ProgressCallback, load_index
 from rag.retrieval import Retriever
-from rag.store import IndexData, IndexStore
+from rag.store import REBUILD_HINT, IndexData, IndexStore
 from rag.types import Answer, Retrieval, Turn
 
 MAX_QUESTION_CHARS = 2000
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Lone surrogates come from undecodable bytes (argv in a non-UTF-8 terminal, JSON "\ud800");
+# the tokenizer cannot take them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class Pipeline:
         with self._lock:
             generation = self.store.current_generation()
             if self._data is None or generation != self._generation:
-                self._data = self.store.load(wanted=index_settings(self.settings, self.embedder))
+                self._data = load_index(self.store, self.settings, self.embedder)
                 self._generation = generation
             return self._data
 
@@ -95,6 +97,7 @@ class Pipeline:
         lock_timeout: float = 0,
     ) -> IngestReport:
         """Add or update documents from files and folders."""
+        self._check_index_folder()
         ingester = Ingester(
             self.settings, self.embedder, progress=progress, on_progress=on_progress
         )
@@ -102,17 +105,32 @@ class Pipeline:
 
     def remove(self, doc_ids: Sequence[str]) -> IngestReport:
         """Take documents out of the index by id."""
+        self._check_index_folder()
         return Ingester(self.settings, self.embedder).remove(doc_ids)
+
+    def _check_index_folder(self) -> None:
+        folder = self.settings.index_dir
+        if folder.exists() and not folder.is_dir():
+            raise RagError(
+                f"The index folder {folder} is a file, not a folder. Give `--index` (or the "
+                "`index_dir` setting) a folder; it is created if missing."
+            )
 
     def documents(self) -> list[DocumentInfo]:
         """What is indexed, read from the manifest (no model is loaded)."""
         manifest = self.store.read_manifest()
-        return [
-            DocumentInfo(
-                doc_id, entry["title"], entry["source"], entry["chunks"], entry["characters"]
-            )
-            for doc_id, entry in sorted(manifest["documents"].items())
-        ]
+        try:
+            return [
+                DocumentInfo(
+                    doc_id, entry["title"], entry["source"], entry["chunks"], entry["characters"]
+                )
+                for doc_id, entry in sorted(manifest["documents"].items())
+            ]
+        except (KeyError, TypeError, AttributeError) as error:
+            raise RagError(
+                f"The index manifest in {self.store.current_generation()} is damaged "
+                f"(its document list: {type(error).__name__} {error}). {REBUILD_HINT}"
+            ) from None
 
     # -- asking ---------------------------------------------------------------------
     def retrieve(

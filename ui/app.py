@@ -109,6 +109,8 @@ class ChatApp:
             report = self.pipeline.ensure_index(on_progress=_progress_callback(progress))
             if report is not None:
                 status = render.status_html(f"Built the index: {report.summary()}")
+            # A damaged or mismatched index is said at once, not at the first question.
+            self.pipeline.index()
         except RagError as error:
             status = render.status_html(str(error), "error")
         documents = self.documents()
@@ -316,7 +318,8 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
         ask_outputs = [chatbot, turns, passages, question]
         # The answer itself shows that work is under way; no overlay over the panels.
         asking = {"show_progress": "minimal", "show_progress_on": [chatbot]}
-        question.submit(chat.ask, ask_inputs, ask_outputs, **asking)
+        # `/ask` is the endpoint API clients (gradio_client) call; named so that it stays put.
+        question.submit(chat.ask, ask_inputs, ask_outputs, api_name="ask", **asking)
         ask_button.click(chat.ask, ask_inputs, ask_outputs, **asking)
         for button in example_buttons:
             button.click(_echo, [button], [question], queue=False).then(
