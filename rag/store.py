@@ -6,7 +6,9 @@ Layout of the index folder:
     .lock             held by the one process that may write
     gen-<id>/         one complete index:
         manifest.json     model, dimension, chunker, vector index, documents and hashes
-        documents.jsonl   each document's id, title, source, pages and full text
+        documents.json    per document, in columns: id, title, source, pages, hash
+        texts.bin         every document's text, UTF-8, one after another ...
+        text_offsets.npy  ... starting at these byte offsets (memory-mapped on load)
         chunks.npz        per chunk: document row, start, end, token count
         sentences.npz     per sentence: document row, start, end
         sentence_vectors.npy
@@ -15,6 +17,11 @@ Layout of the index folder:
 
 A writer builds a new generation beside the live one and only then points
 CURRENT at it, so a killed ingest leaves the previous index untouched.
+
+Nothing is parsed per chunk on load, and texts are decoded per document only
+when a passage needs them: loading 100k chunks takes about a second
+(bench/results/scale.json). Format 1 kept every text in documents.jsonl; it
+still reads.
 """
 
 from __future__ import annotations
@@ -23,10 +30,10 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +44,10 @@ from rag.chunking import ChunkerSettings
 from rag.errors import IndexMismatchError, IndexMissingError, RagError
 from rag.types import Document
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
+# Documents kept decoded after a query used them; a query touches at most top_k.
+DECODED_DOCUMENTS = 256
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".lock"
 MANIFEST_FILE = "manifest.json"
@@ -62,7 +72,7 @@ class IndexData:
 
     settings: IndexSettings
     vector_spec: vectors.VectorIndexSpec
-    documents: list[Document]
+    documents: Sequence[Document]  # a list, or a DocumentTable read from disk
     hashes: list[str]
     chunk_doc: np.ndarray  # int32, document row of each chunk
     chunk_start: np.ndarray  # int64
@@ -81,8 +91,14 @@ class IndexData:
         return len(self.chunk_doc)
 
     @cached_property
+    def doc_ids(self) -> list[str]:
+        if isinstance(self.documents, DocumentTable):
+            return self.documents.doc_ids
+        return [document.doc_id for document in self.documents]
+
+    @cached_property
     def doc_rows(self) -> dict[str, int]:
-        return {document.doc_id: row for row, document in enumerate(self.documents)}
+        return {doc_id: row for row, doc_id in enumerate(self.doc_ids)}
 
     def chunk_text(self, row: int) -> str:
         document = self.documents[int(self.chunk_doc[row])]
@@ -128,6 +144,51 @@ class IndexData:
         }
 
 
+class DocumentTable(Sequence[Document]):
+    """The indexed documents, each decoded from the memory-mapped texts when asked for."""
+
+    def __init__(
+        self,
+        columns: dict[str, list[Any]],
+        texts: np.ndarray,  # uint8, every text's UTF-8 bytes
+        offsets: np.ndarray,  # int64, len(documents) + 1 byte offsets into `texts`
+    ) -> None:
+        self.doc_ids: list[str] = columns["doc_id"]
+        self._titles: list[str] = columns["title"]
+        self._sources: list[str] = columns["source"]
+        self._page_starts: list[list[int]] = columns["page_starts"]
+        self._texts = texts
+        self._offsets = offsets
+        self._decoded = lru_cache(maxsize=DECODED_DOCUMENTS)(self._decode)
+        lengths = {len(column) for column in columns.values()}
+        if lengths != {len(offsets) - 1} or (len(offsets) and offsets[-1] != len(texts)):
+            raise ValueError("documents.json, text_offsets.npy and texts.bin do not agree")
+
+    def __len__(self) -> int:
+        return len(self.doc_ids)
+
+    def __getitem__(self, row):  # type: ignore[override]
+        if isinstance(row, slice):
+            return [self[i] for i in range(*row.indices(len(self)))]
+        row = int(row)
+        if row < 0:
+            row += len(self)
+        if not 0 <= row < len(self):
+            raise IndexError(f"document row {row} out of range")
+        return self._decoded(row)
+
+    def _decode(self, row: int) -> Document:
+        start, end = int(self._offsets[row]), int(self._offsets[row + 1])
+        text = self._texts[start:end].tobytes().decode("utf-8", "surrogatepass")
+        return Document(
+            self.doc_ids[row],
+            self._titles[row],
+            text,
+            self._sources[row],
+            tuple(self._page_starts[row]),
+        )
+
+
 class IndexStore:
     """One index folder: find, check, read and atomically replace its live generation."""
 
@@ -161,7 +222,7 @@ class IndexStore:
             raise RagError(
                 f"The index manifest {path} is damaged ({error}). {REBUILD_HINT}"
             ) from None
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
+        if not isinstance(manifest, dict) or manifest.get("format") not in READABLE_FORMATS:
             found = manifest.get("format") if isinstance(manifest, dict) else None
             raise IndexMismatchError(
                 f"The index in {self.folder} has format {found!r}; this version reads format "
@@ -248,17 +309,24 @@ class IndexStore:
 
 
 def _write_generation(folder: Path, data: IndexData) -> None:
-    with open(folder / "documents.jsonl", "w", encoding="utf-8") as out:
-        for document, digest in zip(data.documents, data.hashes, strict=True):
-            record = {
-                "doc_id": document.doc_id,
-                "title": document.title,
-                "source": document.source,
-                "page_starts": list(document.page_starts),
-                "sha256": digest,
-                "text": document.text,
-            }
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    documents = list(data.documents)
+    columns = {
+        "doc_id": [document.doc_id for document in documents],
+        "title": [document.title for document in documents],
+        "source": [document.source for document in documents],
+        "page_starts": [list(document.page_starts) for document in documents],
+        "sha256": list(data.hashes),
+    }
+    (folder / "documents.json").write_text(
+        json.dumps(columns, ensure_ascii=False), encoding="utf-8"
+    )
+    offsets = np.zeros(len(documents) + 1, dtype=np.int64)
+    with open(folder / "texts.bin", "wb") as out:
+        for row, document in enumerate(documents):
+            encoded = document.text.encode("utf-8", "surrogatepass")
+            out.write(encoded)
+            offsets[row + 1] = offsets[row] + len(encoded)
+    np.save(folder / "text_offsets.npy", offsets)
     np.savez(
         folder / "chunks.npz",
         doc=data.chunk_doc,
@@ -280,7 +348,23 @@ def _write_generation(folder: Path, data: IndexData) -> None:
     (folder / MANIFEST_FILE).write_text(json.dumps(data.manifest(), indent=2), encoding="utf-8")
 
 
-def _read_generation(folder: Path, manifest: dict[str, Any]) -> IndexData:
+def _read_documents(folder: Path) -> tuple[Sequence[Document], list[str]]:
+    """The documents and their hashes, texts left on disk until a passage needs one."""
+    if not (folder / "documents.json").is_file() and (folder / "documents.jsonl").is_file():
+        return _read_documents_v1(folder)
+    columns = json.loads((folder / "documents.json").read_text(encoding="utf-8"))
+    offsets = np.load(folder / "text_offsets.npy")
+    texts_path = folder / "texts.bin"
+    # An empty file cannot be memory-mapped.
+    texts = (
+        np.memmap(texts_path, dtype=np.uint8, mode="r")
+        if texts_path.stat().st_size
+        else np.zeros(0, dtype=np.uint8)
+    )
+    return DocumentTable(columns, texts, offsets), columns["sha256"]
+
+
+def _read_documents_v1(folder: Path) -> tuple[list[Document], list[str]]:
     documents: list[Document] = []
     hashes: list[str] = []
     with open(folder / "documents.jsonl", encoding="utf-8") as lines:
@@ -296,8 +380,17 @@ def _read_generation(folder: Path, manifest: dict[str, Any]) -> IndexData:
                 )
             )
             hashes.append(record["sha256"])
-    if set(manifest["documents"]) != {document.doc_id for document in documents}:
-        raise ValueError("manifest and documents.jsonl list different documents")
+    return documents, hashes
+
+
+def _read_generation(folder: Path, manifest: dict[str, Any]) -> IndexData:
+    documents, hashes = _read_documents(folder)
+    if isinstance(documents, DocumentTable):
+        doc_ids = documents.doc_ids
+    else:
+        doc_ids = [document.doc_id for document in documents]
+    if len(hashes) != len(doc_ids) or set(manifest["documents"]) != set(doc_ids):
+        raise ValueError("the manifest and the document table list different documents")
     chunks = np.load(folder / "chunks.npz")
     sentences = np.load(folder / "sentences.npz")
     spec_json = manifest["vector_index"]
@@ -310,7 +403,8 @@ def _read_generation(folder: Path, manifest: dict[str, Any]) -> IndexData:
             f"(manifest says {manifest['n_chunks']})"
         )
     sentence_vectors = np.load(folder / "sentence_vectors.npy", mmap_mode="r")
-    if len(sentence_vectors) != len(sentences["doc"]):
+    sentence_doc = sentences["doc"]
+    if len(sentence_vectors) != len(sentence_doc):
         raise ValueError("sentence vectors and sentences differ in number")
     settings = IndexSettings(
         manifest["model"], manifest["dimension"], ChunkerSettings(**manifest["chunker"])
@@ -324,7 +418,7 @@ def _read_generation(folder: Path, manifest: dict[str, Any]) -> IndexData:
         chunk_start=chunks["start"],
         chunk_end=chunks["end"],
         chunk_tokens=chunks["tokens"],
-        sentence_doc=sentences["doc"],
+        sentence_doc=sentence_doc,
         sentence_start=sentences["start"],
         sentence_end=sentences["end"],
         sentence_vectors=sentence_vectors,
