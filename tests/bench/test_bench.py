@@ -1,0 +1,87 @@
+"""Each benchmark runs end to end at a tiny size and reports figures; nothing here is timed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+# `bench` is a folder of the repository, not part of the installed package.
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+pytestmark = pytest.mark.slow
+
+
+def test_result_file_names_the_machine_and_holds_the_figures(tmp_path):
+    from bench.common import write_result
+
+    path = write_result("example", {"rows": [{"p50_ms": 1.0}]}, results=tmp_path)
+    saved = json.loads(path.read_text())
+    assert path.name == "example.json"
+    assert saved["rows"] == [{"p50_ms": 1.0}]
+    assert saved["machine"]["cores"] >= 1
+    assert "faiss-cpu" in saved["machine"]["versions"]
+
+
+def test_ingest_benchmark_reports_every_stage():
+    from bench import ingest
+
+    figures = ingest.run(paragraphs=4, write=False)
+    squad = figures["rows"][1]
+    assert squad["docs"] == 4 and squad["chunks"] >= 4
+    assert all(squad[f"{stage}_s"] > 0 for stage in ("load", "chunk", "embed", "index"))
+    assert squad["peak_rss_mb"] > 0
+
+
+def test_query_benchmark_times_each_stage_against_the_floor():
+    from bench import query
+
+    figures = query.run(limit=3, write=False)
+    modes = {row["mode"]: row for row in figures["rows"]}
+    assert set(modes) == {"dense", "bm25", "hybrid"}
+    assert "bm25_search" not in modes["dense"]["stages_ms"]
+    assert {"embed_question", "dense_search", "bm25_search", "fusion", "answer", "total"} <= set(
+        modes["hybrid"]["stages_ms"]
+    )
+    assert modes["hybrid"]["floor_ms"]["p50"] > 0
+
+
+def test_coldstart_benchmark_runs_the_real_command():
+    from bench import coldstart
+
+    figures = coldstart.run(repeats=1, write=False)
+    assert [row["command"] for row in figures["rows"]] == ["rag --help", "rag docs", "rag ask"]
+
+
+def test_scale_benchmark_measures_every_index_kind_and_a_whole_index():
+    from bench import scale
+
+    figures = scale.run(sizes=(800,), store_size=300, add_one=False, write=False)
+    kinds = {row["index"].split()[0] for row in figures["vectors"]}
+    assert kinds == {"flat", "hnsw", "ivf"}
+    assert all(0 <= row["recall@10"] <= 1 for row in figures["vectors"])
+    assert figures["bm25"][0]["size"] == 800
+    assert figures["store"][0]["load_s"] > 0
+
+
+def test_python_m_bench_rejects_an_unknown_benchmark():
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "nonsense"], capture_output=True, text=True, cwd=REPO
+    )
+    assert completed.returncode == 2
+    assert "unknown benchmark 'nonsense'" in completed.stderr
+
+
+def test_embedding_benchmark_compares_configurations_on_the_same_texts():
+    from bench import embedding
+
+    figures = embedding.run(paragraphs=2, rounds=1, write=False)
+    labels = [row["config"] for row in figures["rows"]]
+    assert "torch threads=2 batch=32" in labels
+    # Every configuration gives the vectors the product gives.
+    assert all(row["min_cosine_vs_torch"] > 0.99 for row in figures["rows"])
