@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -149,6 +148,9 @@ def load_settings(
     if config_file is not None and not path.is_file():
         raise RagError(f"Config file {path} does not exist.")
     if path.is_file():
+        # Imported here: `rag --help` reads no settings file and need not pay for it.
+        import tomllib
+
         try:
             table = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
