@@ -18,8 +18,14 @@ from rag.types import Answer, Citation, Passage
 # Characters of passage text shown on each side of a highlighted quote.
 CONTEXT_CHARS = 260
 
-# Beyond html.escape: characters that Markdown, KaTeX or a linkifier could act on.
-_EXTRA_ENTITIES = {ord(c): f"&#{ord(c)};" for c in "[]()!*_`~#|\\$:{}=+-^@"}
+# Beyond HTML's own five: characters that Markdown, KaTeX or a linkifier could act on.
+# One table, applied in one pass: escaping twice would mangle the first pass's entities
+# ("'" → "&#x27;" → "&&#35;x27;", shown to the reader as "&#x27;").
+_ENTITIES = {
+    **{ord(c): f"&#{ord(c)};" for c in "[]()!*_`~#|\\$:{}=+-^@"},
+    **{ord(c): entity for c, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"),
+                                        ('"', "&quot;"), ("'", "&#39;"))},
+}  # fmt: skip
 _MARKER = re.compile(r"\[(\d+)\]")
 _PARAGRAPH_BREAK = re.compile(r"\s*\n\s*\n\s*")
 _WHITESPACE = re.compile(r"\s+")
@@ -32,8 +38,7 @@ def text_html(text: str) -> str:
 
 
 def _inline(text: str) -> str:
-    escaped = html.escape(_WHITESPACE.sub(" ", text), quote=True)
-    return escaped.translate(_EXTRA_ENTITIES)
+    return _WHITESPACE.sub(" ", text).translate(_ENTITIES)
 
 
 def _attr(text: str) -> str:
