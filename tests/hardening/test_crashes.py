@@ -1,0 +1,159 @@
+"""Nothing lost: an ingest killed at any moment, even while it writes, and two ingests at once.
+
+tests/test_ingest.py kills `rag ingest` three times at random moments; here the kills
+are aimed at the commit itself (the moment a new generation is being written), and two
+real processes race for the same index. After every kill the index holds either all of
+the old documents or all of the new ones, loads, and answers.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from seed_facts import FRAMEWORK_DOC, SEEDS, UNDERSTANDING_DOC, rag_command
+
+from rag.pipeline import Pipeline
+from rag.store import IndexStore
+
+from .helpers import SEED_ANSWER, SEED_QUESTION, cli_env
+
+SEED_DOCS = {FRAMEWORK_DOC, UNDERSTANDING_DOC}
+STAGING_GLOB = ".gen-*.tmp"
+# Bounds on waiting for a process to reach a phase, and for one to finish.
+PHASE_TIMEOUT_S = 300
+FINISH_TIMEOUT_S = 600
+
+
+def write_corpus(folder: Path, names: list[str]) -> set[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    base = (SEEDS / f"{UNDERSTANDING_DOC}.txt").read_text(encoding="utf-8")
+    for number, name in enumerate(names):
+        (folder / f"{name}.txt").write_text(f"Bulletin {name}.\n\n{base} Edition {number}.",
+                                            encoding="utf-8")  # fmt: skip
+    return set(names)
+
+
+def start(*args: str, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(rag_command(*args), cwd=cwd, env=cli_env(cwd),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def wait_for(condition, process: subprocess.Popen, timeout: float = PHASE_TIMEOUT_S) -> bool:
+    """Poll `condition` until it holds (True) or `process` has ended first (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        if process.poll() is not None:
+            return False
+        time.sleep(0.001)
+    process.kill()
+    pytest.fail("the ingest never reached the awaited phase")
+
+
+def fresh_pipeline(settings, embedder) -> Pipeline:
+    pipeline = Pipeline(settings)
+    pipeline.embedder = embedder
+    return pipeline
+
+
+def assert_whole_index(pipeline: Pipeline, allowed: list[set[str]]) -> set[str]:
+    """The live index is one of the allowed document sets, complete, and answers."""
+    documents = {document.doc_id for document in pipeline.index().documents}
+    assert documents in allowed, sorted(documents)
+    answer = pipeline.ask(SEED_QUESTION)
+    assert not answer.abstained and SEED_ANSWER in answer.text
+    return documents
+
+
+@pytest.mark.slow
+def test_sigkill_while_writing_the_index_never_loses_it(scratch_pipeline, tmp_path):
+    settings, embedder = scratch_pipeline.settings, scratch_pipeline.embedder
+    index = settings.index_dir
+    new_docs = write_corpus(tmp_path / "corpus", [f"bulletin-{n}" for n in range(3)])
+    allowed = [SEED_DOCS, SEED_DOCS | new_docs]
+    # --rebuild writes a new generation every time, so every run reaches a commit to kill.
+    command = ("ingest", str(SEEDS), str(tmp_path / "corpus"), "--rebuild", "--quiet",
+               "--index", str(index))  # fmt: skip
+    rng = random.Random(6)
+    # One kill while starting up, then kills aimed at the write: as soon as the new
+    # generation's folder appears, and a few random moments into writing it.
+    plan = [("start", rng.uniform(0.5, 3.0))] + [
+        ("commit", extra) for extra in (0.0, rng.uniform(0.0, 0.02), rng.uniform(0.02, 0.2))
+    ]
+    killed_mid_write = 0
+    for phase, delay in plan:
+        process = start(*command, cwd=tmp_path)
+        if phase == "start":
+            time.sleep(delay)
+        else:
+            reached = wait_for(lambda: any(index.glob(STAGING_GLOB)), process)
+            assert reached, process.communicate()[1]
+            time.sleep(delay)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+        process.communicate(timeout=60)
+        # A staging folder left behind means the kill landed in the middle of the write.
+        killed_mid_write += any(index.glob(STAGING_GLOB))
+        store = IndexStore(index)
+        assert (store.current_generation() / "manifest.json").is_file()
+        assert_whole_index(fresh_pipeline(settings, embedder), allowed)
+    assert killed_mid_write >= 1, "no kill landed while the index was being written"
+
+    # The next ingest completes, and cleans up what the killed ones left.
+    finished = start(*command, cwd=tmp_path)
+    _, errors = finished.communicate(timeout=FINISH_TIMEOUT_S)
+    assert finished.returncode == 0, errors
+    assert list(index.glob(STAGING_GLOB)) == []
+    assert len(list(index.glob("gen-*"))) == 1
+    assert assert_whole_index(fresh_pipeline(settings, embedder), allowed) == allowed[1]
+
+
+@pytest.mark.slow
+def test_two_ingests_at_once_one_fails_clearly_the_other_waits(scratch_pipeline, tmp_path):
+    from filelock import FileLock, Timeout
+
+    settings, embedder = scratch_pipeline.settings, scratch_pipeline.embedder
+    index = settings.index_dir
+    first = write_corpus(tmp_path / "first", [f"first-{n}" for n in range(6)])
+    second = write_corpus(tmp_path / "second", [f"second-{n}" for n in range(2)])
+
+    def holds_lock() -> bool:
+        probe = FileLock(str(index / ".lock"))
+        try:
+            probe.acquire(timeout=0)
+        except Timeout:
+            return True
+        probe.release()
+        return False
+
+    # The first may meet our probe holding the lock for an instant, so it waits a little.
+    writer = start("ingest", str(tmp_path / "first"), "--wait", "60", "--quiet",
+                   "--index", str(index), cwd=tmp_path)  # fmt: skip
+    assert wait_for(holds_lock, writer), writer.communicate()[1]
+    impatient = start("ingest", str(tmp_path / "second"), "--quiet", "--index", str(index),
+                      cwd=tmp_path)  # fmt: skip
+    patient = start("ingest", str(tmp_path / "second"), "--wait", "600", "--quiet",
+                    "--index", str(index), cwd=tmp_path)  # fmt: skip
+
+    # Meanwhile a reader always finds a whole index: the old one, or the first's.
+    reader = fresh_pipeline(settings, embedder)
+    while impatient.poll() is None or writer.poll() is None:
+        assert_whole_index(reader, [SEED_DOCS, SEED_DOCS | first, SEED_DOCS | first | second])
+        time.sleep(0.2)
+
+    _, refused = impatient.communicate(timeout=60)
+    assert impatient.returncode == 1 and "Traceback" not in refused
+    assert f"Another process is writing the index in {index}" in refused
+    assert "wait for it to finish and try again" in refused
+    for process in (writer, patient):
+        _, errors = process.communicate(timeout=FINISH_TIMEOUT_S)
+        assert process.returncode == 0, errors
+    assert assert_whole_index(fresh_pipeline(settings, embedder),
+                              [SEED_DOCS | first | second]) == SEED_DOCS | first | second  # fmt: skip
