@@ -121,7 +121,7 @@ def test_adding_to_a_damaged_index_is_refused_with_the_same_advice(damaged, tmp_
     assert word in str(error.value)
 
 
-@pytest.mark.parametrize("damaged", ["other_model", "foreign_faiss"], indirect=True)
+@pytest.mark.parametrize("damaged", ["foreign_faiss"], indirect=True)
 def test_the_advised_rebuild_brings_back_an_index_that_answers(damaged):
     pipeline, _ = damaged
     pipeline.ingest([SEEDS], rebuild=True)

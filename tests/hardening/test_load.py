@@ -49,8 +49,11 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def chat_url(seed_pipeline, tmp_path_factory):
-    """`rag chat` serving a copy of the seed index on a free port of 127.0.0.1."""
+def chat_url(seed_pipeline, tmp_path_factory, request):
+    """`rag chat` serving a copy of the seed index on a free port of 127.0.0.1.
+
+    The expected answers are worked out while the server starts.
+    """
     tmp = tmp_path_factory.mktemp("load")
     shutil.copytree(seed_pipeline.settings.index_dir, tmp / "index")
     port = free_port()
@@ -63,6 +66,7 @@ def chat_url(seed_pipeline, tmp_path_factory):
                                    stderr=subprocess.STDOUT)  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
     try:
+        request.getfixturevalue("expected_answers")
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while True:
             if process.poll() is not None:
