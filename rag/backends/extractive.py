@@ -149,11 +149,10 @@ class ExtractiveBackend(Backend):
     DENSE_WEIGHT = 0.4
     COVERAGE_WEIGHT = 0.5
     TYPE_WEIGHT = 0.2
-    RANK_WEIGHT = 0.05
     # Below this cosine the best sentence is off the question's topic.
     MIN_DENSE = 0.30
     # A sentence holding the asked-for fact may stand in for a better one down to this ratio.
-    TYPED_RATIO = 0.8
+    TYPED_RATIO = 0.9
     # A second sentence is quoted only if it scores nearly as well as the first.
     SECOND_SENTENCE_RATIO = 0.92
 
@@ -230,7 +229,6 @@ class ExtractiveBackend(Backend):
                         self.DENSE_WEIGHT * sentence.dense
                         + self.COVERAGE_WEIGHT * coverage
                         + (self.TYPE_WEIGHT if type_match and answer_type else 0.0)
-                        + self.RANK_WEIGHT / passage.rank
                     )
                     candidate = _Candidate(sentence, passage.rank, coverage, type_match, score)
                     candidates.append(candidate)
