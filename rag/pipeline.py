@@ -19,6 +19,8 @@ from rag.store import REBUILD_HINT, IndexData, IndexStore
 from rag.types import Answer, Retrieval, Turn
 
 MAX_QUESTION_CHARS = 2000
+# Reads of an index that writers keep replacing meanwhile, before giving up.
+INDEX_LOAD_ATTEMPTS = 5
 # Lone surrogates come from undecodable bytes (argv in a non-UTF-8 terminal, JSON "\ud800");
 # the tokenizer cannot take them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
@@ -66,11 +68,24 @@ class Pipeline:
     def index(self) -> IndexData:
         """The live index, reloaded when another process has committed a newer one."""
         with self._lock:
-            generation = self.store.current_generation()
-            if self._data is None or generation != self._generation:
-                self._data = load_index(self.store, self.settings, self.embedder)
-                self._generation = generation
-            return self._data
+            for _ in range(INDEX_LOAD_ATTEMPTS):
+                generation = self.store.current_generation()
+                if self._data is not None and generation == self._generation:
+                    return self._data
+                try:
+                    data = load_index(self.store, self.settings, self.embedder)
+                except RagError:
+                    # A writer may have committed, and removed the files we were reading,
+                    # in the meantime: that is no damage; read the new generation.
+                    if self.store.current_generation() == generation:
+                        raise
+                    continue
+                self._data, self._generation = data, generation
+                return data
+            raise RagError(
+                f"The index in {self.store.folder} was replaced {INDEX_LOAD_ATTEMPTS} times "
+                "while being read; try again when the ingest in progress is done."
+            )
 
     def ensure_index(
         self, progress: bool = False, on_progress: ProgressCallback | None = None

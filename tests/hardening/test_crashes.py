@@ -151,3 +151,31 @@ def test_two_ingests_at_once_one_fails_clearly_the_other_waits(scratch_pipeline,
         assert process.returncode == 0, errors
     assert assert_whole_index(fresh_pipeline(settings, embedder),
                               [SEED_DOCS | first | second]) == SEED_DOCS | first | second  # fmt: skip
+
+
+def test_a_reader_that_loses_the_race_with_a_writer_reads_the_new_index(
+    scratch_pipeline, tmp_path, monkeypatch
+):
+    """The chat server reloads while `rag ingest` commits and removes the old generation."""
+    import rag.store
+
+    writer = scratch_pipeline
+    reader = fresh_pipeline(writer.settings, writer.embedder)
+    (tmp_path / "tower.txt").write_text("The Quillon tower clock was wound in 1890.",
+                                        encoding="utf-8")  # fmt: skip
+    read_generation = rag.store._read_generation
+    raced: list[Path] = []
+
+    def commit_meanwhile(folder, manifest):
+        # The reader has chosen its generation; a writer replaces it before it is read.
+        if not raced:
+            raced.append(folder)
+            monkeypatch.setattr(rag.store, "_read_generation", read_generation)
+            writer.ingest([tmp_path / "tower.txt"])
+        return read_generation(folder, manifest)
+
+    monkeypatch.setattr(rag.store, "_read_generation", commit_meanwhile)
+    data = reader.index()
+    assert raced and not raced[0].exists()
+    assert "tower" in {document.doc_id for document in data.documents}
+    assert "1890" in reader.ask("When was the Quillon tower clock wound?").text
