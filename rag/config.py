@@ -33,15 +33,17 @@ class Settings:
     # Texts per embedding batch.
     embed_batch_size: int = 32
     # FAISS index type: "flat" (exact), "hnsw" or "ivf" (approximate); "auto" switches
-    # from exact to IVF at `hnsw_threshold` chunks (figures: bench/results/scale.json).
+    # from exact to IVF at `hnsw_threshold` chunks, where exact search passes ~5 ms a
+    # question. IVF won by measurement: at 1M chunks it built in half HNSW's time and
+    # found more true neighbours (README, Performance; bench/results/scale*.json).
     index_type: str = "auto"
-    hnsw_threshold: int = 200_000
+    hnsw_threshold: int = 50_000
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
     hnsw_ef_search: int = 64
     # IVF: inverted lists (0: 4·√chunks) and how many of them each question searches.
     ivf_nlist: int = 0
-    ivf_nprobe: int = 16
+    ivf_nprobe: int = 32
     # Retrieval: "dense", "bm25" or "hybrid" (reciprocal rank fusion of the two).
     mode: str = "hybrid"
     top_k: int = 5
