@@ -25,7 +25,7 @@ from bench.common import print_table, run_worker, squad_paragraphs, write_result
 
 BATCH_SIZES = (16, 32, 64)
 THREADS = (1, 2)
-DEFAULT_PARAGRAPHS = 40
+DEFAULT_PARAGRAPHS = 20
 ROUNDS = 2
 
 
