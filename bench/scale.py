@@ -233,7 +233,7 @@ def synthetic_index(folder: Path, size: int, chunks_per_document: int = 10):
     spec = rag_vectors.VectorIndexSpec.choose(
         settings.index_type,
         size,
-        settings.hnsw_threshold,
+        settings.approximate_threshold,
         settings.hnsw_m,
         settings.hnsw_ef_construction,
         settings.hnsw_ef_search,
@@ -255,7 +255,6 @@ def synthetic_index(folder: Path, size: int, chunks_per_document: int = 10):
         sentence_vectors=sentence_vectors,
         vector_index=rag_vectors.build(chunk_vectors, spec),
         chunk_bm25=LexicalIndex.build(analyze_many(chunk_texts)),
-        sentence_bm25=LexicalIndex.build(analyze_many(sentence_texts)),
     )
     assert isinstance(data.settings.chunker, ChunkerSettings)
     IndexStore(folder).commit(data)

@@ -33,11 +33,11 @@ class Settings:
     # Texts per embedding batch.
     embed_batch_size: int = 32
     # FAISS index type: "flat" (exact), "hnsw" or "ivf" (approximate); "auto" switches
-    # from exact to IVF at `hnsw_threshold` chunks, where exact search passes ~5 ms a
+    # from exact to IVF at `approximate_threshold` chunks, where exact search passes ~5 ms a
     # question. IVF won by measurement: at 1M chunks it built in half HNSW's time and
     # found more true neighbours (README, Performance; bench/results/scale*.json).
     index_type: str = "auto"
-    hnsw_threshold: int = 50_000
+    approximate_threshold: int = 50_000
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
     hnsw_ef_search: int = 64
@@ -121,7 +121,7 @@ def validated(settings: Settings) -> Settings:
         (1 <= settings.embed_batch_size <= 4096, "embed_batch_size", "between 1 and 4096"),
         (settings.rrf_k >= 1, "rrf_k", "at least 1"),
         (1 <= settings.max_answer_sentences <= 10, "max_answer_sentences", "between 1 and 10"),
-        (settings.hnsw_threshold >= 1, "hnsw_threshold", "at least 1"),
+        (settings.approximate_threshold >= 1, "approximate_threshold", "at least 1"),
         (4 <= settings.hnsw_m <= 256, "hnsw_m", "between 4 and 256"),
         (settings.hnsw_ef_search >= 1, "hnsw_ef_search", "at least 1"),
         (settings.hnsw_ef_construction >= 1, "hnsw_ef_construction", "at least 1"),

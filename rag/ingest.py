@@ -330,7 +330,7 @@ class Ingester:
         spec = vectors.VectorIndexSpec.choose(
             self.settings.index_type,
             len(chunk_vectors),
-            self.settings.hnsw_threshold,
+            self.settings.approximate_threshold,
             self.settings.hnsw_m,
             self.settings.hnsw_ef_construction,
             self.settings.hnsw_ef_search,
@@ -356,7 +356,6 @@ class Ingester:
             sentence_vectors=sentence_vectors,
             vector_index=vectors.build(chunk_vectors, spec),
             chunk_bm25=LexicalIndex.build(analyze_many(texts_of(chunk_doc, chunk_spans))),
-            sentence_bm25=LexicalIndex.build(analyze_many(texts_of(sentence_doc, sentence_spans))),
         )
         self.store.commit(data)
         report.written = True

@@ -13,7 +13,7 @@ Layout of the index folder:
         sentences.npz     per sentence: document row, start, end
         sentence_vectors.npy
         vectors.faiss     chunk vectors
-        bm25-chunks/, bm25-sentences/
+        bm25-chunks/
 
 A writer builds a new generation beside the live one and only then points
 CURRENT at it, so a killed ingest leaves the previous index untouched.
@@ -84,7 +84,6 @@ class IndexData:
     sentence_vectors: np.ndarray  # float32 (n_sentences, dimension)
     vector_index: Any  # faiss index over chunk vectors
     chunk_bm25: lexical.LexicalIndex
-    sentence_bm25: lexical.LexicalIndex
 
     @property
     def n_chunks(self) -> int:
@@ -343,7 +342,6 @@ def _write_generation(folder: Path, data: IndexData) -> None:
     np.save(folder / "sentence_vectors.npy", data.sentence_vectors)
     vectors.save(data.vector_index, folder / "vectors.faiss")
     data.chunk_bm25.save(folder / "bm25-chunks")
-    data.sentence_bm25.save(folder / "bm25-sentences")
     # The manifest goes last: a generation with a manifest is a complete one.
     (folder / MANIFEST_FILE).write_text(json.dumps(data.manifest(), indent=2), encoding="utf-8")
 
@@ -424,7 +422,6 @@ def _read_generation(folder: Path, manifest: dict[str, Any]) -> IndexData:
         sentence_vectors=sentence_vectors,
         vector_index=vector_index,
         chunk_bm25=lexical.LexicalIndex.load(folder / "bm25-chunks"),
-        sentence_bm25=lexical.LexicalIndex.load(folder / "bm25-sentences"),
     )
 
 
