@@ -253,7 +253,6 @@ class Ingester:
         sentence_texts = [
             document.text[s.start : s.end] for document, _, sentences, _ in split for s in sentences
         ]
-        self._report_progress("Embedding", 0, len(chunk_texts) + len(sentence_texts))
         all_vectors = self._embed_texts(chunk_texts + sentence_texts)
         chunk_vectors, sentence_vectors = (
             all_vectors[: len(chunk_texts)],
@@ -284,10 +283,14 @@ class Ingester:
             sentence_at += len(sentences)
         return rows
 
-    def _embed_texts(self, texts: list[str]) -> np.ndarray:
-        """Embed in slices so a UI gets progress between them."""
-        if not texts:
+    def _embed_texts(self, all_texts: list[str]) -> np.ndarray:
+        """Vectors for `all_texts`, each distinct text embedded once, in slices for progress."""
+        if not all_texts:
             return np.zeros((0, self.embedder.dimension), dtype=np.float32)
+        # A one-sentence chunk is also a sentence, and boilerplate repeats: embed each once.
+        row_of = {text: row for row, text in enumerate(dict.fromkeys(all_texts))}
+        texts = list(row_of)
+        self._report_progress("Embedding", 0, len(texts))
         slice_size = max(self.settings.embed_batch_size * 8, 1)
         parts = []
         show_bar = self.progress and len(texts) > slice_size
@@ -298,7 +301,7 @@ class Ingester:
                 parts.append(self.embedder.embed(texts[begin : begin + slice_size]))
                 bar.update(len(parts[-1]))
                 self._report_progress("Embedding", begin + len(parts[-1]), len(texts))
-        return np.concatenate(parts)
+        return np.concatenate(parts)[[row_of[text] for text in all_texts]]
 
     def _commit(self, rows: dict[str, _DocumentRows], report: IngestReport) -> None:
         started = time.perf_counter()
