@@ -274,7 +274,7 @@ class IndexStore:
         except Timeout:
             raise RagError(
                 f"Another process is writing the index in {self.folder}; "
-                "wait for it to finish and try again."
+                "wait for it to finish and try again (`rag ingest --wait SECONDS` waits for you)."
             ) from None
         try:
             yield

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sample_files import pdf_with_pages
 
 from rag.loading import LoadError, find_files, load_document
 
@@ -33,24 +34,8 @@ def test_html_keeps_text_and_drops_scripts_and_styles(tmp_path):
 
 
 def test_pdf_pages_are_kept(tmp_path):
-    from pypdf import PdfWriter
-    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
-
-    writer = PdfWriter()
-    for number in (1, 2):
-        page = writer.add_blank_page(width=300, height=300)
-        font = DictionaryObject({NameObject("/Type"): NameObject("/Font"),
-                                 NameObject("/Subtype"): NameObject("/Type1"),
-                                 NameObject("/BaseFont"): NameObject("/Helvetica")})  # fmt: skip
-        page[NameObject("/Resources")] = DictionaryObject(
-            {NameObject("/Font"): DictionaryObject({NameObject("/F1"): writer._add_object(font)})}
-        )
-        stream = DecodedStreamObject()
-        stream.set_data(f"BT /F1 12 Tf 20 200 Td (Page {number} says hello.) Tj ET".encode())
-        page[NameObject("/Contents")] = writer._add_object(stream)
     path = tmp_path / "two.pdf"
-    with open(path, "wb") as out:
-        writer.write(out)
+    path.write_bytes(pdf_with_pages("Page 1 says hello.", "Page 2 says hello."))
     document = load_document(path)
     assert "Page 1 says hello." in document.text and "Page 2 says hello." in document.text
     assert document.page_at(document.text.index("Page 2")) == 2

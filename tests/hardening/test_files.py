@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sample_files import pdf_with_pages
 
 import rag.ingest
 from rag.chunking import Chunker
@@ -35,26 +36,6 @@ PROSE_WORDS = (
     "the framework security cooperation between Mexico and United States was launched in "
     "to fight crime drugs fentanyl agency report minister said would new program"
 )
-
-
-def text_pdf(sentence: str) -> bytes:
-    from pypdf import PdfWriter
-    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
-
-    writer = PdfWriter()
-    page = writer.add_blank_page(width=300, height=300)
-    font = DictionaryObject({NameObject("/Type"): NameObject("/Font"),
-                             NameObject("/Subtype"): NameObject("/Type1"),
-                             NameObject("/BaseFont"): NameObject("/Helvetica")})  # fmt: skip
-    page[NameObject("/Resources")] = DictionaryObject(
-        {NameObject("/Font"): DictionaryObject({NameObject("/F1"): writer._add_object(font)})}
-    )
-    stream = DecodedStreamObject()
-    stream.set_data(f"BT /F1 12 Tf 20 200 Td ({sentence}) Tj ET".encode())
-    page[NameObject("/Contents")] = writer._add_object(stream)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 def scanned_pdf() -> bytes:
@@ -80,9 +61,9 @@ def test_a_folder_of_troubles_indexes_the_good_files_and_names_each_bad_one(
     (folder / "z-copy.txt").write_text(
         "# Lighthouse\n\nThe Quillon lighthouse was painted green in 1921.", encoding="utf-8"
     )
-    (folder / "ferry.pdf").write_bytes(text_pdf("The Quillon ferry first sailed in 1932."))
+    (folder / "ferry.pdf").write_bytes(pdf_with_pages("The Quillon ferry first sailed in 1932."))
     (folder / "scan.pdf").write_bytes(scanned_pdf())
-    (folder / "broken.pdf").write_bytes(text_pdf("Cut short.")[:400])
+    (folder / "broken.pdf").write_bytes(pdf_with_pages("Cut short.")[:400])
     (folder / "scripts.html").write_text(
         "<html><head><script>var a = 1;</script></head><body><script>track()</script>"
         "<noscript>Enable JavaScript.</noscript><style>p {}</style></body></html>",

@@ -11,18 +11,16 @@ import html
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from chat_server import free_port, stop, wait_until_serving
 
 from .helpers import OUTPUT, cli_env
 
@@ -40,12 +38,6 @@ class Expected:
     question: str
     answers: tuple[str, ...]  # empty: the documents do not say
     text_html: str  # the answer's text as the window shows it
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -67,26 +59,10 @@ def chat_url(seed_pipeline, tmp_path_factory, request):
     url = f"http://127.0.0.1:{port}/"
     try:
         request.getfixturevalue("expected_answers")
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"`rag chat` exited with {process.returncode}:\n{log.read_text()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"`rag chat` did not serve within the time limit:\n{log.read_text()}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.5)
+        wait_until_serving(url, process, log, SERVER_START_TIMEOUT_S)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop(process)
 
 
 @pytest.fixture(scope="module")

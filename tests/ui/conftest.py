@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from chat_server import free_port, stop, wait_until_serving
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-output" / "screenshots"
@@ -29,12 +26,6 @@ CHROMIUM_ARGS = [
 SERVER_START_TIMEOUT_S = 240
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def server_env(tmp: Path, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -49,22 +40,6 @@ def server_env(tmp: Path, **extra: str) -> dict[str, str]:
     env.pop("RAG_CHAT_PASSWORD", None)
     env.update(extra)
     return env
-
-
-def wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"`rag chat` exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    process.kill()
-    pytest.fail(f"`rag chat` did not serve {url} within {timeout:.0f} s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="session")
@@ -91,12 +66,7 @@ def chat_server(tmp_path_factory):
         wait_until_serving(url, process, log, SERVER_START_TIMEOUT_S)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop(process)
 
 
 @pytest.fixture(scope="session")
