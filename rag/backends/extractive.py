@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, replace
 
 from rag.backends.base import AnswerRequest, Backend, abstention_text
-from rag.text import analyze, words
+from rag.text import words
 from rag.types import Answer, ScoredSentence
 
 _NUMBER_WORDS = {
@@ -271,4 +271,4 @@ def _names_unknown_number(request: AnswerRequest) -> bool:
     return any(term.term.isdigit() and not term.in_corpus for term in request.query_terms)
 
 
-__all__ = ["ExtractiveBackend", "analyze", "expected_answer_type", "holds_answer_type"]
+__all__ = ["ExtractiveBackend", "expected_answer_type", "holds_answer_type"]
