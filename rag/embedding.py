@@ -7,6 +7,7 @@ The model loads on first use, so commands that never embed (`rag --help`,
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -45,6 +46,9 @@ class Embedder:
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32) -> None:
         self.model_setting = model
         self.batch_size = batch_size
+        # A fast tokenizer switches truncation per call and is not safe to share between
+        # threads (the chat embeds uploads while it answers); torch uses every core anyway.
+        self._busy = threading.Lock()
 
     @property
     def label(self) -> str:
@@ -91,22 +95,24 @@ class Embedder:
         """Word pieces per text as the model sees them, special tokens included."""
         if not texts:
             return []
-        encoded = self._model.tokenizer(
-            list(texts), add_special_tokens=True, truncation=False, verbose=False
-        )
+        with self._busy:
+            encoded = self._model.tokenizer(
+                list(texts), add_special_tokens=True, truncation=False, verbose=False
+            )
         return [len(ids) for ids in encoded["input_ids"]]
 
     def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Vectors for `texts`, one row each, L2-normalised float32."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self._model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=progress,
-        )
+        with self._busy:
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=progress,
+            )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:

@@ -131,6 +131,10 @@ class Ingester:
             started = time.perf_counter()
             loaded = self._load(files, report)
             report.timings_s["load"] = time.perf_counter() - started
+            if not loaded and (rebuild or previous is None):
+                # Never replace an index (or create an empty one) from nothing readable.
+                reasons = "; ".join(report.skipped) or "no .txt, .md, .html or .pdf files found"
+                raise RagError(f"Nothing to index, so the index was left as it was: {reasons}")
             changed = []
             for document in loaded:
                 digest = content_hash(document)

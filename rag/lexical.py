@@ -1,4 +1,4 @@
-"""Stage 4b: the BM25 index (bm25s) over chunks, and over sentences for answer picking."""
+"""Stage 4b: the BM25 index (bm25s) over chunks, and the rarity (idf) of question terms."""
 
 from __future__ import annotations
 

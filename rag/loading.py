@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,8 +15,9 @@ from rag.types import Document
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 # A title is a short first line; longer first lines are prose, not titles.
 MAX_TITLE_CHARS = 120
-# Tags whose content is code or chrome, never document text.
+# Short texts fit several legacy code pages equally well; these are the likeliest.
 WESTERN_ENCODINGS = ("cp1252", "latin_1", "iso8859_15")
+# Tags whose content is code or chrome, never document text.
 HTML_SKIPPED_TAGS = ("script", "style", "noscript", "template", "svg", "head")
 
 
@@ -97,15 +98,6 @@ def load_document(path: Path, doc_id: str | None = None) -> Document:
         source=printable_path(path),
         page_starts=page_starts,
     )
-
-
-def iter_documents(files: Iterable[FoundFile]) -> Iterator[Document | LoadError]:
-    """Load each file in turn, yielding the error in place of a file that cannot be read."""
-    for found in files:
-        try:
-            yield load_document(found.path, found.doc_id)
-        except LoadError as error:
-            yield error
 
 
 def decode_text(raw: bytes, path: Path) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -24,6 +25,7 @@ INDEX_LOAD_ATTEMPTS = 5
 # Lone surrogates come from undecodable bytes (argv in a non-UTF-8 terminal, JSON "\ud800");
 # the tokenizer cannot take them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -226,15 +228,23 @@ class Pipeline:
         started = time.perf_counter()
         chosen = self.backend(backend)
         timings: dict[str, float] = {}
-        request, retrieval = self._request(question, mode, k, history, timings, chosen)
-        answering = time.perf_counter()
-        pieces = chosen.stream(request) if stream else iter([chosen.answer(request)])
-        for piece in pieces:
-            if isinstance(piece, Answer):
-                timings["answer"] = (time.perf_counter() - answering) * 1000
-                timings["total"] = (time.perf_counter() - started) * 1000
-                yield replace(
-                    piece, timings_ms={**timings, **piece.timings_ms}, mode=retrieval.mode
-                )
-            else:
-                yield piece
+        try:
+            request, retrieval = self._request(question, mode, k, history, timings, chosen)
+            answering = time.perf_counter()
+            pieces = chosen.stream(request) if stream else iter([chosen.answer(request)])
+            for piece in pieces:
+                if isinstance(piece, Answer):
+                    timings["answer"] = (time.perf_counter() - answering) * 1000
+                    timings["total"] = (time.perf_counter() - started) * 1000
+                    yield replace(
+                        piece, timings_ms={**timings, **piece.timings_ms}, mode=retrieval.mode
+                    )
+                else:
+                    yield piece
+        except RagError:
+            raise
+        except Exception as error:  # a backend's bug (ours or a plugin's) must not crash the chat
+            logger.exception("answer backend %r failed", chosen.name)
+            raise RagError(
+                f"Answer backend {chosen.name!r} failed: {type(error).__name__}: {error}"
+            ) from error

@@ -213,11 +213,12 @@ class IndexStore:
             )
         return generation
 
-    def read_manifest(self) -> dict[str, Any]:
-        path = self.current_generation() / MANIFEST_FILE
+    def read_manifest(self, generation: Path | None = None) -> dict[str, Any]:
+        """The manifest of `generation` (default: the live one)."""
+        path = (generation or self.current_generation()) / MANIFEST_FILE
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
             raise RagError(
                 f"The index manifest {path} is damaged ({error}). {REBUILD_HINT}"
             ) from None
@@ -250,10 +251,11 @@ class IndexStore:
 
     def load(self, wanted: IndexSettings | None = None) -> IndexData:
         """The live generation, checked against `wanted` settings when given."""
-        manifest = self.read_manifest()
+        # One read of CURRENT, so the manifest checked and the files read are one generation.
+        generation = self.current_generation()
+        manifest = self.read_manifest(generation)
         if wanted is not None:
             self.check_compatible(manifest, wanted)
-        generation = self.current_generation()
         try:
             return _read_generation(generation, manifest)
         except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:

@@ -164,3 +164,14 @@ def test_sigkill_during_ingest_leaves_the_old_index_usable(scratch_pipeline, tmp
     ]
     assert leftovers == []
     assert len(Pipeline(scratch_pipeline.settings).documents()) == 62
+
+
+def test_a_rebuild_from_nothing_readable_keeps_the_index(scratch_pipeline, tmp_path):
+    folder = tmp_path / "unreadable"
+    folder.mkdir()
+    (folder / "empty.txt").write_bytes(b"")
+    before = scratch_pipeline.store.current_generation()
+    with pytest.raises(RagError, match="index was left as it was: .*empty.txt"):
+        scratch_pipeline.ingest([folder], rebuild=True)
+    assert scratch_pipeline.store.current_generation() == before
+    assert len(scratch_pipeline.documents()) == 2
