@@ -21,7 +21,7 @@ from rag.embedding import Embedder
 from rag.errors import IndexMissingError, RagError
 from rag.lexical import LexicalIndex
 from rag.loading import LoadError, find_files, load_document
-from rag.store import REBUILD_HINT, IndexData, IndexSettings, IndexStore
+from rag.store import IndexData, IndexSettings, IndexStore
 from rag.text import analyze_many
 from rag.types import Document
 
@@ -62,18 +62,6 @@ class IngestReport:
 
 def index_settings(settings: Settings, embedder: Embedder) -> IndexSettings:
     return IndexSettings(embedder.label, 0, chunker_settings(settings))
-
-
-def load_index(store: IndexStore, settings: Settings, embedder: Embedder) -> IndexData:
-    """The live index, checked against the settings in use and for vectors of its own size."""
-    data = store.load(wanted=index_settings(settings, embedder))
-    # A vectors.faiss from another index still reads; searching it would fail an assertion.
-    if data.vector_index.d != data.settings.dimension:
-        raise RagError(
-            f"The index in {store.folder} is damaged: its vectors have {data.vector_index.d} "
-            f"dimensions, its manifest says {data.settings.dimension}. {REBUILD_HINT}"
-        )
-    return data
 
 
 def chunker_settings(settings: Settings) -> ChunkerSettings:
@@ -176,7 +164,7 @@ class Ingester:
     def _load_previous(self) -> IndexData | None:
         if not self.store.exists():
             return None
-        return load_index(self.store, self.settings, self.embedder)
+        return self.store.load(wanted=index_settings(self.settings, self.embedder))
 
     def _rows_by_id(self, data: IndexData | None) -> dict[str, _DocumentRows]:
         if data is None:

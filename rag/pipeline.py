@@ -14,7 +14,7 @@ from rag.backends import AnswerRequest, Backend, load_backend
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import RagError
-from rag.ingest import Ingester, IngestReport, ProgressCallback, load_index
+from rag.ingest import Ingester, IngestReport, ProgressCallback, index_settings
 from rag.retrieval import Retriever
 from rag.store import REBUILD_HINT, IndexData, IndexStore
 from rag.types import Answer, Retrieval, Turn
@@ -75,7 +75,7 @@ class Pipeline:
                 if self._data is not None and generation == self._generation:
                     return self._data
                 try:
-                    data = load_index(self.store, self.settings, self.embedder)
+                    data = self.store.load(wanted=index_settings(self.settings, self.embedder))
                 except RagError:
                     # A writer may have committed, and removed the files we were reading,
                     # in the meantime: that is no damage; read the new generation.

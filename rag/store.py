@@ -402,6 +402,12 @@ def _read_generation(folder: Path, manifest: dict[str, Any]) -> IndexData:
             f"{vector_index.ntotal} vectors for {len(chunk_doc)} chunks "
             f"(manifest says {manifest['n_chunks']})"
         )
+    # A vectors.faiss from another index still reads; searching it would fail an assertion.
+    if vector_index.d != manifest["dimension"]:
+        raise ValueError(
+            f"its vectors have {vector_index.d} dimensions, "
+            f"its manifest says {manifest['dimension']}"
+        )
     sentence_vectors = np.load(folder / "sentence_vectors.npy", mmap_mode="r")
     sentence_doc = sentences["doc"]
     if len(sentence_vectors) != len(sentence_doc):
