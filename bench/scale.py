@@ -146,7 +146,7 @@ def bm25_worker(arguments: dict[str, Any]) -> dict[str, Any]:
     from bench import synthetic
     from bench.query import load_questions
     from rag.lexical import LexicalIndex
-    from rag.text import analyze_many
+    from rag.text import analyze, analyze_many
 
     size = arguments["size"]
     texts = [" ".join(sentences) for sentences in synthetic.chunk_texts(size)]
@@ -167,12 +167,12 @@ def bm25_worker(arguments: dict[str, Any]) -> dict[str, Any]:
         before = rss_mb()
         with Timer() as loaded:
             index = LexicalIndex.load(folder)
-        index.top(questions[0], 20)
+        index.top(analyze(questions[0]), 20)
         load_memory = rss_mb() - before
         samples = []
         for question in questions:
             started = time.perf_counter()
-            index.top(question, 20)
+            index.top(analyze(question), 20)
             samples.append((time.perf_counter() - started) * 1000)
         disk = folder_mb(folder)
     return {

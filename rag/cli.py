@@ -68,11 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args) or 0)
-    except RagError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except OSError as error:
-        # A full disk, a read-only folder, a path that is a file: the system's words say which.
+    except (RagError, OSError) as error:
+        # An OSError (a full disk, a read-only folder, a path that is a file) says which itself.
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import RagError
-from rag.text import analyze
 
 
 class LexicalIndex:
@@ -68,9 +67,9 @@ class LexicalIndex:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._model.get_scores(known), dtype=np.float32)
 
-    def top(self, question: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and row ids of the `k` best texts for `question` (only those with a match)."""
-        all_scores = self.scores(analyze(question))
+    def top(self, terms: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and row ids of the `k` best texts for analysed question `terms` (matches only)."""
+        all_scores = self.scores(terms)
         k = min(k, len(all_scores))
         if k <= 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)

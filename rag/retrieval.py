@@ -83,7 +83,7 @@ class Retriever:
         lexical_scores: dict[int, float] = {}
         if mode in ("bm25", "hybrid"):
             started = time.perf_counter()
-            scores, ids = self.data.chunk_bm25.top(question, pool)
+            scores, ids = self.data.chunk_bm25.top(terms, pool)
             lexical_ids = [int(i) for i in ids]
             lexical_scores = {int(i): float(s) for i, s in zip(ids, scores, strict=True)}
             timings["bm25_search"] = _ms_since(started)

@@ -6,6 +6,7 @@ fearing the next one will change it underneath.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,13 +26,7 @@ class Document:
         """The 1-based page holding character `offset`, or None if the document has no pages."""
         if not self.page_starts:
             return None
-        page = 0
-        for index, start in enumerate(self.page_starts):
-            if start <= offset:
-                page = index
-            else:
-                break
-        return page + 1
+        return max(bisect.bisect_right(self.page_starts, offset), 1)
 
 
 @dataclass(frozen=True)
