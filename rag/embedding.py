@@ -1,7 +1,10 @@
 """Stage 3: turn texts into unit vectors with a sentence-transformers model.
 
 The model loads on first use, so commands that never embed (`rag --help`,
-`rag docs`) never pay for importing torch.
+`rag docs`) never pay for it. It runs on ONNX Runtime (`rag/onnx_model.py`:
+exported once from the sentence-transformers model, the same vectors, no torch
+imported) unless `model_runtime = "torch"` or the model cannot be exported;
+then sentence-transformers runs it, as the source of truth.
 """
 
 from __future__ import annotations
@@ -9,13 +12,13 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from rag.config import DEFAULT_MODEL
+from rag.config import DEFAULT_MODEL, Settings, default_model_cache_dir
 from rag.errors import RagError
+from rag.onnx_model import ExportError, Notify, OnnxModel, print_notice
 
 
 def resolve_model(model: str) -> str:
@@ -40,24 +43,28 @@ def model_label(model: str) -> str:
     return str(path.resolve()) if path.exists() else model
 
 
-class Embedder:
-    """Encodes texts into L2-normalised float32 vectors (so inner product = cosine)."""
+def local_model_folder(model: str) -> Path | None:
+    """The folder holding model setting `model` on this machine, or None if it is a hub name
+    that is not in the local Hugging Face cache."""
+    location = Path(resolve_model(model))
+    if location.is_dir():
+        return location
+    try:
+        from huggingface_hub import snapshot_download
 
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 32) -> None:
-        self.model_setting = model
-        self.batch_size = batch_size
-        # A fast tokenizer switches truncation per call and is not safe to share between
-        # threads (the chat embeds uploads while it answers); torch uses every core anyway.
-        self._busy = threading.Lock()
+        return Path(snapshot_download(str(location), local_files_only=True))
+    except Exception:  # not cached, or not a valid repository name: ST will say which
+        return None
 
-    @property
-    def label(self) -> str:
-        return model_label(self.model_setting)
 
-    @cached_property
-    def _model(self):
+class TorchEncoder:
+    """sentence-transformers itself: the source of truth, and the fallback."""
+
+    runtime = "torch"
+
+    def __init__(self, model: str) -> None:
         # A bundled or local model must not reach for the hub; a hub name may.
-        location = resolve_model(self.model_setting)
+        location = resolve_model(model)
         if Path(location).exists():
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -66,53 +73,138 @@ class Embedder:
 
         # Its "Loading weights" bar is noise on every start; our own bars cover long work.
         transformers_logging.disable_progress_bar()
-
         try:
-            return SentenceTransformer(location, device="cpu")
+            self.model = SentenceTransformer(location, device="cpu")
         except (OSError, ValueError) as error:
             raise RagError(
-                f"Cannot load embedding model {self.model_setting!r} ({error}). "
+                f"Cannot load embedding model {model!r} ({error}). "
                 "Give a sentence-transformers name or a local path in the `model` setting."
             ) from None
+        dimension = self.model.get_embedding_dimension()
+        if dimension is None:
+            raise RagError(f"Model {model!r} does not say its embedding size.")
+        self.dimension = int(dimension)
+        self.max_length = int(self.model.max_seq_length)
+        # A fast tokenizer switches truncation per call and is not safe to share between
+        # threads (the chat embeds uploads while it answers); torch uses every core anyway.
+        self._busy = threading.Lock()
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        with self._busy:
+            encoded = self.model.tokenizer(
+                list(texts), add_special_tokens=True, truncation=False, verbose=False
+            )
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def embed(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        with self._busy:
+            return self.model.encode(
+                list(texts),
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+
+
+class Embedder:
+    """Encodes texts into L2-normalised float32 vectors (so inner product = cosine)."""
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        batch_size: int = 32,
+        runtime: str = "onnx",
+        cache_dir: Path | None = None,
+        notify: Notify = print_notice,
+    ) -> None:
+        self.model_setting = model
+        self.batch_size = batch_size
+        self.wanted_runtime = runtime
+        self.cache_dir = cache_dir or default_model_cache_dir()
+        self.notify = notify
+        self._loading = threading.Lock()
+        self._encoder: OnnxModel | TorchEncoder | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Embedder:
+        return cls(
+            settings.model,
+            settings.embed_batch_size,
+            settings.model_runtime,
+            settings.model_cache_dir,
+        )
+
+    @property
+    def label(self) -> str:
+        return model_label(self.model_setting)
+
+    @property
+    def loaded(self) -> bool:
+        return self._encoder is not None
+
+    @property
+    def runtime(self) -> str:
+        """Where the model runs: "onnx" or "torch" (what is wanted, until it is loaded)."""
+        if self._encoder is None:
+            return self.wanted_runtime
+        return "onnx" if isinstance(self._encoder, OnnxModel) else "torch"
+
+    @property
+    def encoder(self) -> OnnxModel | TorchEncoder:
+        """The loaded model (loaded on first use, once, even with several threads asking)."""
+        if self._encoder is None:
+            with self._loading:
+                if self._encoder is None:
+                    self._encoder = self._load()
+        return self._encoder
+
+    def _load(self) -> OnnxModel | TorchEncoder:
+        if self.wanted_runtime == "onnx":
+            folder = local_model_folder(self.model_setting)
+            name = (
+                "the embedding model"
+                if self.model_setting == DEFAULT_MODEL
+                else repr(self.model_setting)
+            )
+            if folder is None:
+                self.notify(
+                    f"{name} is not a folder on this machine, so it cannot be exported to ONNX; "
+                    "running it on torch."
+                )
+            else:
+                try:
+                    return OnnxModel(
+                        folder, "bi-encoder", self.cache_dir, self.notify, label=name
+                    ).load()
+                except ExportError as error:
+                    self.notify(f"{error} Running {name} on torch instead.")
+        return TorchEncoder(self.model_setting)
 
     def warm_up(self) -> None:
         """Load the model now rather than on the first call."""
-        _ = self._model
+        _ = self.encoder
 
     @property
     def dimension(self) -> int:
-        dimension = self._model.get_embedding_dimension()
-        if dimension is None:
-            raise RagError(f"Model {self.model_setting!r} does not say its embedding size.")
-        return int(dimension)
+        return self.encoder.dimension
 
     @property
     def max_tokens(self) -> int:
         """Word pieces the model reads, its special tokens included; the rest is cut off."""
-        return int(self._model.max_seq_length)
+        return self.encoder.max_length
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces per text as the model sees them, special tokens included."""
         if not texts:
             return []
-        with self._busy:
-            encoded = self._model.tokenizer(
-                list(texts), add_special_tokens=True, truncation=False, verbose=False
-            )
-        return [len(ids) for ids in encoded["input_ids"]]
+        return self.encoder.count_tokens(texts)
 
-    def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors for `texts`, one row each, L2-normalised float32."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        with self._busy:
-            vectors = self._model.encode(
-                list(texts),
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=progress,
-            )
+        vectors = self.encoder.embed(list(texts), self.batch_size)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:

@@ -59,7 +59,7 @@ class Pipeline:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.embedder = Embedder(settings.model, settings.embed_batch_size)
+        self.embedder = Embedder.from_settings(settings)
         self.store = IndexStore(settings.index_dir)
         self._lock = threading.RLock()
         self._data: IndexData | None = None
@@ -159,6 +159,17 @@ class Pipeline:
     ) -> Retrieval:
         """The top-k passages for a question, with citations."""
         settings = self.settings.replace(mode=mode, top_k=k)
+        timings = {} if timings is None else timings
+        # A first question pays for loading the index and the model: timed apart, so that
+        # `embed_question` is the question's own cost.
+        if self._data is None:
+            started = time.perf_counter()
+            self.index()
+            timings["load_index"] = (time.perf_counter() - started) * 1000
+        if not self.embedder.loaded:
+            started = time.perf_counter()
+            self.embedder.warm_up()
+            timings["load_model"] = (time.perf_counter() - started) * 1000
         retriever = Retriever(self.index(), self.embedder.embed_query, settings.rrf_k)
         return retriever.retrieve(clean_question(question), settings.mode, settings.top_k, timings)
 

@@ -41,6 +41,7 @@ import numpy as np
 
 from rag import lexical, vectors
 from rag.chunking import ChunkerSettings
+from rag.durable import fsync_tree, write_text_atomically
 from rag.errors import IndexMismatchError, IndexMissingError, RagError
 from rag.types import Document
 
@@ -290,14 +291,10 @@ class IndexStore:
         staging = self.folder / f".{name}.tmp"
         staging.mkdir()
         _write_generation(staging, data)
-        _fsync_tree(staging)
+        fsync_tree(staging)
         final = self.folder / name
         os.rename(staging, final)
-        pointer_tmp = self.folder / f".{CURRENT_FILE}.tmp"
-        pointer_tmp.write_text(name, encoding="utf-8")
-        _fsync_file(pointer_tmp)
-        os.replace(pointer_tmp, self.folder / CURRENT_FILE)
-        _fsync_dir(self.folder)
+        write_text_atomically(self.folder / CURRENT_FILE, name)
         self._remove_stale(keep=name)
         return final
 
@@ -431,24 +428,3 @@ def _read_generation(folder: Path, manifest: dict[str, Any]) -> IndexData:
         vector_index=vector_index,
         chunk_bm25=lexical.LexicalIndex.load(folder / "bm25-chunks"),
     )
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            _fsync_file(path)
-    for path in [folder, *[p for p in folder.rglob("*") if p.is_dir()]]:
-        _fsync_dir(path)
