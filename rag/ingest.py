@@ -242,14 +242,19 @@ class Ingester:
 
         started = time.perf_counter()
         chunk_texts = [chunk.text for _, _, _, chunks in split for chunk in chunks]
-        sentence_texts = [
-            document.text[s.start : s.end] for document, _, sentences, _ in split for s in sentences
-        ]
-        all_vectors = self._embed_texts(chunk_texts + sentence_texts)
-        chunk_vectors, sentence_vectors = (
-            all_vectors[: len(chunk_texts)],
-            all_vectors[len(chunk_texts) :],
-        )
+        if self.settings.sentence_vectors == "in_chunk":
+            chunk_vectors, sentence_vectors = self._embed_in_chunks(split)
+        else:
+            sentence_texts = [
+                document.text[s.start : s.end]
+                for document, _, sentences, _ in split
+                for s in sentences
+            ]
+            all_vectors = self._embed_texts(chunk_texts + sentence_texts)
+            chunk_vectors, sentence_vectors = (
+                all_vectors[: len(chunk_texts)],
+                all_vectors[len(chunk_texts) :],
+            )
         report.n_embedded = len(chunk_texts)
         report.timings_s["embed"] = time.perf_counter() - started
 
@@ -275,13 +280,71 @@ class Ingester:
             sentence_at += len(sentences)
         return rows
 
+    def _embed_in_chunks(self, split) -> tuple[np.ndarray, np.ndarray]:
+        """Chunk vectors, and sentence vectors pooled from the first chunk holding each whole."""
+        chunk_texts: list[str] = []
+        spans: list[list[tuple[int, int]]] = []
+        # Per sentence, in document order: (chunk row, span number), or (-1, -1) when no
+        # chunk holds the whole sentence (a chunk split again to fit the model).
+        places: list[tuple[int, int]] = []
+        for _, _, sentences, chunks in split:
+            first_chunk = len(chunk_texts)
+            chunk_texts += [chunk.text for chunk in chunks]
+            spans += [[] for _ in chunks]
+            at = 0
+            for sentence in sentences:
+                # Both are sorted by start: the first chunk holding the sentence is at or after
+                # the one that held the previous sentence.
+                while at < len(chunks) and chunks[at].end < sentence.end:
+                    at += 1
+                if at < len(chunks) and chunks[at].start <= sentence.start:
+                    row = first_chunk + at
+                    places.append((row, len(spans[row])))
+                    start = sentence.start - chunks[at].start
+                    spans[row].append((start, start + sentence.end - sentence.start))
+                else:
+                    places.append((-1, -1))
+        dimension = self.embedder.dimension
+        chunk_vectors = np.zeros((len(chunk_texts), dimension), dtype=np.float32)
+        span_vectors: list[np.ndarray] = []
+        slice_size = max(self.settings.embed_batch_size * 8, 1)
+        from tqdm import tqdm
+
+        show_bar = self.progress and len(chunk_texts) > slice_size
+        with tqdm(
+            total=len(chunk_texts), desc="Embedding", unit="chunk", disable=not show_bar
+        ) as bar:
+            for begin in range(0, len(chunk_texts), slice_size):
+                end = min(begin + slice_size, len(chunk_texts))
+                vectors, pooled = self.embedder.embed_with_spans(
+                    chunk_texts[begin:end], spans[begin:end]
+                )
+                chunk_vectors[begin:end] = vectors
+                span_vectors += pooled
+                bar.update(end - begin)
+                self._report_progress("Embedding", end, len(chunk_texts))
+        alone = [
+            document.text[s.start : s.end]
+            for (document, _, sentences, _) in split
+            for s in sentences
+        ]
+        unplaced = [n for n, (row, _) in enumerate(places) if row < 0]
+        sentence_vectors = np.zeros((len(places), dimension), dtype=np.float32)
+        for n, (row, number) in enumerate(places):
+            if row >= 0:
+                sentence_vectors[n] = span_vectors[row][number]
+        if unplaced:
+            sentence_vectors[unplaced] = self._embed_texts([alone[n] for n in unplaced])
+        return chunk_vectors, sentence_vectors
+
     def _embed_texts(self, all_texts: list[str]) -> np.ndarray:
         """Vectors for `all_texts`, each distinct text embedded once, in slices for progress."""
         if not all_texts:
             return np.zeros((0, self.embedder.dimension), dtype=np.float32)
         # A one-sentence chunk is also a sentence, and boilerplate repeats: embed each once.
-        row_of = {text: row for row, text in enumerate(dict.fromkeys(all_texts))}
-        texts = list(row_of)
+        # Sorted by length, so the texts of one slice (and of each batch) pad little.
+        texts = sorted(dict.fromkeys(all_texts), key=len)
+        row_of = {text: row for row, text in enumerate(texts)}
         self._report_progress("Embedding", 0, len(texts))
         slice_size = max(self.settings.embed_batch_size * 8, 1)
         parts = []

@@ -625,8 +625,41 @@ class OnnxModel:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         self._require()
-        vectors = self._run(list(texts), "sentence_embedding", batch_size)
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return _normalised(self._run(list(texts), "sentence_embedding", batch_size))
+
+    @property
+    def pools_spans(self) -> bool:
+        """Whether a span of a text's tokens can be pooled as the model pools a whole text."""
+        return self.kind == "bi-encoder" and self._require().pooling == "mean"
+
+    def embed_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], batch_size: int = 32
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Vectors of `texts`, and of the character spans of each, from one forward pass.
+
+        A span's vector is the normalised mean of the token vectors that overlap it
+        (the text's own special tokens left out): the span read in its context, at no
+        extra cost, where embedding it alone would run the model again.
+        """
+        if not self.pools_spans:
+            raise ExportError(
+                f"{self.label} does not mean-pool its tokens; spans cannot be pooled."
+            )
+        encodings = self.tokenize(list(texts))
+        vectors = np.zeros((len(encodings), self.dimension), dtype=np.float32)
+        span_vectors = [np.zeros((0, self.dimension), dtype=np.float32) for _ in encodings]
+        for rows in self._batches(encodings, batch_size):
+            tokens, pooled = self._session.run(
+                ["token_embeddings", "sentence_embedding"],
+                self._feed([encodings[r] for r in rows]),
+            )
+            vectors[rows] = pooled
+            for position, row in enumerate(rows):
+                if spans[row]:
+                    span_vectors[row] = _pool_spans(
+                        encodings[row], tokens[position], np.asarray(spans[row]).reshape(-1, 2)
+                    )
+        return _normalised(vectors), span_vectors
 
     # -- cross-encoder -----------------------------------------------------------------------
     def logits(self, pairs: Sequence[tuple[str, str]], batch_size: int = 32) -> np.ndarray:
@@ -642,3 +675,22 @@ class OnnxModel:
         if self.info.activation == "sigmoid":
             logits = 1.0 / (1.0 + np.exp(-logits))
         return logits[:, 0] if logits.shape[1] == 1 else logits
+
+
+def _normalised(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def _pool_spans(encoding, tokens: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """Normalised mean of the token vectors overlapping each (start, end) character span."""
+    offsets = np.asarray(encoding.offsets).reshape(-1, 2)
+    real = ~np.asarray(encoding.special_tokens_mask, dtype=bool)
+    # (spans, tokens): token t is in span s when their character ranges overlap.
+    inside = (
+        real[None, :]
+        & (offsets[None, :, 0] < spans[:, 1:2])
+        & (offsets[None, :, 1] > spans[:, 0:1])
+    )
+    counts = inside.sum(1, keepdims=True)
+    pooled = inside.astype(np.float32) @ tokens[: len(offsets)]
+    return _normalised(pooled / np.maximum(counts, 1))

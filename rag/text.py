@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from pathlib import Path
 
+from rag.errors import RagError
 from rag.types import Span
 
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
@@ -49,12 +51,32 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
+def _bm25s_stopwords():
+    """bm25s's stopword lists, read without importing bm25s itself.
+
+    Importing the package imports scipy (0.2 s), which a question never needs: only
+    building the BM25 index uses bm25s. Its `stopwords` module is plain data.
+    """
+    import importlib.util
+
+    package = importlib.util.find_spec("bm25s")
+    if package is None or package.origin is None:
+        raise RagError("The bm25s package is missing: pip install the versions in pyproject.toml.")
+    spec = importlib.util.spec_from_file_location(
+        "bm25s_stopwords", Path(package.origin).with_name("stopwords.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @lru_cache(maxsize=1)
 def stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN
+    english = _bm25s_stopwords().STOPWORDS_EN
 
     # Question words carry the question's intent, not its topic.
-    return frozenset(STOPWORDS_EN) | {
+    return frozenset(english) | {
         "what",
         "which",
         "who",

@@ -175,3 +175,24 @@ def test_a_rebuild_from_nothing_readable_keeps_the_index(scratch_pipeline, tmp_p
         scratch_pipeline.ingest([folder], rebuild=True)
     assert scratch_pipeline.store.current_generation() == before
     assert len(scratch_pipeline.documents()) == 2
+
+
+def test_sentence_vectors_pooled_in_their_chunk_answer_like_separate_ones(seed_pipeline, tmp_path):
+    """`sentence_vectors = "in_chunk"`: one model run per chunk, every sentence still has a vector."""
+    import numpy as np
+
+    settings = seed_pipeline.settings.replace(
+        index_dir=tmp_path / "index", sentence_vectors="in_chunk"
+    )
+    pipeline = Pipeline(settings)
+    pipeline.embedder = seed_pipeline.embedder
+    pipeline.ingest([SEEDS])
+    pooled = pipeline.index().sentence_vectors
+    alone = seed_pipeline.index().sentence_vectors
+    assert pooled.shape == alone.shape
+    assert np.allclose(np.linalg.norm(pooled, axis=1), 1.0, atol=1e-4)
+    # The same sentence read in its chunk or alone: close in meaning, not equal.
+    cosines = (np.asarray(pooled) * np.asarray(alone)).sum(1)
+    assert cosines.mean() > 0.6 and cosines.min() > 0.2
+    answer = pipeline.ask("When was the Bicentennial Framework launched?")
+    assert "2010" in answer.text and answer.citations[0].doc_id == FRAMEWORK_DOC

@@ -20,7 +20,8 @@ from rag.onnx_model import INFO_FILE, ONNX_FILE, ExportError, OnnxModel, prepare
 # The bar: every sentence's ONNX vector within this cosine of torch's.
 MIN_COSINE = 0.9999
 SQUAD_PARAGRAPHS = 30
-HEAVY_MODULES = ("torch", "transformers", "sentence_transformers")
+# scipy comes with bm25s, which only building the BM25 index needs.
+HEAVY_MODULES = ("torch", "transformers", "sentence_transformers", "bm25s", "scipy")
 
 
 def bundled() -> Path:
@@ -231,3 +232,19 @@ def test_rag_config_shows_the_runtime_and_cache(tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert "model_runtime" in completed.stdout and "torch" in completed.stdout
     assert "model_cache_dir" in completed.stdout
+
+
+def test_a_span_covering_a_whole_text_pools_close_to_the_text_vector(onnx_embedder):
+    text = "The framework was launched in 2010. It commemorates the bicentennial."
+    first = (0, text.index(".") + 1)
+    vectors, spans = onnx_embedder.embed_with_spans(
+        [text, "no spans here"], [[first, (0, len(text))], []]
+    )
+    assert vectors.shape == (2, 384) and [len(s) for s in spans] == [2, 0]
+    whole = onnx_embedder.embed([text])[0]
+    # Pooled without the [CLS] and [SEP] tokens the whole text's own vector counts in.
+    assert float(spans[0][1] @ whole) > 0.97
+    assert float(spans[0][0] @ onnx_embedder.embed([text[slice(*first)]])[0]) > 0.6
+    # A span no token covers (white space) is embedded alone rather than left empty.
+    _, blank = onnx_embedder.embed_with_spans(["a  b"], [[(1, 3)]])
+    assert abs(float(np.linalg.norm(blank[0][0])) - 1.0) < 1e-4

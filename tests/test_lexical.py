@@ -1,0 +1,55 @@
+"""BM25 read with numpy alone: the scores bm25s itself gives, from the same files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rag.errors import RagError
+from rag.lexical import LexicalIndex
+from rag.text import analyze, analyze_many
+
+QUESTIONS = (
+    "When was the Bicentennial Framework launched?",
+    "fentanyl fentanyl trafficking Mexico",  # a repeated term counts twice, as in bm25s
+    "Ovidio Guzmán López extradition",
+    "zzzz nothing matches",
+)
+
+
+@pytest.fixture(scope="module")
+def saved(seed_pipeline, tmp_path_factory):
+    data = seed_pipeline.index()
+    texts = [data.chunk_text(row) for row in range(data.n_chunks)]
+    texts += [sentence for text in texts for sentence in text.split(". ")]
+    folder = tmp_path_factory.mktemp("bm25")
+    LexicalIndex.build(analyze_many(texts)).save(folder)
+    return folder, len(texts)
+
+
+def test_scores_are_those_of_bm25s(saved):
+    import bm25s
+
+    folder, size = saved
+    reference = bm25s.BM25.load(str(folder), mmap=True)
+    ours = LexicalIndex.load(folder)
+    assert ours.size == size
+    for question in QUESTIONS:
+        terms = analyze(question)
+        known = [term for term in terms if term in reference.vocab_dict]
+        expected = reference.get_scores(known) if known else np.zeros(size)
+        assert np.array_equal(ours.scores(terms), expected.astype(np.float32)), question
+
+
+def test_a_damaged_bm25_index_is_named_with_the_rebuild_command(saved, tmp_path):
+    import shutil
+
+    folder, _ = saved
+    copy = tmp_path / "bm25"
+    shutil.copytree(folder, copy)
+    (copy / "vocab.index.json").write_text('{"only": 0}', encoding="utf-8")
+    with pytest.raises(RagError, match="damaged.*rag ingest --rebuild"):
+        LexicalIndex.load(copy)
+    (copy / "params.index.json").unlink()
+    with pytest.raises(RagError, match=str(copy)):
+        LexicalIndex.load(copy)
