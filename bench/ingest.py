@@ -24,8 +24,16 @@ from bench.common import (
 )
 
 DEFAULT_PARAGRAPHS = 300
+# Before and after, in one run: today's torch path, then ONNX Runtime with sentences
+# embedded alone, then with sentence vectors pooled from their chunk's forward pass.
+CONFIGS = {
+    "torch (before)": {"model_runtime": "torch", "sentence_vectors": "separate"},
+    "onnx": {"model_runtime": "onnx", "sentence_vectors": "separate"},
+    "onnx, in_chunk": {"model_runtime": "onnx", "sentence_vectors": "in_chunk"},
+}
 COLUMNS = (
     "corpus",
+    "config",
     "docs",
     "chunks",
     "sentences",
@@ -79,6 +87,7 @@ def worker(arguments: dict[str, Any]) -> dict[str, Any]:
     seconds = total.seconds
     return {
         "corpus": arguments["label"],
+        "config": arguments.get("config", ""),
         "docs": report.n_documents,
         "chunks": report.n_chunks,
         "sentences": n_sentences,
@@ -87,7 +96,7 @@ def worker(arguments: dict[str, Any]) -> dict[str, Any]:
         "total_s": seconds,
         "docs/s": report.n_documents / seconds,
         "chunks/s": report.n_chunks / seconds,
-        # Ingest embeds every chunk and every sentence: this is the model's throughput.
+        # Vectors made per second of embedding: every chunk's and every sentence's.
         "texts/s": (report.n_chunks + n_sentences) / max(timings.get("embed", 0.0), 1e-9),
         "reingest_s": again.seconds,
         "index_mb": index_mb,
@@ -99,15 +108,25 @@ def worker(arguments: dict[str, Any]) -> dict[str, Any]:
 def run(paragraphs: int = DEFAULT_PARAGRAPHS, write: bool = True) -> dict[str, Any]:
     """Ingest the seeds and `paragraphs` SQuAD paragraphs; print and save the figures."""
     started = time.perf_counter()
+    corpora = (
+        {"corpus": "seeds", "label": "seeds"},
+        {"corpus": "squad", "label": f"squad-{paragraphs}", "paragraphs": paragraphs},
+    )
     rows = [
-        run_worker("ingest", {"corpus": "seeds", "label": "seeds"}),
-        run_worker(
-            "ingest",
-            {"corpus": "squad", "label": f"squad-{paragraphs}", "paragraphs": paragraphs},
-        ),
+        run_worker("ingest", {**corpus, "config": config, "settings": settings})
+        for corpus in corpora
+        for config, settings in CONFIGS.items()
     ]
-    print_table("Ingest (new process per corpus; model load timed apart)", rows, COLUMNS)
-    figures = {"rows": rows, "seconds": time.perf_counter() - started}
+    print_table("Ingest (new process per corpus and config; model load timed apart)", rows, COLUMNS)
+    speedups = {}
+    for corpus in corpora:
+        rates = {row["config"]: row["texts/s"] for row in rows if row["corpus"] == corpus["label"]}
+        before = rates.pop("torch (before)")
+        speedups[corpus["label"]] = {
+            config: round(rate / before, 2) for config, rate in rates.items()
+        }
+    print(f"texts/s over torch's: {speedups}")
+    figures = {"rows": rows, "speedup_vs_torch": speedups, "seconds": time.perf_counter() - started}
     if write:
         write_result("ingest", figures)
     return figures

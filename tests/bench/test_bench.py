@@ -32,10 +32,13 @@ def test_ingest_benchmark_reports_every_stage():
     from bench import ingest
 
     figures = ingest.run(paragraphs=4, write=False)
-    squad = figures["rows"][1]
-    assert squad["docs"] == 4 and squad["chunks"] >= 4
-    assert all(squad[f"{stage}_s"] > 0 for stage in ("load", "chunk", "embed", "index"))
-    assert squad["peak_rss_mb"] > 0
+    squad_rows = [row for row in figures["rows"] if row["corpus"] == "squad-4"]
+    assert {row["config"] for row in squad_rows} == set(ingest.CONFIGS)
+    for squad in squad_rows:
+        assert squad["docs"] == 4 and squad["chunks"] >= 4
+        assert all(squad[f"{stage}_s"] > 0 for stage in ("load", "chunk", "embed", "index"))
+        assert squad["peak_rss_mb"] > 0
+    assert set(figures["speedup_vs_torch"]["squad-4"]) == {"onnx", "onnx, in_chunk"}
 
 
 def test_query_benchmark_times_each_stage_against_the_floor():
