@@ -32,6 +32,7 @@ def worker(arguments: dict[str, Any]) -> dict[str, Any]:
     """Build the seed index, then ask every question in every mode."""
     from rag.config import Settings
     from rag.pipeline import Pipeline
+    from rag.query import Query
 
     questions = load_questions(arguments.get("limit"))
     rounds = int(arguments.get("rounds", 1))
@@ -40,7 +41,7 @@ def worker(arguments: dict[str, Any]) -> dict[str, Any]:
         pipeline = Pipeline(settings)
         pipeline.ensure_index()
         embedder = pipeline.embedder
-        pipeline.ask(questions[0], backend="extractive")  # loads index and backend
+        pipeline.ask(Query(questions[0], backend="extractive"))  # loads index and backend
         rows = []
         for mode in MODES:
             samples: dict[str, list[float]] = {stage: [] for stage in (*STAGES, "floor")}
@@ -49,7 +50,7 @@ def worker(arguments: dict[str, Any]) -> dict[str, Any]:
                     started = time.perf_counter()
                     embedder.embed_query(question)
                     samples["floor"].append((time.perf_counter() - started) * 1000)
-                    answer = pipeline.ask(question, mode=mode, backend="extractive")
+                    answer = pipeline.ask(Query(question, mode=mode, backend="extractive"))
                     for stage in STAGES:
                         if stage in answer.timings_ms:
                             samples[stage].append(answer.timings_ms[stage])

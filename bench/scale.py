@@ -277,6 +277,7 @@ def store_load_worker(arguments: dict[str, Any]) -> dict[str, Any]:
     from bench import synthetic
     from rag.config import Settings
     from rag.pipeline import Pipeline
+    from rag.query import Query
     from rag.retrieval import Retriever
 
     before = rss_mb()
@@ -288,7 +289,7 @@ def store_load_worker(arguments: dict[str, Any]) -> dict[str, Any]:
     retriever = Retriever(data, lambda _question: query)
     question = "What did the committee decide about the new building?"
     with Timer() as first:
-        retriever.retrieve(question, "hybrid", 5)
+        retriever.retrieve(Query(question, mode="hybrid", k=5))
     figures = {
         "load_s": loaded.seconds,
         "loaded_rss_mb": load_memory,
@@ -299,7 +300,7 @@ def store_load_worker(arguments: dict[str, Any]) -> dict[str, Any]:
         samples = []
         for _ in range(20):
             started = time.perf_counter()
-            retriever.retrieve(question, mode, 5)
+            retriever.retrieve(Query(question, mode=mode, k=5))
             samples.append((time.perf_counter() - started) * 1000)
         figures[f"{mode}_p50_ms"] = percentiles(samples)["p50"]
     return figures

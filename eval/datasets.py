@@ -17,10 +17,14 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eval.questions import Question
 from rag.config import Settings
 from rag.errors import IndexMismatchError, IndexMissingError, RagError
+
+if TYPE_CHECKING:
+    from rag.pipeline import Pipeline
 
 # Bump when the written documents change shape, so old caches are not reused.
 LAYOUT_VERSION = 1
@@ -219,7 +223,7 @@ def dataset_settings(settings: Settings, name: str) -> tuple[Settings, Path]:
     return settings.replace(index_dir=base / "index"), base / "docs"
 
 
-def ensure_dataset_index(pipeline, documents: list[CorpusDocument], docs_dir: Path,
+def ensure_dataset_index(pipeline: Pipeline, documents: list[CorpusDocument], docs_dir: Path,
                          progress: bool = True) -> None:  # fmt: skip
     """Build the pipeline's index over `documents` unless it already holds exactly them."""
     wanted = {d.doc_id for d in documents}
@@ -241,6 +245,9 @@ def ensure_dataset_index(pipeline, documents: list[CorpusDocument], docs_dir: Pa
     if progress:
         print(f"Indexing {len(documents):,} dataset documents into {pipeline.settings.index_dir} "
               "(once; later runs reuse it)", file=sys.stderr)  # fmt: skip
-    report = pipeline.ingest([docs_dir], rebuild=True, progress=progress, lock_timeout=600)
+    from rag.commands.progress import terminal_progress
+
+    with terminal_progress(enabled=progress) as bars:
+        report = pipeline.ingest([docs_dir], rebuild=True, on_progress=bars, lock_timeout=600)
     if progress:
         print(report.summary(), file=sys.stderr)

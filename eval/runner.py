@@ -27,12 +27,16 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eval import metrics
 from eval.questions import Question
 from rag.errors import RagError
+from rag.query import Query
 from rag.types import Citation, Passage
+
+if TYPE_CHECKING:
+    from rag.pipeline import Pipeline
 
 RETRIEVAL_DEPTH = 5
 
@@ -48,6 +52,10 @@ class RunConfig:
     @property
     def label(self) -> str:
         return f"{self.mode} · {self.backend}"
+
+    def query(self, question: str) -> Query:
+        """`question` asked with this configuration."""
+        return Query(question, mode=self.mode, k=self.k, backend=self.backend)
 
 
 @dataclass(frozen=True)
@@ -127,17 +135,17 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def warm_up(pipeline, config: RunConfig, question: str) -> None:
+def warm_up(pipeline: Pipeline, config: RunConfig, question: str) -> None:
     """Load the model, the index and the backend once, outside the timed calls."""
     backend = pipeline.backend(config.backend)
     available = backend.availability()
     if not available.ok:
         raise RagError(f"Answer backend {config.backend!r} cannot answer: {available.reason}")
-    pipeline.ask(question, mode=config.mode, k=config.k, backend=config.backend)
+    pipeline.ask(config.query(question))
 
 
 def run_questions(
-    pipeline,
+    pipeline: Pipeline,
     questions: Sequence[Question],
     config: RunConfig,
     need_answer_in_passage: bool = True,
@@ -163,7 +171,7 @@ def run_questions(
 
 
 def score_question(
-    pipeline,
+    pipeline: Pipeline,
     question: Question,
     config: RunConfig,
     texts: Mapping[str, str],
@@ -172,9 +180,7 @@ def score_question(
     """Ask one question and score its answer, citations and retrieval."""
     started = time.perf_counter()
     try:
-        answer = pipeline.ask(
-            question.question, mode=config.mode, k=config.k, backend=config.backend
-        )
+        answer = pipeline.ask(config.query(question.question))
     except RagError as error:
         # One bad question (too long, a backend time-out) must not lose the whole run.
         latency = (time.perf_counter() - started) * 1000
@@ -184,7 +190,7 @@ def score_question(
     passages = answer.passages
     if len(passages) < RETRIEVAL_DEPTH:
         passages = pipeline.retrieve(
-            question.question, mode=config.mode, k=RETRIEVAL_DEPTH
+            Query(question.question, mode=config.mode, k=RETRIEVAL_DEPTH)
         ).passages
     rank = metrics.hit_rank(
         [(p.citation.doc_id, p.citation.quote) for p in passages[:RETRIEVAL_DEPTH]],
@@ -250,7 +256,7 @@ PASSAGES_PER_DOCUMENT = 3
 
 
 def run_retrieval(
-    pipeline,
+    pipeline: Pipeline,
     queries: Sequence[tuple[str, str]],
     qrels: Mapping[str, Mapping[str, int]],
     mode: str,
@@ -263,13 +269,13 @@ def run_retrieval(
     from rag.config import MAX_TOP_K
 
     depth = min(k * PASSAGES_PER_DOCUMENT, MAX_TOP_K)
-    pipeline.retrieve(queries[0][1], mode=mode, k=depth)  # warm up, untimed
+    pipeline.retrieve(Query(queries[0][1], mode=mode, k=depth))  # warm up, untimed
     run = RetrievalRun(mode, k)
     for query_id, text in tqdm(
         queries, desc=f"{mode}", unit="q", disable=not progress, file=sys.stderr
     ):
         started = time.perf_counter()
-        retrieval = pipeline.retrieve(text, mode=mode, k=depth)
+        retrieval = pipeline.retrieve(Query(text, mode=mode, k=depth))
         latency = (time.perf_counter() - started) * 1000
         ranked = metrics.unique_in_order(p.citation.doc_id for p in retrieval.passages)[:k]
         relevant = qrels.get(query_id, {})

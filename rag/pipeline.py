@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rag.backends import AnswerRequest, Backend, load_backend
+from rag.backends import AnswerRequest, Backend, final_answer, load_backend
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import RagError
 from rag.ingest import Ingester, IngestReport, ProgressCallback, index_settings
+from rag.query import Query, as_query
 from rag.retrieval import Retriever
 from rag.store import REBUILD_HINT, IndexData, IndexStore
-from rag.types import Answer, Retrieval, Turn
+from rag.types import Answer, Retrieval
 
-MAX_QUESTION_CHARS = 2000
 # Reads of an index that writers keep replacing meanwhile, before giving up.
 INDEX_LOAD_ATTEMPTS = 5
-# Lone surrogates come from undecodable bytes (argv in a non-UTF-8 terminal, JSON "\ud800");
-# the tokenizer cannot take them.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 logger = logging.getLogger(__name__)
 
 
@@ -37,34 +33,31 @@ class DocumentInfo:
     characters: int
 
 
-def clean_question(question: str) -> str:
-    """The question with control characters removed, or a RagError if there is none to ask."""
-    if not isinstance(question, str):
-        raise RagError("The question must be text.")
-    cleaned = re.sub(r"\s+", " ", _CONTROL.sub(" ", question)).strip()
-    if not cleaned:
-        raise RagError("The question is empty; type a question about your documents.")
-    if not re.search(r"\w", cleaned):
-        raise RagError("The question has no words in it; type a question about your documents.")
-    if len(cleaned) > MAX_QUESTION_CHARS:
-        raise RagError(
-            f"The question is {len(cleaned):,} characters long; the limit is {MAX_QUESTION_CHARS:,}. "
-            "Ask a shorter question."
-        )
-    return cleaned
-
-
 class Pipeline:
-    """One index folder with its model, retriever and answer backends. Thread-safe for asking."""
+    """One index folder with its model, retriever and answer backends. Thread-safe for asking.
 
-    def __init__(self, settings: Settings) -> None:
+    The parts may be handed in (a test shares one loaded model between pipelines;
+    an application may bring its own store or backends); those not given are built
+    from `settings`.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        store: IndexStore | None = None,
+        backends: Mapping[str, Backend] | None = None,
+    ) -> None:
         self.settings = settings
-        self.embedder = Embedder.from_settings(settings)
-        self.store = IndexStore(settings.index_dir)
+        self.embedder = embedder if embedder is not None else Embedder.from_settings(settings)
+        self.store = store if store is not None else IndexStore(settings.index_dir)
         self._lock = threading.RLock()
         self._data: IndexData | None = None
+        self._retriever: Retriever | None = None
         self._generation: Path | None = None
-        self._backends: dict[str, Backend] = {}
+        # Backends by name: those handed in, then each other one loaded on first use.
+        self._backends: dict[str, Backend] = dict(backends or {})
 
     # -- the index ------------------------------------------------------------------
     def index(self) -> IndexData:
@@ -82,6 +75,14 @@ class Pipeline:
                     if self.store.current_generation() == generation:
                         raise
                     continue
+                # Everything that depends only on the index is built here, once per generation.
+                self._retriever = Retriever(
+                    data,
+                    self.embedder.embed_query,
+                    mode=self.settings.mode,
+                    top_k=self.settings.top_k,
+                    rrf_k=self.settings.rrf_k,
+                )
                 self._data, self._generation = data, generation
                 return data
             raise RagError(
@@ -89,44 +90,44 @@ class Pipeline:
                 "while being read; try again when the ingest in progress is done."
             )
 
-    def ensure_index(
-        self, progress: bool = False, on_progress: ProgressCallback | None = None
-    ) -> IngestReport | None:
+    def retriever(self) -> Retriever:
+        """The retriever over the live index (rebuilt only when the index is)."""
+        with self._lock:
+            self.index()
+            assert self._retriever is not None
+            return self._retriever
+
+    def ensure_index(self, on_progress: ProgressCallback | None = None) -> IngestReport | None:
         """Build the index over `seeds_dir` if there is none yet."""
         if self.store.exists():
             return None
         if not self.settings.seeds_dir.is_dir():
             raise RagError(
-                f"There is no index in {self.settings.index_dir} and no {self.settings.seeds_dir}/ "
+                f"There is no index in {self.store.folder} and no {self.settings.seeds_dir}/ "
                 "folder to build one from. Run `rag ingest PATH ...` first."
             )
         # Wait for a concurrent first build rather than fail: both want the same index.
-        return self.ingest(
-            [self.settings.seeds_dir], progress=progress, on_progress=on_progress, lock_timeout=600
-        )
+        return self.ingest([self.settings.seeds_dir], on_progress=on_progress, lock_timeout=600)
 
     def ingest(
         self,
         paths: Iterable[Path],
         rebuild: bool = False,
-        progress: bool = False,
         on_progress: ProgressCallback | None = None,
         lock_timeout: float = 0,
     ) -> IngestReport:
-        """Add or update documents from files and folders."""
+        """Add or update documents from files and folders; `on_progress` hears each stage."""
         self._check_index_folder()
-        ingester = Ingester(
-            self.settings, self.embedder, progress=progress, on_progress=on_progress
-        )
+        ingester = Ingester(self.settings, self.embedder, self.store, on_progress=on_progress)
         return ingester.ingest(list(paths), rebuild=rebuild, lock_timeout=lock_timeout)
 
     def remove(self, doc_ids: Sequence[str]) -> IngestReport:
         """Take documents out of the index by id."""
         self._check_index_folder()
-        return Ingester(self.settings, self.embedder).remove(doc_ids)
+        return Ingester(self.settings, self.embedder, self.store).remove(doc_ids)
 
     def _check_index_folder(self) -> None:
-        folder = self.settings.index_dir
+        folder = self.store.folder
         if folder.exists() and not folder.is_dir():
             raise RagError(
                 f"The index folder {folder} is a file, not a folder. Give `--index` (or the "
@@ -150,15 +151,9 @@ class Pipeline:
             ) from None
 
     # -- asking ---------------------------------------------------------------------
-    def retrieve(
-        self,
-        question: str,
-        mode: str | None = None,
-        k: int | None = None,
-        timings: dict[str, float] | None = None,
-    ) -> Retrieval:
+    def retrieve(self, query: Query | str, timings: dict[str, float] | None = None) -> Retrieval:
         """The top-k passages for a question, with citations."""
-        settings = self.settings.replace(mode=mode, top_k=k)
+        query = as_query(query)
         timings = {} if timings is None else timings
         # A first question pays for loading the index and the model: timed apart, so that
         # `embed_question` is the question's own cost.
@@ -170,8 +165,7 @@ class Pipeline:
             started = time.perf_counter()
             self.embedder.warm_up()
             timings["load_model"] = (time.perf_counter() - started) * 1000
-        retriever = Retriever(self.index(), self.embedder.embed_query, settings.rrf_k)
-        return retriever.retrieve(clean_question(question), settings.mode, settings.top_k, timings)
+        return self.retriever().retrieve(query, timings)
 
     def backend(self, name: str | None = None) -> Backend:
         """The answer backend registered as `name` (default: the configured one)."""
@@ -181,69 +175,23 @@ class Pipeline:
                 self._backends[name] = load_backend(name, self.settings)
             return self._backends[name]
 
-    def _request(
-        self,
-        question: str,
-        mode: str | None,
-        k: int | None,
-        history: Sequence[Turn],
-        timings: dict[str, float],
-        backend: Backend,
-    ) -> tuple[AnswerRequest, Retrieval]:
-        question = clean_question(question)
-        # A follow-up ("when was it launched?") is retrieved as a question that stands alone.
-        standalone = backend.standalone_question(question, tuple(history)) if history else question
-        retrieval = self.retrieve(standalone, mode, k, timings)
-        request = AnswerRequest(
-            question,
-            retrieval.passages,
-            tuple(history),
-            retrieval.query_terms,
-            standalone=standalone if standalone != question else "",
-        )
-        return request, retrieval
+    def ask(self, query: Query | str) -> Answer:
+        """Retrieve passages for the question and answer it with the chosen backend."""
+        return final_answer(self.ask_stream(query))
 
-    def ask(
-        self,
-        question: str,
-        mode: str | None = None,
-        k: int | None = None,
-        backend: str | None = None,
-        history: Sequence[Turn] = (),
-    ) -> Answer:
-        """Retrieve passages for `question` and answer it with the chosen backend."""
-        *_, answer = self._answer(question, mode, k, backend, history, stream=False)
-        assert isinstance(answer, Answer)
-        return answer
-
-    def ask_stream(
-        self,
-        question: str,
-        mode: str | None = None,
-        k: int | None = None,
-        backend: str | None = None,
-        history: Sequence[Turn] = (),
-    ) -> Iterator[str | Answer]:
+    def ask_stream(self, query: Query | str) -> Iterator[str | Answer]:
         """Like `ask`, but yields text pieces as the backend produces them, then the Answer."""
-        return self._answer(question, mode, k, backend, history, stream=True)
+        # Built here, not in the generator, so a bad question fails at the call.
+        query = as_query(query)
+        return self._answer(query, self.backend(query.backend))
 
-    def _answer(
-        self,
-        question: str,
-        mode: str | None,
-        k: int | None,
-        backend: str | None,
-        history: Sequence[Turn],
-        stream: bool,
-    ) -> Iterator[str | Answer]:
+    def _answer(self, query: Query, backend: Backend) -> Iterator[str | Answer]:
         started = time.perf_counter()
-        chosen = self.backend(backend)
         timings: dict[str, float] = {}
         try:
-            request, retrieval = self._request(question, mode, k, history, timings, chosen)
+            request, retrieval = self._request(query, backend, timings)
             answering = time.perf_counter()
-            pieces = chosen.stream(request) if stream else iter([chosen.answer(request)])
-            for piece in pieces:
+            for piece in backend.stream(request):
                 if isinstance(piece, Answer):
                     timings["answer"] = (time.perf_counter() - answering) * 1000
                     timings["total"] = (time.perf_counter() - started) * 1000
@@ -255,7 +203,36 @@ class Pipeline:
         except RagError:
             raise
         except Exception as error:  # a backend's bug (ours or a plugin's) must not crash the chat
-            logger.exception("answer backend %r failed", chosen.name)
+            logger.exception("answer backend %r failed", backend.name)
             raise RagError(
-                f"Answer backend {chosen.name!r} failed: {type(error).__name__}: {error}"
+                f"Answer backend {backend.name!r} failed: {type(error).__name__}: {error}"
             ) from error
+
+    def _request(
+        self, query: Query, backend: Backend, timings: dict[str, float]
+    ) -> tuple[AnswerRequest, Retrieval]:
+        limit = self.settings.history_turns
+        history = query.history[-limit:] if limit else ()
+        question = query.question
+        # A follow-up ("when was it launched?") is retrieved as a question that stands alone.
+        standalone = backend.standalone_question(question, history) if history else question
+        searched = query
+        if standalone != question:
+            try:
+                searched = replace(query, question=standalone)
+            except RagError as error:  # a rewrite no question could be (too long, say)
+                logger.warning(
+                    "standalone question %r refused (%s); retrieving the question as asked",
+                    standalone,
+                    error,
+                )
+                standalone = question
+        retrieval = self.retrieve(searched, timings)
+        request = AnswerRequest(
+            question,
+            retrieval.passages,
+            history,
+            retrieval.query_terms,
+            standalone=standalone if standalone != question else "",
+        )
+        return request, retrieval

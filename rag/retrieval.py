@@ -8,6 +8,8 @@ crowd the top-k.
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +17,7 @@ import numpy as np
 from rag import vectors
 from rag.config import RETRIEVAL_MODES
 from rag.errors import RagError
+from rag.query import Query, as_query
 from rag.store import IndexData
 from rag.text import analyze
 from rag.types import Citation, Passage, QueryTerm, Retrieval, ScoredSentence
@@ -43,27 +46,37 @@ def reciprocal_rank_fusion(rankings: list[list[int]], k: int) -> dict[int, float
 
 
 class Retriever:
-    """Turns a question into ranked passages over one loaded index."""
+    """Turns a question into ranked passages over one loaded index.
 
-    def __init__(self, data: IndexData, embed_query, rrf_k: int = 60) -> None:
-        self.data = data
-        self._embed_query = embed_query
-        self.rrf_k = rrf_k
+    Built once per loaded index (generation) with the settings' mode and k; a
+    `Query` may choose others for one call.
+    """
 
-    def retrieve(
+    def __init__(
         self,
-        question: str,
+        data: IndexData,
+        embed_query: Callable[[str], np.ndarray],
+        *,
         mode: str = "hybrid",
-        k: int = 5,
-        timings: dict[str, float] | None = None,
-    ) -> Retrieval:
-        """The `k` best passages for `question`, best first."""
-        import time
-
+        top_k: int = 5,
+        rrf_k: int = 60,
+    ) -> None:
         if mode not in RETRIEVAL_MODES:
             raise RagError(
                 f"Unknown retrieval mode {mode!r}; use one of {', '.join(RETRIEVAL_MODES)}."
             )
+        self.data = data
+        self._embed_query = embed_query
+        self.mode = mode
+        self.top_k = top_k
+        self.rrf_k = rrf_k
+
+    def retrieve(self, query: Query | str, timings: dict[str, float] | None = None) -> Retrieval:
+        """The best passages for `query`, best first; `timings` gets each step's milliseconds."""
+        query = as_query(query)
+        question = query.question
+        mode = query.mode or self.mode
+        k = query.k or self.top_k
         timings = {} if timings is None else timings
         terms = analyze(question)
         started = time.perf_counter()
@@ -198,6 +211,4 @@ class Retriever:
 
 
 def _ms_since(started: float) -> float:
-    import time
-
     return (time.perf_counter() - started) * 1000.0

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.config import VECTOR_INDEX_KINDS as KINDS
 from rag.errors import RagError
 
-KINDS = ("flat", "hnsw", "ivf")
 # FAISS warns below 39 training vectors per IVF list; 50 is what bench measured at 1M.
 IVF_TRAINING_PER_LIST = 50
 IVF_TRAINING_SEED = 1234

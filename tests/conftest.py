@@ -43,6 +43,6 @@ def scratch_pipeline(seed_pipeline, tmp_path):
 
     folder = tmp_path / "index"
     shutil.copytree(seed_pipeline.settings.index_dir, folder)
-    pipeline = Pipeline(seed_pipeline.settings.replace(index_dir=folder))
-    pipeline.embedder = seed_pipeline.embedder
-    return pipeline
+    return Pipeline(
+        seed_pipeline.settings.replace(index_dir=folder), embedder=seed_pipeline.embedder
+    )

@@ -8,6 +8,7 @@ import pytest
 from seed_facts import FRAMEWORK_DOC, UNDERSTANDING_DOC
 
 from rag.backends.extractive import expected_answer_type, holds_answer_type
+from rag.query import Query
 
 
 def assert_verbatim_and_cited(pipeline, answer):
@@ -75,7 +76,7 @@ def test_questions_the_documents_do_not_answer_are_abstained(seed_pipeline, ques
 
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
 def test_every_mode_answers_the_launch_question(seed_pipeline, mode):
-    answer = seed_pipeline.ask("When was the Bicentennial Framework launched?", mode=mode)
+    answer = seed_pipeline.ask(Query("When was the Bicentennial Framework launched?", mode=mode))
     assert "2010" in answer.text and answer.mode == mode
 
 

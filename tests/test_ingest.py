@@ -15,6 +15,7 @@ from seed_facts import FRAMEWORK_DOC, SEEDS, UNDERSTANDING_DOC, rag_command
 
 from rag.errors import IndexMismatchError, RagError
 from rag.pipeline import Pipeline
+from rag.query import Query
 from rag.store import IndexStore
 
 
@@ -53,7 +54,9 @@ def test_removed_documents_are_never_retrieved(scratch_pipeline):
     report = scratch_pipeline.remove([FRAMEWORK_DOC, "no-such-doc"])
     assert report.removed == [FRAMEWORK_DOC] and "no-such-doc" in report.skipped[0]
     assert [d.doc_id for d in scratch_pipeline.documents()] == [UNDERSTANDING_DOC]
-    retrieval = scratch_pipeline.retrieve("When was the Bicentennial Framework launched?", k=10)
+    retrieval = scratch_pipeline.retrieve(
+        Query("When was the Bicentennial Framework launched?", k=10)
+    )
     assert {p.citation.doc_id for p in retrieval.passages} == {UNDERSTANDING_DOC}
 
 
@@ -151,8 +154,7 @@ def test_sigkill_during_ingest_leaves_the_old_index_usable(scratch_pipeline, tmp
             os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
         store = IndexStore(scratch_pipeline.settings.index_dir)
-        fresh = Pipeline(scratch_pipeline.settings)
-        fresh.embedder = scratch_pipeline.embedder
+        fresh = Pipeline(scratch_pipeline.settings, embedder=scratch_pipeline.embedder)
         assert store.current_generation() in (before, *store.folder.glob("gen-*"))
         assert not fresh.ask("When was the Bicentennial Framework launched?").abstained
     # The next ingest completes and cleans up what the killed ones left.

@@ -6,6 +6,8 @@ import pytest
 
 from rag.backends import Backend
 from rag.errors import RagError
+from rag.pipeline import Pipeline
+from rag.query import Query
 
 
 class BrokenBackend(Backend):
@@ -17,12 +19,14 @@ class BrokenBackend(Backend):
 
 @pytest.mark.parametrize("streaming", [False, True])
 def test_a_backend_that_raises_gives_a_rag_error_naming_it(seed_pipeline, streaming):
-    seed_pipeline._backends["broken"] = BrokenBackend(seed_pipeline.settings)
-    try:
-        with pytest.raises(RagError, match="'broken' failed: ZeroDivisionError: plugin bug"):
-            if streaming:
-                list(seed_pipeline.ask_stream("When was the framework launched?", backend="broken"))
-            else:
-                seed_pipeline.ask("When was the framework launched?", backend="broken")
-    finally:
-        del seed_pipeline._backends["broken"]
+    pipeline = Pipeline(
+        seed_pipeline.settings,
+        embedder=seed_pipeline.embedder,
+        backends={"broken": BrokenBackend(seed_pipeline.settings)},
+    )
+    query = Query("When was the framework launched?", backend="broken")
+    with pytest.raises(RagError, match="'broken' failed: ZeroDivisionError: plugin bug"):
+        if streaming:
+            list(pipeline.ask_stream(query))
+        else:
+            pipeline.ask(query)

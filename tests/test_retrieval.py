@@ -6,6 +6,7 @@ import pytest
 from seed_facts import FRAMEWORK_DOC
 
 from rag.errors import RagError
+from rag.query import Query
 from rag.retrieval import reciprocal_rank_fusion
 
 
@@ -16,7 +17,7 @@ def documents_by_id(pipeline):
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
 def test_each_mode_finds_the_framework_passage_with_exact_citations(seed_pipeline, mode):
     retrieval = seed_pipeline.retrieve(
-        "When was the Bicentennial Framework launched?", mode=mode, k=3
+        Query("When was the Bicentennial Framework launched?", mode=mode, k=3)
     )
     assert retrieval.mode == mode
     assert [p.rank for p in retrieval.passages] == [1, 2, 3]
@@ -34,7 +35,7 @@ def test_each_mode_finds_the_framework_passage_with_exact_citations(seed_pipelin
 
 
 def test_overlapping_chunks_do_not_crowd_the_top_k(seed_pipeline):
-    retrieval = seed_pipeline.retrieve("fentanyl cooperation Mexico United States", k=7)
+    retrieval = seed_pipeline.retrieve(Query("fentanyl cooperation Mexico United States", k=7))
     passages = retrieval.passages
     for i, first in enumerate(passages):
         for second in passages[i + 1 :]:
@@ -48,7 +49,7 @@ def test_overlapping_chunks_do_not_crowd_the_top_k(seed_pipeline):
 
 
 def test_bm25_returns_nothing_for_words_no_document_has(seed_pipeline):
-    assert seed_pipeline.retrieve("sourdough croissant baguette", mode="bm25").passages == ()
+    assert seed_pipeline.retrieve(Query("sourdough croissant baguette", mode="bm25")).passages == ()
 
 
 def test_question_terms_carry_rarity_and_presence(seed_pipeline):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from rag import vectors
+from rag.query import Query
 from rag.vectors import VectorIndexSpec
 
 
@@ -47,14 +48,13 @@ def test_an_ivf_index_answers_like_the_exact_one_on_the_seeds(seed_pipeline, tmp
     from rag.pipeline import Pipeline
 
     settings = seed_pipeline.settings.replace(index_dir=tmp_path / "index", index_type="ivf")
-    ivf = Pipeline(settings)
-    ivf.embedder = seed_pipeline.embedder
+    ivf = Pipeline(settings, embedder=seed_pipeline.embedder)
     ivf.ingest([settings.seeds_dir])
     manifest = ivf.store.read_manifest()
     assert manifest["vector_index"]["kind"] == "ivf"
     question = "When was the Bicentennial Framework launched?"
-    exact = seed_pipeline.retrieve(question, mode="dense")
-    approximate = ivf.retrieve(question, mode="dense")
+    exact = seed_pipeline.retrieve(Query(question, mode="dense"))
+    approximate = ivf.retrieve(Query(question, mode="dense"))
     assert [p.citation.quote for p in approximate.passages] == [
         p.citation.quote for p in exact.passages
     ]

@@ -19,8 +19,10 @@ import gradio as gr  # noqa: E402
 from rag.backends import BackendInfo, describe_backends  # noqa: E402
 from rag.config import MAX_TOP_K, RETRIEVAL_MODES  # noqa: E402
 from rag.errors import RagError  # noqa: E402
+from rag.ingest import STAGE_UNITS  # noqa: E402
 from rag.loading import SUPPORTED_SUFFIXES  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
+from rag.query import Query  # noqa: E402
 from rag.types import Answer, Turn  # noqa: E402
 from ui import render  # noqa: E402
 
@@ -32,8 +34,6 @@ EXAMPLE_QUESTIONS = (
 )
 # Questions at once: one embedding model is shared, and LLM backends mostly wait on the network.
 ASK_CONCURRENCY = 4
-# Earlier turns handed to backends that use the history.
-HISTORY_TURNS = 6
 # The top-k slider stops here; the setting itself allows up to MAX_TOP_K.
 SLIDER_MAX_K = min(20, MAX_TOP_K)
 # A second upload waits this long for the first to finish writing the index.
@@ -43,8 +43,6 @@ MODE_LABELS = {
     "dense": ("Dense (meaning)", "dense"),
     "bm25": ("BM25 (words)", "bm25"),
 }
-# What the ingest stages count, for the progress bar ("12/40 texts").
-PROGRESS_UNITS = {"Reading files": "files", "Chunking": "documents", "Embedding": "texts"}
 CSS_PATH = Path(__file__).with_name("style.css")
 
 
@@ -75,8 +73,8 @@ def _messages(turns: list[dict[str, str]]) -> list[dict[str, str]]:
 
 
 def _history(turns: list[dict[str, str]]) -> tuple[Turn, ...]:
-    done = [t for t in turns if t.get("answer") is not None]
-    return tuple(Turn(t["question"], t["answer"]) for t in done[-HISTORY_TURNS:])
+    """The answered turns; the pipeline keeps the latest `history_turns` of them."""
+    return tuple(Turn(t["question"], t["answer"]) for t in turns if t.get("answer") is not None)
 
 
 class ChatApp:
@@ -153,9 +151,8 @@ class ChatApp:
         answer: Answer | None = None
         text = ""
         try:
-            for piece in self.pipeline.ask_stream(
-                question, mode=mode, k=int(top_k), backend=backend, history=history
-            ):
+            query = Query(question, mode=mode, k=int(top_k), backend=backend, history=history)
+            for piece in self.pipeline.ask_stream(query):
                 if isinstance(piece, Answer):
                     answer = piece
                 else:
@@ -214,9 +211,7 @@ def _short(problem: str, paths: list[Path]) -> str:
 
 def _progress_callback(progress: gr.Progress):
     def report(stage: str, done: int, total: int) -> None:
-        progress(
-            (done, total) if total else None, desc=stage, unit=PROGRESS_UNITS.get(stage, "steps")
-        )
+        progress((done, total) if total else None, desc=stage, unit=STAGE_UNITS.get(stage, "steps"))
 
     return report
 

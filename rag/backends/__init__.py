@@ -15,6 +15,7 @@ from rag.backends.base import (
     Availability,
     Backend,
     abstention_text,
+    final_answer,
 )
 from rag.config import Settings
 from rag.errors import RagError
@@ -30,6 +31,7 @@ __all__ = [
     "abstention_text",
     "backend_names",
     "describe_backends",
+    "final_answer",
     "load_backend",
 ]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -75,3 +75,13 @@ class Backend(ABC):
         from rag.followup import standalone_question
 
         return standalone_question(question, history)
+
+
+def final_answer(pieces: Iterable[str | Answer]) -> Answer:
+    """The Answer that ends a stream of text pieces (see `Backend.stream`), the pieces dropped."""
+    answer = None
+    for piece in pieces:
+        answer = piece
+    if not isinstance(answer, Answer):
+        raise TypeError(f"an answer stream must end with an Answer, not {type(answer).__name__}")
+    return answer

@@ -27,7 +27,13 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
-from rag.backends.base import AnswerRequest, Availability, Backend, abstention_text
+from rag.backends.base import (
+    AnswerRequest,
+    Availability,
+    Backend,
+    abstention_text,
+    final_answer,
+)
 from rag.backends.grounding import check_answer, is_abstention
 from rag.types import Answer, Passage, Turn
 
@@ -35,8 +41,8 @@ log = logging.getLogger(__name__)
 
 # `Answer.backend` of an answer the extractive backend gave because the LLM failed.
 FALLBACK_BACKEND = "extractive (fallback)"
-# Earlier turns shown to the model, and how much of each earlier answer.
-HISTORY_TURNS = 3
+# How much of each earlier answer the model is shown (the pipeline chooses how many turns:
+# the `history_turns` setting).
 HISTORY_ANSWER_CHARS = 600
 
 SYSTEM_PROMPT = """\
@@ -86,11 +92,7 @@ class OpenAIBackend(Backend):
 
     # -- answering ------------------------------------------------------------------
     def answer(self, request: AnswerRequest) -> Answer:
-        result = None
-        for piece in self._generate(request, stream=False):
-            result = piece
-        assert isinstance(result, Answer)
-        return result
+        return final_answer(self._generate(request, stream=False))
 
     def stream(self, request: AnswerRequest) -> Iterator[str | Answer]:
         """Text pieces as the server sends them, then the checked Answer (or the fallback)."""
@@ -256,7 +258,7 @@ def passages_block(passages: Iterable[Passage]) -> str:
 
 def _history_block(history: tuple[Turn, ...]) -> str:
     lines = ["Conversation so far (to resolve references; not a source of facts):"]
-    for turn in history[-HISTORY_TURNS:]:
+    for turn in history:
         answer = _ANY_MARKER.sub("", turn.answer).strip()
         if len(answer) > HISTORY_ANSWER_CHARS:
             answer = answer[:HISTORY_ANSWER_CHARS].rsplit(" ", 1)[0] + " …"

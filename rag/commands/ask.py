@@ -43,16 +43,19 @@ def add_answer_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rag.cli import settings_from
+    from rag.commands.progress import terminal_progress
     from rag.pipeline import Pipeline
+    from rag.query import Query
     from rag.types import Turn
 
     settings = settings_from(args, mode=args.mode, top_k=args.top_k, backend=args.backend)
     pipeline = Pipeline(settings)
-    report = pipeline.ensure_index(progress=not args.json)
+    with terminal_progress(enabled=not args.json) as progress:
+        report = pipeline.ensure_index(on_progress=progress)
     if report is not None and not args.json:
         print(f"Built the index over {settings.seeds_dir}/: {report.summary()}", file=sys.stderr)
     history = tuple(Turn(question, "") for question in args.history)
-    answer = pipeline.ask(args.question, history=history)
+    answer = pipeline.ask(Query(args.question, history=history))
     if args.json:
         print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
         return 0

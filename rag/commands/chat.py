@@ -70,6 +70,7 @@ def check_port(host: str, port: int) -> None:
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from rag.cli import settings_from
+    from rag.commands.progress import terminal_progress
     from rag.errors import RagError
     from rag.pipeline import Pipeline
 
@@ -77,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     auth = auth_from_environment(os.environ)
     check_port(args.host, args.port)
     pipeline = Pipeline(settings)
-    report = pipeline.ensure_index(progress=True)
+    with terminal_progress() as progress:
+        report = pipeline.ensure_index(on_progress=progress)
     if report is not None:
         print(f"Built the index over {settings.seeds_dir}/: {report.summary()}", file=sys.stderr)
     print("Loading the embedding model…", file=sys.stderr)

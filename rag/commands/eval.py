@@ -109,6 +109,7 @@ def _run_questions(args: argparse.Namespace, settings) -> int:
     from eval.questions import DEFAULT_QUESTIONS, load_questions
     from eval.report import write_qa_reports
     from eval.runner import run_questions
+    from rag.commands.progress import terminal_progress
     from rag.pipeline import Pipeline
 
     progress = not args.quiet
@@ -131,7 +132,8 @@ def _run_questions(args: argparse.Namespace, settings) -> int:
         path = args.questions or DEFAULT_QUESTIONS
         questions = load_questions(path)
         pipeline = Pipeline(settings)
-        report = pipeline.ensure_index(progress=progress)
+        with terminal_progress(enabled=progress) as bars:
+            report = pipeline.ensure_index(on_progress=bars)
         if report is not None:
             print(
                 f"Built the index over {settings.seeds_dir}/: {report.summary()}", file=sys.stderr

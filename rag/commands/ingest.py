@@ -28,14 +28,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rag.cli import settings_from
+    from rag.commands.progress import terminal_progress
     from rag.ingest import require_paths
     from rag.pipeline import Pipeline
 
     settings = settings_from(args)
     paths = require_paths(args.paths or [settings.seeds_dir])
-    report = Pipeline(settings).ingest(
-        paths, rebuild=args.rebuild, progress=not args.quiet, lock_timeout=args.wait
-    )
+    with terminal_progress(enabled=not args.quiet) as progress:
+        report = Pipeline(settings).ingest(
+            paths, rebuild=args.rebuild, on_progress=progress, lock_timeout=args.wait
+        )
     for problem in report.skipped:
         print(f"skipped: {problem}", file=sys.stderr)
     print(report.summary())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.followup import leans_on_history, standalone_question, topic_of
+from rag.query import Query
 from rag.types import Turn
 
 FRAMEWORK = (Turn("What is the Bicentennial Framework?", "A partnership [1]."),)
@@ -79,7 +80,7 @@ def test_without_a_name_the_topic_is_the_earlier_questions_content_words():
 def test_the_pipeline_retrieves_a_follow_up_as_its_standalone_question(seed_pipeline):
     """The extractive backend has no LLM: the rule makes "it" the Bicentennial Framework."""
     history = (Turn("What is the Bicentennial Framework?", ""),)
-    answer = seed_pipeline.ask("When was it launched?", history=history)
+    answer = seed_pipeline.ask(Query("When was it launched?", history=history))
     standalone = seed_pipeline.retrieve("When was Bicentennial Framework launched?")
 
     assert answer.question == "When was it launched?"

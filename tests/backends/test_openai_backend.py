@@ -11,6 +11,7 @@ import pytest
 from rag.backends import AnswerRequest, abstention_text, load_backend
 from rag.backends.openai_compat import FALLBACK_BACKEND
 from rag.config import Settings
+from rag.query import Query
 from rag.types import Answer, Turn
 
 from .backend_fakes import API_KEY, KEY_ENV, Reply
@@ -370,8 +371,7 @@ def test_pipeline_ask_stream_with_the_openai_backend(llm_server, seed_pipeline, 
     settings = seed_pipeline.settings.replace(
         llm_base_url=llm_server.base_url, llm_model="test-model", llm_api_key_env=KEY_ENV
     )
-    pipeline = Pipeline(settings)
-    pipeline.embedder = seed_pipeline.embedder  # share the loaded model
+    pipeline = Pipeline(settings, embedder=seed_pipeline.embedder)  # share the loaded model
     llm_server.script(
         Reply(
             pieces=[
@@ -381,7 +381,7 @@ def test_pipeline_ask_stream_with_the_openai_backend(llm_server, seed_pipeline, 
             ]
         )
     )
-    *pieces, final = pipeline.ask_stream(QUESTION, backend="openai")
+    *pieces, final = pipeline.ask_stream(Query(QUESTION, backend="openai"))
 
     assert pieces == [
         "The framework was launched ",

@@ -58,9 +58,7 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = PHASE_TIMEOU
 
 
 def fresh_pipeline(settings, embedder) -> Pipeline:
-    pipeline = Pipeline(settings)
-    pipeline.embedder = embedder
-    return pipeline
+    return Pipeline(settings, embedder=embedder)
 
 
 def assert_whole_index(pipeline: Pipeline, allowed: list[set[str]]) -> set[str]:

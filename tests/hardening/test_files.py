@@ -226,22 +226,28 @@ def test_a_thousand_small_files_ingest_with_progress(seed_pipeline, tmp_path, ca
         )
     with open(os.path.join(os.fsencode(folder), LATIN1_NAME), "wb") as out:
         out.write(b"The Quillon depot cafe sells tea.")
+    from rag.commands.progress import TerminalProgress
     from rag.pipeline import Pipeline
 
-    # In process, to share the loaded model; `rag ingest` is this call with progress on.
-    pipeline = Pipeline(seed_pipeline.settings.replace(index_dir=tmp_path / "index"))
-    pipeline.embedder = seed_pipeline.embedder
-    stages: dict[str, list[tuple[int, int]]] = {}
-    report = pipeline.ingest(
-        [folder, tmp_path / "missing"],
-        progress=True,
-        on_progress=lambda stage, done, total: stages.setdefault(stage, []).append((done, total)),
+    # In process, to share the loaded model; `rag ingest` is this call with its bars.
+    pipeline = Pipeline(
+        seed_pipeline.settings.replace(index_dir=tmp_path / "index"),
+        embedder=seed_pipeline.embedder,
     )
+    stages: dict[str, list[tuple[int, int]]] = {}
+    terminal = TerminalProgress(show_after_s=0)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        terminal(stage, done, total)
+        stages.setdefault(stage, []).append((done, total))
+
+    report = pipeline.ingest([folder, tmp_path / "missing"], on_progress=progress)
+    terminal.close()
     assert len(report.added) == 1001
     assert report.skipped == [f"{tmp_path / 'missing'}: no such file or folder"]
     # The terminal's bars and the window's progress both count up to the end.
     bars = capsys.readouterr().err
-    assert "Reading: 100%" in bars and "1001/1001" in bars and "Embedding" in bars
+    assert "Reading files: 100%" in bars and "1001/1001" in bars and "Embedding" in bars
     assert stages["Reading files"][-1] == (1001, 1001)
     assert [done for done, _ in stages["Reading files"]] == list(range(1, 1002))
     embedded = [done for done, _ in stages["Embedding"]]

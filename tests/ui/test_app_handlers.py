@@ -23,8 +23,8 @@ class StreamingPipeline:
     def documents(self):
         return []
 
-    def ask_stream(self, question, mode=None, k=None, backend=None, history=()):
-        self.asked.append({"question": question, "mode": mode, "k": k, "history": history})
+    def ask_stream(self, query):
+        self.asked.append(query)
         if self.error:
             raise RagError(self.error)
         yield from self.pieces
@@ -61,7 +61,7 @@ def test_text_streams_before_citations_arrive(chat_app_class):
     assert "in 2010" in shown[2] and "rag-source" not in shown[2]
     assert "rag-complete" in shown[-1] and "<mark" in shown[-1]
     assert "rag-passage" in updates[-1][2]  # the passages panel, filled once complete
-    assert pipeline.asked[0]["mode"] == "dense" and pipeline.asked[0]["k"] == 3
+    assert pipeline.asked[0].mode == "dense" and pipeline.asked[0].k == 3
 
 
 def test_history_is_handed_to_the_backend(chat_app_class):
@@ -70,15 +70,23 @@ def test_history_is_handed_to_the_backend(chat_app_class):
     turns = list(app.ask("first?", [], "extractive", "hybrid", 5))[-1][1]
     pipeline.pieces = [final_answer("second?")]
     list(app.ask("second?", turns, "extractive", "hybrid", 5))
-    history = pipeline.asked[1]["history"]
+    history = pipeline.asked[1].history
     assert [t.question for t in history] == ["first?"]
     assert history[0].answer == "It launched in 2010 [1]."
 
 
 def test_library_error_shows_as_a_notice_in_the_chat(chat_app_class):
-    pipeline = StreamingPipeline(error="The question is empty; type a question.")
+    pipeline = StreamingPipeline(error="The index manifest is damaged.")
     app = chat_app_class(pipeline)
-    updates = list(app.ask("???", [], "extractive", "hybrid", 5))
+    updates = list(app.ask("When?", [], "extractive", "hybrid", 5))
     shown = last_message(updates[-1])
-    assert "rag-error" in shown and "The question is empty" in shown
+    assert "rag-error" in shown and "The index manifest is damaged." in shown
     assert "Traceback" not in shown
+
+
+def test_a_question_without_words_is_refused_before_the_pipeline(chat_app_class):
+    pipeline = StreamingPipeline()
+    app = chat_app_class(pipeline)
+    shown = last_message(list(app.ask("???", [], "extractive", "hybrid", 5))[-1])
+    assert "rag-error" in shown and "no words in it" in shown
+    assert pipeline.asked == []
