@@ -312,21 +312,14 @@ class Ingester:
         chunk_vectors = np.zeros((len(chunk_texts), dimension), dtype=np.float32)
         span_vectors: list[np.ndarray] = []
         slice_size = max(self.settings.embed_batch_size * 8, 1)
-        from tqdm import tqdm
-
-        show_bar = self.progress and len(chunk_texts) > slice_size
-        with tqdm(
-            total=len(chunk_texts), desc="Embedding", unit="chunk", disable=not show_bar
-        ) as bar:
-            for begin in range(0, len(chunk_texts), slice_size):
-                end = min(begin + slice_size, len(chunk_texts))
-                vectors, pooled = self.embedder.embed_with_spans(
-                    chunk_texts[begin:end], spans[begin:end]
-                )
-                chunk_vectors[begin:end] = vectors
-                span_vectors += pooled
-                bar.update(end - begin)
-                self._report_progress("Embedding", end, len(chunk_texts))
+        for begin in range(0, len(chunk_texts), slice_size):
+            end = min(begin + slice_size, len(chunk_texts))
+            vectors, pooled = self.embedder.embed_with_spans(
+                chunk_texts[begin:end], spans[begin:end]
+            )
+            chunk_vectors[begin:end] = vectors
+            span_vectors += pooled
+            self._report_progress("Embedding", end, len(chunk_texts))
         alone = [
             document.text[s.start : s.end]
             for (document, _, sentences, _) in split

@@ -186,8 +186,7 @@ def test_sentence_vectors_pooled_in_their_chunk_answer_like_separate_ones(seed_p
     settings = seed_pipeline.settings.replace(
         index_dir=tmp_path / "index", sentence_vectors="in_chunk"
     )
-    pipeline = Pipeline(settings)
-    pipeline.embedder = seed_pipeline.embedder
+    pipeline = Pipeline(settings, embedder=seed_pipeline.embedder)
     pipeline.ingest([SEEDS])
     pooled = pipeline.index().sentence_vectors
     alone = seed_pipeline.index().sentence_vectors
