@@ -11,3 +11,7 @@ class IndexMismatchError(RagError):
 
 class IndexMissingError(RagError):
     """There is no index at the configured folder."""
+
+
+class IndexBusyError(RagError):
+    """Another writer holds the index's lock; trying again later will work."""

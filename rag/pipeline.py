@@ -121,10 +121,12 @@ class Pipeline:
         ingester = Ingester(self.settings, self.embedder, self.store, on_progress=on_progress)
         return ingester.ingest(list(paths), rebuild=rebuild, lock_timeout=lock_timeout)
 
-    def remove(self, doc_ids: Sequence[str]) -> IngestReport:
+    def remove(self, doc_ids: Sequence[str], lock_timeout: float = 0) -> IngestReport:
         """Take documents out of the index by id."""
         self._check_index_folder()
-        return Ingester(self.settings, self.embedder, self.store).remove(doc_ids)
+        return Ingester(self.settings, self.embedder, self.store).remove(
+            doc_ids, lock_timeout=lock_timeout
+        )
 
     def _check_index_folder(self) -> None:
         folder = self.store.folder

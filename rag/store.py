@@ -42,7 +42,7 @@ import numpy as np
 from rag import lexical, vectors
 from rag.chunking import ChunkerSettings
 from rag.durable import fsync_tree, write_text_atomically
-from rag.errors import IndexMismatchError, IndexMissingError, RagError
+from rag.errors import IndexBusyError, IndexMismatchError, IndexMissingError, RagError
 from rag.types import Document
 
 FORMAT_VERSION = 2
@@ -275,7 +275,7 @@ class IndexStore:
         try:
             lock.acquire(timeout=timeout)
         except Timeout:
-            raise RagError(
+            raise IndexBusyError(
                 f"Another process is writing the index in {self.folder}; "
                 "wait for it to finish and try again (`rag ingest --wait SECONDS` waits for you)."
             ) from None

@@ -24,7 +24,7 @@ def wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout: 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"`rag chat` exited with {process.returncode}:\n{log.read_text()}")
+            pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -33,7 +33,7 @@ def wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout: 
             pass
         time.sleep(0.5)
     process.kill()
-    pytest.fail(f"`rag chat` did not serve {url} within {timeout:.0f} s:\n{log.read_text()}")
+    pytest.fail(f"the server did not serve {url} within {timeout:.0f} s:\n{log.read_text()}")
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -365,10 +365,25 @@ def launch(
     demo.launch(
         server_name=host,
         server_port=port,
-        auth=auth,
-        auth_message="Sign in to ask questions of the indexed documents." if auth else None,
         prevent_thread_lock=prevent_thread_lock,
         share=False,
+        **_page_options(auth),
+    )
+    return demo
+
+
+def mount(app, pipeline: Pipeline, path: str, auth: tuple[str, str] | None = None) -> None:
+    """Serve the chat window at `path` of another FastAPI app (`rag serve --chat`)."""
+    demo = build_app(pipeline)
+    demo.queue(default_concurrency_limit=ASK_CONCURRENCY)
+    gr.mount_gradio_app(app, demo, path=path, **_page_options(auth))
+
+
+def _page_options(auth: tuple[str, str] | None) -> dict:
+    """How the window is served, alone (`launch`) or inside the API (`mount`)."""
+    return dict(
+        auth=auth,
+        auth_message="Sign in to ask questions of the indexed documents." if auth else None,
         ssr_mode=False,
         mcp_server=False,
         pwa=False,
@@ -379,4 +394,3 @@ def launch(
         # Uploads must be readable by the ingester; Gradio copies them into its cache.
         max_file_size="50mb",
     )
-    return demo

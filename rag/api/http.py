@@ -1,0 +1,365 @@
+"""The HTTP API served by `rag serve`: FastAPI over the shared `Service`.
+
+Every error is JSON in OpenAI's shape, `{"error": {"message", "type", "code",
+"param"}}`, with the HTTP status that says whose fault it is; the message says
+what to do. The OpenAPI page (/docs, /redoc) is served from files installed
+with the package, so it works with no network.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, File, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rag.api.chat_completions import Completion, conversation
+from rag.api.service import ApiError, Service, UploadedFile, supported_suffixes
+from rag.backends import final_answer
+from rag.config import MAX_TOP_K
+from rag.types import Turn
+
+TOKEN_VARIABLE = "RAG_API_TOKEN"
+MAX_CHAT_MESSAGES = 200
+log = logging.getLogger(__name__)
+
+Mode = Literal["dense", "bm25", "hybrid"]
+_BEARER = HTTPBearer(auto_error=False, description=f"The token set in ${TOKEN_VARIABLE}.")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one request may send."""
+
+    # A JSON request: a question, its options and a conversation.
+    max_json_bytes: int = 1 << 20
+    # One upload request, all its files together.
+    max_upload_bytes: int = 50 << 20
+    max_upload_files: int = 100
+
+
+# -- request bodies --------------------------------------------------------------------------
+class HistoryTurn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: StrictStr
+    answer: StrictStr = ""
+
+
+class SearchBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: StrictStr = Field(description="The question, in plain words.")
+    mode: Mode | None = Field(None, description="Retrieval mode (default: the configured one).")
+    k: StrictInt | None = Field(None, ge=1, le=MAX_TOP_K, description="Passages to retrieve.")
+
+
+class AskBody(SearchBody):
+    backend: StrictStr | None = Field(None, description="Answer backend (GET /v1/models).")
+    history: list[HistoryTurn] = Field(
+        default_factory=list, description="Earlier turns of the conversation, oldest first."
+    )
+
+
+class ChatMessage(BaseModel):
+    # OpenAI clients send fields we do not use (name, tool_calls...): accepted and ignored.
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[Any] | None = None
+
+
+class ChatCompletionBody(BaseModel):
+    # temperature, max_tokens, top_p... mean nothing to a quoting answer: accepted and ignored.
+    model_config = ConfigDict(extra="allow")
+    model: StrictStr = Field(description="An answer backend's name (GET /v1/models).")
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_CHAT_MESSAGES)
+    stream: StrictBool = False
+    stream_options: dict[str, Any] | None = None
+    n: StrictInt | None = Field(None, ge=1, le=1, description="Only one answer is given.")
+    mode: Mode | None = Field(None, description="Our extension: the retrieval mode.")
+    k: StrictInt | None = Field(None, ge=1, le=MAX_TOP_K, description="Our extension: passages.")
+
+
+# -- the app ---------------------------------------------------------------------------------
+def create_app(service: Service, token: str | None = None, limits: Limits = Limits()) -> FastAPI:
+    """The API over `service`; with a `token`, every /v1 endpoint requires it as a bearer."""
+    from fastapi_offline import FastAPIOffline
+
+    app = FastAPIOffline(
+        title="rag",
+        summary="Ask questions of your documents; every answer quotes its sources word for word.",
+        version="1",
+    )
+    app.state.service = service
+    app.add_middleware(BodyLimit, limits=limits)
+    _add_error_handlers(app)
+
+    def require_token(credentials: Credentials) -> None:
+        if token is None:
+            return
+        if credentials is None:
+            raise ApiError(
+                401,
+                "missing_token",
+                "This server requires a token: send the header 'Authorization: Bearer TOKEN' "
+                f"with the token set in ${TOKEN_VARIABLE} where the server runs.",
+            )
+        if not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
+            raise ApiError(
+                401, "invalid_token", f"The bearer token is not the one set in ${TOKEN_VARIABLE}."
+            )
+
+    guarded = [Depends(require_token)]
+
+    @app.get("/healthz", tags=["server"])
+    def healthz() -> dict[str, Any]:
+        """Whether the server is up; needs no token and shows no document."""
+        return {"status": "ok", "index": "ready" if service.pipeline.store.exists() else "empty"}
+
+    @app.get("/v1/models", tags=["chat"], dependencies=guarded)
+    def models() -> dict[str, Any]:
+        """The answer backends, as the "models" an OpenAI client can pick."""
+        from rag.backends import describe_backends
+
+        default = service.pipeline.settings.backend
+        return {
+            "object": "list",
+            "data": [
+                {
+                    "id": info.name,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "rag",
+                    "description": info.description,
+                    "available": info.availability.ok,
+                    "reason": info.availability.reason,
+                    "default": info.name == default,
+                }
+                for info in describe_backends(service.pipeline.settings)
+            ],
+        }
+
+    @app.post("/v1/ask", tags=["questions"], dependencies=guarded)
+    def ask(body: AskBody) -> dict[str, Any]:
+        """An answer with its citations: the same object as `rag ask --json`."""
+        history = tuple(Turn(turn.question, turn.answer) for turn in body.history)
+        query = service.query(body.question, body.mode, body.k, body.backend, history)
+        return service.ask(query).to_json()
+
+    @app.post("/v1/search", tags=["questions"], dependencies=guarded)
+    def search(body: SearchBody) -> dict[str, Any]:
+        """The passages retrieved for a question, with their citations; no answer."""
+        retrieval = service.search(service.query(body.question, body.mode, body.k))
+        return {
+            "question": retrieval.question,
+            "mode": retrieval.mode,
+            "passages": [passage.to_json() for passage in retrieval.passages],
+        }
+
+    @app.get("/v1/documents", tags=["documents"], dependencies=guarded)
+    def documents() -> dict[str, Any]:
+        """The indexed documents."""
+        return {"documents": [asdict(info) for info in service.documents()]}
+
+    @app.post("/v1/documents", tags=["documents"], dependencies=guarded, status_code=201)
+    async def add_documents(
+        files: Annotated[list[UploadFile], File(description="Files to add or update.")],
+    ) -> dict[str, Any]:
+        """Add or update documents; a file's id is its name without the extension."""
+        if len(files) > limits.max_upload_files:
+            raise ApiError(
+                413,
+                "too_many_files",
+                f"{len(files)} files were sent; at most {limits.max_upload_files} go in one "
+                "request. Send them in several requests.",
+                "files",
+            )
+        uploads = [UploadedFile(f.filename or "", f.file) for f in files]
+        report = await run_in_threadpool(service.add_files, uploads)
+        return report.to_json()
+
+    @app.delete("/v1/documents/{doc_id}", tags=["documents"], dependencies=guarded)
+    def remove_document(doc_id: str) -> dict[str, Any]:
+        """Take a document out of the index."""
+        return service.remove(doc_id)
+
+    @app.post("/v1/chat/completions", tags=["chat"], dependencies=guarded)
+    def chat_completions(body: ChatCompletionBody):
+        """OpenAI-compatible chat: the model is a backend; citations ride in `citations`."""
+        if body.model not in service.backend_names:
+            raise ApiError(
+                404,
+                "model_not_found",
+                f"There is no model {body.model!r}; the models are the answer backends: "
+                f"{', '.join(service.backend_names)} (GET /v1/models).",
+                "model",
+            )
+        chat = conversation([message.model_dump() for message in body.messages])
+        completion = Completion(body.model, chat.prompt_text)
+        query = service.query(chat.question, body.mode, body.k, body.model, chat.history)
+        pieces = service.ask_stream(query)
+        if not body.stream:
+            return completion.whole(final_answer(pieces))
+        include_usage = bool((body.stream_options or {}).get("include_usage"))
+        return StreamingResponse(
+            completion.events(pieces, include_usage),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    return app
+
+
+# -- errors ----------------------------------------------------------------------------------
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, error: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        return JSONResponse(error.to_json(), status_code=error.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        problem = describe_validation_errors(error.errors())
+        return JSONResponse(problem.to_json(), status_code=problem.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 404:
+            message = f"There is no endpoint at {request.url.path}; /docs lists them."
+        elif error.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}; /docs lists them."
+        else:
+            message = str(error.detail)
+        problem = ApiError(error.status_code, _code_for(error.status_code), message)
+        return JSONResponse(problem.to_json(), status_code=error.status_code, headers=error.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error serving %s %s", request.method, request.url.path)
+        problem = ApiError(
+            500,
+            "internal_error",
+            f"The server failed: {type(error).__name__}: {error}. Its log has the details.",
+        )
+        return JSONResponse(problem.to_json(), status_code=500)
+
+
+def describe_validation_errors(errors: Any) -> ApiError:
+    """One ApiError naming each bad field of a request body, in words."""
+    problems: list[str] = []
+    param = None
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ()) if part != "body"]
+        field = ".".join(location)
+        param = param or field or None
+        kind = error.get("type", "")
+        if kind == "json_invalid":
+            detail = (error.get("ctx") or {}).get("error", "")
+            return ApiError(400, "invalid_json", f"The request body is not valid JSON ({detail}).")
+        if not field and isinstance(error.get("input"), bytes):
+            return ApiError(
+                400,
+                "invalid_json",
+                "The request body must be a JSON object, sent with "
+                "'Content-Type: application/json'.",
+            )
+        if kind == "missing" and not field:
+            return ApiError(400, "missing_body", "The request has no body; send a JSON object.")
+        if kind == "missing":
+            problems.append(f"'{field}' is required")
+        elif kind == "extra_forbidden":
+            problems.append(f"'{field}' is not a field of this request")
+        elif field:
+            problems.append(f"'{field}': {error.get('msg')} (got {_short(error.get('input'))})")
+        else:
+            problems.append(f"{error.get('msg')} (got {_short(error.get('input'))})")
+    return ApiError(422, "invalid_request", "; ".join(problems) + ". See /docs.", param)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _code_for(status: int) -> str:
+    return {
+        400: "bad_request",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "request_too_large",
+    }.get(status, f"http_{status}")
+
+
+# -- limits ----------------------------------------------------------------------------------
+class BodyLimit:
+    """Refuses a request body over its limit, declared or not (chunked), with a JSON 413."""
+
+    def __init__(self, app: ASGIApp, limits: Limits) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_upload = scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/documents"
+        limit = self.limits.max_upload_bytes if is_upload else self.limits.max_json_bytes
+        what = "an upload" if is_upload else "a request"
+        too_large = ApiError(
+            413,
+            "request_too_large",
+            f"The request body is over the {_size(limit)} allowed for {what}."
+            + (" Send fewer or smaller files." if is_upload else " Send a shorter request."),
+        )
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _send_json(send, too_large)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # FastAPI passes an HTTPException raised while reading the body on as is.
+                    raise StarletteHTTPException(413, too_large.message)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+async def _send_json(send: Send, error: ApiError) -> None:
+    import json
+
+    body = json.dumps(error.to_json()).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": error.status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / (1 << 20):g} MiB" if n_bytes >= 1 << 20 else f"{n_bytes / 1024:g} KiB"
+
+
+def upload_types() -> str:
+    """The file types /v1/documents takes, for the help text."""
+    return " ".join(supported_suffixes())

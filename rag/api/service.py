@@ -1,0 +1,322 @@
+"""One service behind every protocol: checks a request, runs it on the shared Pipeline.
+
+The HTTP API and the MCP server both call this, so a question, a mode, a k or a
+backend name is checked in one place, and every failure becomes an `ApiError`
+that carries an HTTP status, a short machine code and a message a person can
+act on.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any, BinaryIO
+
+from rag.backends import final_answer
+from rag.errors import IndexBusyError, IndexMissingError, RagError
+from rag.pipeline import DocumentInfo, Pipeline
+from rag.query import Query
+from rag.types import Answer, Retrieval, Turn
+
+# An upload waits this long for another writer (an ingest, another upload) to finish.
+WRITE_LOCK_TIMEOUT_S = 120
+# Longer names cannot be written on most file systems.
+MAX_FILE_NAME_BYTES = 255
+MAX_HISTORY_TURNS = 50
+NO_INDEX_HINT = (
+    "Add documents first: POST them to /v1/documents (or run `rag ingest PATH`), "
+    "or start the server where a seeds/ folder is."
+)
+
+
+class ApiError(Exception):
+    """A request that cannot be served; `status` is the HTTP status that says why."""
+
+    def __init__(self, status: int, code: str, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.param = param
+
+    def to_json(self) -> dict[str, Any]:
+        # OpenAI's error shape, so its clients show our message as they show theirs.
+        kind = "invalid_request_error" if self.status < 500 else "server_error"
+        return {
+            "error": {"message": self.message, "type": kind, "code": self.code, "param": self.param}
+        }
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file as a client sent it: the name it gave and a stream of its bytes."""
+
+    name: str
+    content: BinaryIO
+
+
+@dataclass(frozen=True)
+class UploadReport:
+    """What adding uploaded files did; file names are the client's, not our folder's."""
+
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    documents: int = 0
+    chunks: int = 0
+    summary: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "added": list(self.added),
+            "updated": list(self.updated),
+            "unchanged": list(self.unchanged),
+            "skipped": list(self.skipped),
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "summary": self.summary,
+        }
+
+
+def supported_suffixes() -> tuple[str, ...]:
+    """The file types the document loader reads, as lower-case suffixes."""
+    from rag import loading
+
+    return tuple(loading.SUPPORTED_SUFFIXES)
+
+
+class Service:
+    """The shared Pipeline, with every request checked first. Thread-safe like the Pipeline."""
+
+    def __init__(self, pipeline: Pipeline, upload_dir: Path | None = None) -> None:
+        from rag.backends import backend_names
+
+        self.pipeline = pipeline
+        # Read once: a backend installed later needs a restart anyway (its code is not loaded).
+        self.backend_names = tuple(backend_names())
+        self._upload_dir = upload_dir
+        self._owns_upload_dir = upload_dir is None
+
+    # -- checks -------------------------------------------------------------------------
+    def check_backend(self, name: str | None, param: str = "backend") -> str:
+        name = name or self.pipeline.settings.backend
+        if name not in self.backend_names:
+            known = ", ".join(self.backend_names)
+            raise ApiError(
+                400,
+                "unknown_backend",
+                f"There is no answer backend named {name!r}. Registered backends: {known} "
+                "(GET /v1/models lists them).",
+                param,
+            )
+        return name
+
+    def query(
+        self,
+        question: Any,
+        mode: str | None = None,
+        k: int | None = None,
+        backend: str | None = None,
+        history: Sequence[Turn] = (),
+    ) -> Query:
+        """The request as a checked Query, or an ApiError naming what is wrong with it."""
+        if backend is not None:
+            self.check_backend(backend)
+        if len(history) > MAX_HISTORY_TURNS:
+            raise ApiError(
+                422,
+                "history_too_long",
+                f"history has {len(history)} turns; at most {MAX_HISTORY_TURNS} are taken. "
+                "Send only the latest turns.",
+                "history",
+            )
+        try:
+            return Query(question, mode=mode, k=k, backend=backend, history=tuple(history))
+        except RagError as error:
+            raise ApiError(422, "invalid_request", str(error)) from None
+
+    # -- asking ---------------------------------------------------------------------------
+    def ask(self, query: Query) -> Answer:
+        """The answer, as `rag ask --json` gives it."""
+        return final_answer(self.ask_stream(query))
+
+    def ask_stream(self, query: Query) -> Iterator[str | Answer]:
+        """Text pieces, then the Answer. Errors before the first piece raise here, at the call."""
+        with translated_errors():
+            pieces = self.pipeline.ask_stream(query)
+            # Retrieval runs on the first step: its errors (no index...) must come out now,
+            # while an HTTP status can still say so.
+            first = next(pieces)
+        return _resumed(first, pieces)
+
+    def search(self, query: Query) -> Retrieval:
+        """The passages retrieved for the question, without an answer."""
+        with translated_errors():
+            return self.pipeline.retrieve(query)
+
+    # -- documents --------------------------------------------------------------------------
+    def documents(self) -> list[DocumentInfo]:
+        """The indexed documents; none when there is no index yet."""
+        if not self.pipeline.store.exists():
+            return []
+        with translated_errors():
+            return self.pipeline.documents()
+
+    def add_files(self, files: Sequence[UploadedFile]) -> UploadReport:
+        """Index uploaded files; they are written only to this service's own folder."""
+        if not files:
+            raise ApiError(
+                400, "no_files", "No files were sent; attach one or more files.", "files"
+            )
+        names = [safe_file_name(f.name) for f in files]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ApiError(
+                400,
+                "duplicate_file_name",
+                f"Two files are named {duplicates[0]!r}; each file needs its own name.",
+                "files",
+            )
+        folder = Path(tempfile.mkdtemp(prefix="upload-", dir=self.upload_dir()))
+        try:
+            for name, upload in zip(names, files, strict=True):
+                with (folder / name).open("xb") as out:
+                    shutil.copyfileobj(upload.content, out, 1 << 20)
+            existed = self.pipeline.store.exists()
+            try:
+                report = self.pipeline.ingest([folder], lock_timeout=WRITE_LOCK_TIMEOUT_S)
+            except IndexBusyError:
+                raise
+            except RagError as error:
+                if existed:  # a damaged index, not the files
+                    raise
+                # With no index yet, an ingest refuses only when no file could be read.
+                raise ApiError(
+                    422, "unreadable_files", _without_folder(str(error), folder), "files"
+                ) from None
+        except RagError as error:
+            raise api_error(error) from None
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        skipped = tuple(_without_folder(problem, folder) for problem in report.skipped)
+        if not (report.added or report.updated or report.unchanged):
+            raise ApiError(
+                422,
+                "unreadable_files",
+                "None of the files could be indexed: " + "; ".join(skipped),
+                "files",
+            )
+        return UploadReport(
+            added=tuple(report.added),
+            updated=tuple(report.updated),
+            unchanged=tuple(report.unchanged),
+            skipped=skipped,
+            documents=report.n_documents,
+            chunks=report.n_chunks,
+            summary=_without_folder(report.summary(), folder),
+        )
+
+    def remove(self, doc_id: str) -> dict[str, Any]:
+        """Take one document out of the index."""
+        missing = ApiError(
+            404,
+            "document_not_found",
+            f"No document with id {doc_id!r} is indexed; GET /v1/documents lists the ids.",
+            "doc_id",
+        )
+        if not self.pipeline.store.exists():
+            raise missing
+        with translated_errors():
+            report = self.pipeline.remove([doc_id], lock_timeout=WRITE_LOCK_TIMEOUT_S)
+        if not report.removed:
+            raise missing
+        return {
+            "removed": list(report.removed),
+            "documents": report.n_documents,
+            "chunks": report.n_chunks,
+        }
+
+    # -- the upload folder ----------------------------------------------------------------
+    def upload_dir(self) -> Path:
+        """This service's own private folder for uploads, made on first use."""
+        if self._upload_dir is None:
+            # mkdtemp makes it readable by this user only.
+            self._upload_dir = Path(tempfile.mkdtemp(prefix="rag-serve-"))
+        return self._upload_dir
+
+    def close(self) -> None:
+        """Remove the upload folder, if this service made it."""
+        if self._owns_upload_dir and self._upload_dir is not None:
+            shutil.rmtree(self._upload_dir, ignore_errors=True)
+            self._upload_dir = None
+
+
+def safe_file_name(name: Any) -> str:
+    """The last component of a client's file name, or an ApiError if it cannot be used.
+
+    A client may send "../../etc/passwd" or "C:\\Users\\x\\report.pdf": only the
+    final name is kept, so nothing is ever written outside our own folder.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ApiError(400, "invalid_file_name", "A file was sent without a name.", "files")
+    base = PurePosixPath(PureWindowsPath(name).name).name.strip()
+    if (
+        not base
+        or base.startswith(".")
+        or any(ord(c) < 32 or c == "\x7f" for c in base)
+        or len(base.encode("utf-8", "surrogatepass")) > MAX_FILE_NAME_BYTES
+    ):
+        raise ApiError(
+            400,
+            "invalid_file_name",
+            f"The file name {name!r} cannot be used: give a plain name such as report.pdf "
+            f"(no leading dot, no control characters, at most {MAX_FILE_NAME_BYTES} bytes).",
+            "files",
+        )
+    suffix = PurePosixPath(base).suffix.lower()
+    if suffix not in supported_suffixes():
+        raise ApiError(
+            415,
+            "unsupported_file_type",
+            f"{base}: unsupported file type {suffix or '(none)'!r}; "
+            f"supported: {', '.join(supported_suffixes())}.",
+            "files",
+        )
+    return base
+
+
+def api_error(error: RagError) -> ApiError:
+    """The HTTP status and code for a RagError raised after the request was checked."""
+    if isinstance(error, IndexMissingError):
+        return ApiError(409, "no_index", f"{error} {NO_INDEX_HINT}")
+    if isinstance(error, IndexBusyError):
+        return ApiError(503, "index_busy", str(error))
+    # A damaged index or a failing backend: the operator's to fix, and the message says how.
+    return ApiError(500, "server_error", str(error))
+
+
+class translated_errors:
+    """A `with` block in which a RagError becomes the matching ApiError."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if isinstance(error, RagError):
+            raise api_error(error) from None
+        return False
+
+
+def _resumed(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str | Answer]:
+    yield first
+    with translated_errors():
+        yield from rest
+
+
+def _without_folder(message: str, folder: Path) -> str:
+    """`message` naming uploaded files by the client's names, not by our folder's paths."""
+    return message.replace(f"{folder}/", "").replace(str(folder), "the upload")
