@@ -7,7 +7,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install chat ask ingest eval test browser lint bench clean
+.PHONY: install chat ask ingest eval test test-fast browser lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,8 +36,13 @@ eval: install
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 
+# Everything: unit, end-to-end CLI, servers, crash and load tests, the real browser. CI runs this.
 test: install browser
 	$(BIN)/python -m pytest -q
+
+# The edit-test loop: no test marked slow (subprocess CLIs, servers, kills, exports) or browser.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
 
 lint: install
 	$(BIN)/ruff check rag ui eval tests bench

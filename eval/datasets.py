@@ -223,8 +223,9 @@ def dataset_settings(settings: Settings, name: str) -> tuple[Settings, Path]:
     return settings.replace(index_dir=base / "index"), base / "docs"
 
 
-def ensure_dataset_index(pipeline: Pipeline, documents: list[CorpusDocument], docs_dir: Path,
-                         progress: bool = True) -> None:  # fmt: skip
+def ensure_dataset_index(
+    pipeline: Pipeline, documents: list[CorpusDocument], docs_dir: Path, progress: bool = True
+) -> None:
     """Build the pipeline's index over `documents` unless it already holds exactly them."""
     wanted = {d.doc_id for d in documents}
     if len(wanted) != len(documents):
@@ -243,8 +244,11 @@ def ensure_dataset_index(pipeline: Pipeline, documents: list[CorpusDocument], do
         if not target.is_file() or target.read_text(encoding="utf-8") != content:
             target.write_text(content, encoding="utf-8")
     if progress:
-        print(f"Indexing {len(documents):,} dataset documents into {pipeline.settings.index_dir} "
-              "(once; later runs reuse it)", file=sys.stderr)  # fmt: skip
+        print(
+            f"Indexing {len(documents):,} dataset documents into {pipeline.settings.index_dir} "
+            "(once; later runs reuse it)",
+            file=sys.stderr,
+        )
     from rag.commands.progress import terminal_progress
 
     with terminal_progress(enabled=progress) as bars:

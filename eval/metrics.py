@@ -12,7 +12,8 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 
-# Unicode look-alikes folded to ASCII before comparing answers.
+# Unicode look-alikes folded to ASCII before comparing answers. Laid out by hand (fmt: skip):
+# a line per kind (quotes, dashes, spaces) shows what is folded to what.
 _FOLD = str.maketrans(
     {
         "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u00b4": "'",

@@ -50,8 +50,9 @@ def _one_line(text: str, limit: int | None = None) -> str:
 # -- question answering -----------------------------------------------------------------------------
 
 
-def write_qa_reports(out: Path, payload: dict[str, Any], runs: Sequence[Run], title: str,
-                     notes: Sequence[str] = ()) -> list[Path]:  # fmt: skip
+def write_qa_reports(
+    out: Path, payload: dict[str, Any], runs: Sequence[Run], title: str, notes: Sequence[str] = ()
+) -> list[Path]:
     """Write the JSON, the Markdown report and the chart for question-answering runs."""
     paths = [write_json(out, payload)]
     summaries = [run.summary() for run in runs]
@@ -67,14 +68,17 @@ def write_qa_reports(out: Path, payload: dict[str, Any], runs: Sequence[Run], ti
     return paths
 
 
-def qa_markdown(runs: Sequence[Run], summaries: Sequence[dict[str, Any]], title: str,
-                notes: Sequence[str] = ()) -> str:  # fmt: skip
+def qa_markdown(
+    runs: Sequence[Run], summaries: Sequence[dict[str, Any]], title: str, notes: Sequence[str] = ()
+) -> str:
     """Summary table (one column per run), then every failure of every run."""
     lines = [f"# {title}", ""]
     n = summaries[0]["n"]
     answerable = sum(1 for r in runs[0].results if r.question.answerable)
-    lines.append(f"{n} questions: {answerable} answerable, {n - answerable} unanswerable. "
-                 f"k = {runs[0].config.k}.")  # fmt: skip
+    lines.append(
+        f"{n} questions: {answerable} answerable, {n - answerable} unanswerable. "
+        f"k = {runs[0].config.k}."
+    )
     lines.extend(["", *notes, ""] if notes else [""])
     lines.append("| | " + " | ".join(run.config.label for run in runs) + " |")
     lines.append("|---|" + "---:|" * len(runs))
@@ -87,10 +91,12 @@ def qa_markdown(runs: Sequence[Run], summaries: Sequence[dict[str, Any]], title:
     passed = [sum(q["pass"] for q in s["per_question"]) for s in summaries]
     lines.append("| passed | " + " | ".join(f"{p}/{n}" for p in passed) + " |")
     lines.append("")
-    lines.append("Retrieval figures count answerable questions; a hit is a passage from the gold "
-                 "source (holding a gold answer, for our own question sets). Citation precision "
-                 "counts citations in answers to answerable questions. – means not defined "
-                 "(nothing to count).")  # fmt: skip
+    lines.append(
+        "Retrieval figures count answerable questions; a hit is a passage from the gold "
+        "source (holding a gold answer, for our own question sets). Citation precision "
+        "counts citations in answers to answerable questions. – means not defined "
+        "(nothing to count)."
+    )
     for run in runs:
         failures = [r for r in run.results if not r.passed]
         lines.extend(["", f"## Failures: {run.config.label} ({len(failures)})", ""])
@@ -137,8 +143,10 @@ def _failure(result: QuestionResult) -> list[str]:
     lines.append("- retrieved passages:")
     for passage in result.passages:
         c = passage.citation
-        lines.append(f"  {passage.rank}. `{c.doc_id}` {c.start}–{c.end} (score {passage.score:.4f}): "
-                     f"{_one_line(c.quote, PASSAGE_PREVIEW)}")  # fmt: skip
+        lines.append(
+            f"  {passage.rank}. `{c.doc_id}` {c.start}–{c.end} (score {passage.score:.4f}): "
+            f"{_one_line(c.quote, PASSAGE_PREVIEW)}"
+        )
     lines.append("")
     return lines
 
@@ -146,8 +154,13 @@ def _failure(result: QuestionResult) -> list[str]:
 # -- retrieval only (BEIR) -------------------------------------------------------------------------
 
 
-def write_retrieval_reports(out: Path, payload: dict[str, Any], runs: Sequence[RetrievalRun],
-                            title: str, notes: Sequence[str] = ()) -> list[Path]:  # fmt: skip
+def write_retrieval_reports(
+    out: Path,
+    payload: dict[str, Any],
+    runs: Sequence[RetrievalRun],
+    title: str,
+    notes: Sequence[str] = (),
+) -> list[Path]:
     """Write the JSON, the Markdown report and the chart for retrieval-only runs."""
     paths = [write_json(out, payload)]
     summaries = [run.summary() for run in runs]
@@ -162,11 +175,18 @@ def write_retrieval_reports(out: Path, payload: dict[str, Any], runs: Sequence[R
         lines.append(f"| {run.mode} | " + " | ".join(cells) + " |")
     for run in runs:
         misses = [q for q in run.per_query if q["rr"] == 0]
-        lines.extend(["", f"## Queries with no relevant document in the top {k}: {run.mode} "
-                      f"({len(misses)})", ""])  # fmt: skip
+        lines.extend(
+            [
+                "",
+                f"## Queries with no relevant document in the top {k}: {run.mode} ({len(misses)})",
+                "",
+            ]
+        )
         for q in misses:
-            lines.append(f"- {q['id']}: relevant {', '.join(q['relevant'])}; "
-                         f"got {', '.join(q['ranked'][:5])}")  # fmt: skip
+            lines.append(
+                f"- {q['id']}: relevant {', '.join(q['relevant'])}; "
+                f"got {', '.join(q['ranked'][:5])}"
+            )
     paths.append(out / MARKDOWN_FILE)
     paths[-1].write_text("\n".join(lines) + "\n", encoding="utf-8")
     series = {run.mode: [s[name] for name in names] for run, s in zip(runs, summaries, strict=True)}
@@ -179,9 +199,13 @@ def write_retrieval_reports(out: Path, payload: dict[str, Any], runs: Sequence[R
 # -- the chart -------------------------------------------------------------------------------------
 
 
-def draw_chart(path: Path, title: str, metric_names: Sequence[str],
-               series: dict[str, Sequence[float | None]],
-               latency: dict[str, dict[str, float | None]]) -> None:  # fmt: skip
+def draw_chart(
+    path: Path,
+    title: str,
+    metric_names: Sequence[str],
+    series: dict[str, Sequence[float | None]],
+    latency: dict[str, dict[str, float | None]],
+) -> None:
     """Grouped bars (one colour per mode/backend) for 0–1 metrics, and latency beside them."""
     import matplotlib
 
@@ -190,9 +214,11 @@ def draw_chart(path: Path, title: str, metric_names: Sequence[str],
 
     labels = list(series)
     figure, (quality, speed) = plt.subplots(
-        1, 2, figsize=(max(9.0, 1.3 * len(metric_names) + 5), 5.2),
+        1,
+        2,
+        figsize=(max(9.0, 1.3 * len(metric_names) + 5), 5.2),
         gridspec_kw={"width_ratios": [max(len(metric_names), 3), 1.6]},
-    )  # fmt: skip
+    )
     colours = plt.get_cmap("tab10").colors
     width = 0.8 / max(len(labels), 1)
     for i, label in enumerate(labels):
@@ -201,28 +227,50 @@ def draw_chart(path: Path, title: str, metric_names: Sequence[str],
         bars = quality.bar(offsets, values, width * 0.95, label=label, color=colours[i % 10])
         for bar, value in zip(bars, series[label], strict=True):
             text = "n/a" if value is None else f"{value:.2f}"
-            quality.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                             xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
-                             fontsize=7 if len(labels) > 2 else 8, rotation=90 if len(labels) > 3 else 0)  # fmt: skip
+            quality.annotate(
+                text,
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                xytext=(0, 2),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=7 if len(labels) > 2 else 8,
+                rotation=90 if len(labels) > 3 else 0,
+            )
     quality.set_xticks(range(len(metric_names)))
     quality.set_xticklabels([name.replace(" ", "\n", 1) for name in metric_names], fontsize=9)
     quality.set_ylim(0, 1.12)
     quality.set_ylabel("score (higher is better)")
     quality.grid(axis="y", alpha=0.3)
     quality.set_axisbelow(True)
-    quality.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=min(len(labels), 4),
-                   frameon=False, fontsize=9)  # fmt: skip
+    quality.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.13),
+        ncol=min(len(labels), 4),
+        frameon=False,
+        fontsize=9,
+    )
     quality.set_title("Quality", fontsize=11)
 
     for i, label in enumerate(labels):
         p50, p95 = latency[label].get("p50") or 0.0, latency[label].get("p95") or 0.0
         speed.bar(i, p95, 0.6, color=colours[i % 10], alpha=0.35)
         speed.bar(i, p50, 0.6, color=colours[i % 10])
-        speed.annotate(f"{p50:.0f}/{p95:.0f}", (i, p95), xytext=(0, 2), textcoords="offset points",
-                       ha="center", va="bottom", fontsize=8)  # fmt: skip
+        speed.annotate(
+            f"{p50:.0f}/{p95:.0f}",
+            (i, p95),
+            xytext=(0, 2),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     speed.set_xticks(range(len(labels)))
-    speed.set_xticklabels([label.split(" · ")[0] for label in labels], fontsize=8,
-                          rotation=30 if len(labels) > 2 else 0)  # fmt: skip
+    speed.set_xticklabels(
+        [label.split(" · ")[0] for label in labels],
+        fontsize=8,
+        rotation=30 if len(labels) > 2 else 0,
+    )
     top = max([latency[label].get("p95") or 0.0 for label in labels] + [1.0])
     speed.set_ylim(0, top * 1.2)
     speed.set_ylabel("ms per question (lower is better)")

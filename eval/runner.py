@@ -165,8 +165,10 @@ def run_questions(
         errors += bool(result.error)
         run.results.append(result)
     if errors:
-        print(f"{config.label}: {errors} question(s) failed with an error; "
-              "see the report's failures", file=sys.stderr)  # fmt: skip
+        print(
+            f"{config.label}: {errors} question(s) failed with an error; see the report's failures",
+            file=sys.stderr,
+        )
     return run
 
 
@@ -184,8 +186,9 @@ def score_question(
     except RagError as error:
         # One bad question (too long, a backend time-out) must not lose the whole run.
         latency = (time.perf_counter() - started) * 1000
-        return QuestionResult(question, f"error: {error}", False, None, False, (), (), (), latency,
-                              error=str(error))  # fmt: skip
+        return QuestionResult(
+            question, f"error: {error}", False, None, False, (), (), (), latency, error=str(error)
+        )
     latency = (time.perf_counter() - started) * 1000
     passages = answer.passages
     if len(passages) < RETRIEVAL_DEPTH:

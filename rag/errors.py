@@ -1,5 +1,9 @@
 """The one exception type a user sees: it says what was wrong and what to do."""
 
+# What to do about an index that is damaged or was built otherwise: every part of the
+# index (manifest, vectors, BM25) says it in these words.
+REBUILD_HINT = "Rebuild it with `rag ingest --rebuild` (add your document paths)."
+
 
 class RagError(Exception):
     """An error the user can act on; the CLI prints its message without a traceback."""

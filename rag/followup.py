@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rag.text import analyze, stopwords, words
+from rag.text import CAPITALISED_RUN, analyze, stopwords, words
 from rag.types import Turn
 
 # A question with fewer content words than this cannot name its own topic.
@@ -36,7 +36,6 @@ _POINTER = re.compile(
     r"\b",
     re.IGNORECASE,
 )
-_CAPITALISED = re.compile(r"[A-Z][\w’'.-]*(?:\s+(?:of|de|la|del|the|and|for)?\s*[A-Z][\w’'.-]*)*")
 _TRAILING_PUNCTUATION = re.compile(r"[\s?.!]*$")
 
 
@@ -51,7 +50,7 @@ def topic_of(question: str) -> str:
     """The topic an earlier question names: its capitalised names, else its content words."""
     names = [
         match.group().rstrip(".")
-        for match in _CAPITALISED.finditer(question)
+        for match in CAPITALISED_RUN.finditer(question)
         # A question's first word is capitalised anyway; a lone one names nothing.
         if match.start() > 0 or " " in match.group()
     ]

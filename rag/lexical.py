@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.errors import RagError
+from rag.errors import REBUILD_HINT, RagError
 
 # bm25s's file names; an index saved by bm25s loads here and the other way round.
 _FILES = {
@@ -77,13 +77,12 @@ class LexicalIndex:
             )
         except (OSError, ValueError, KeyError, IndexError) as error:
             raise RagError(
-                f"The BM25 index in {folder} is damaged ({error}). "
-                "Rebuild it with `rag ingest --rebuild`."
+                f"The BM25 index in {folder} is damaged ({error}). {REBUILD_HINT}"
             ) from None
         if not consistent:
             raise RagError(
                 f"The BM25 index in {folder} is damaged (its arrays and vocabulary disagree). "
-                "Rebuild it with `rag ingest --rebuild`."
+                f"{REBUILD_HINT}"
             )
         return cls(arrays, vocab, params)
 

@@ -12,11 +12,11 @@ from pathlib import Path
 from rag.backends import AnswerRequest, Backend, final_answer, load_backend
 from rag.config import Settings
 from rag.embedding import Embedder
-from rag.errors import RagError
+from rag.errors import REBUILD_HINT, RagError
 from rag.ingest import Ingester, IngestReport, ProgressCallback, index_settings
 from rag.query import Query, as_query
 from rag.retrieval import Retriever
-from rag.store import REBUILD_HINT, IndexData, IndexStore
+from rag.store import IndexData, IndexStore
 from rag.types import Answer, Retrieval
 
 # Reads of an index that writers keep replacing meanwhile, before giving up.

@@ -42,7 +42,7 @@ import numpy as np
 from rag import lexical, vectors
 from rag.chunking import ChunkerSettings
 from rag.durable import fsync_tree, write_text_atomically
-from rag.errors import IndexBusyError, IndexMismatchError, IndexMissingError, RagError
+from rag.errors import REBUILD_HINT, IndexBusyError, IndexMismatchError, IndexMissingError, RagError
 from rag.types import Document
 
 FORMAT_VERSION = 2
@@ -52,7 +52,6 @@ DECODED_DOCUMENTS = 256
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".lock"
 MANIFEST_FILE = "manifest.json"
-REBUILD_HINT = "Rebuild it with `rag ingest --rebuild` (add your document paths)."
 
 
 @dataclass(frozen=True)

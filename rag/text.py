@@ -14,6 +14,11 @@ from rag.errors import RagError
 from rag.types import Span
 
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
+# A run of capitalised words, joined by a lowercase particle ("Secretary of State",
+# "Andrés Manuel López Obrador", "Ciudad de México"): how a name shows in English text.
+CAPITALISED_RUN = re.compile(
+    r"\b[A-Z][\w’'.-]*(?:\s+(?:of|de|la|del|y|the|and|for)?\s*[A-Z][\w’'.-]*)*"
+)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 

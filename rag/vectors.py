@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import VECTOR_INDEX_KINDS as KINDS
-from rag.errors import RagError
+from rag.errors import REBUILD_HINT, RagError
 
 # FAISS warns below 39 training vectors per IVF list; 50 is what bench measured at 1M.
 IVF_TRAINING_PER_LIST = 50
@@ -132,8 +132,7 @@ def load(path: Path, spec: VectorIndexSpec):
     except RuntimeError as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
         raise RagError(
-            f"The vector index {path} is damaged ({first_line}). "
-            "Rebuild it with `rag ingest --rebuild`."
+            f"The vector index {path} is damaged ({first_line}). {REBUILD_HINT}"
         ) from None
     if spec.kind == "hnsw":
         index.hnsw.efSearch = spec.ef_search

@@ -9,8 +9,22 @@ from hypothesis import strategies as st
 from rag.chunking import Chunker, ChunkerSettings, count_tokens
 from rag.types import Document
 
-WORDS = ["fentanyl", "Mexico", "the", "framework", "2010", "Dr.", "U.S.", "cooperation", "“quoted”",
-         "naïve", "東京", "—", "e.g.", "x" * 30]  # fmt: skip
+WORDS = [
+    "fentanyl",
+    "Mexico",
+    "the",
+    "framework",
+    "2010",
+    "Dr.",
+    "U.S.",
+    "cooperation",
+    "“quoted”",
+    "naïve",
+    "東京",
+    "—",
+    "e.g.",
+    "x" * 30,
+]
 SEPARATORS = [" ", " ", " ", ". ", "? ", "\n", "\n\n", ", ", "!\n\n"]
 
 
@@ -70,6 +84,7 @@ def test_a_sentence_longer_than_a_chunk_is_cut_by_tokens():
     check_chunks(text, Chunker(ChunkerSettings(max_tokens=100, overlap_tokens=0)))
 
 
+@pytest.mark.slow
 def test_a_megabyte_line_without_spaces_is_chunked():
     text = "abcdefghij" * 100_000
     chunker = Chunker(ChunkerSettings(max_tokens=200, overlap_tokens=40))

@@ -12,14 +12,22 @@ from seed_facts import FRAMEWORK_DOC, REPO, rag_command
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd=REPO) -> subprocess.CompletedProcess:
-    return subprocess.run(rag_command(*args), capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})}, cwd=cwd)  # fmt: skip
+    return subprocess.run(
+        rag_command(*args),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
 
 
 def test_help_imports_no_heavy_library():
-    code = ("import sys, rag.cli; rag.cli.build_parser().format_help(); "
-            "heavy = {'torch', 'faiss', 'sentence_transformers', 'gradio', 'numpy'} & set(sys.modules); "
-            "print(sorted(heavy))")  # fmt: skip
+    code = (
+        "import sys, rag.cli; rag.cli.build_parser().format_help(); "
+        "heavy = {'torch', 'faiss', 'sentence_transformers', 'gradio', 'numpy'} & set(sys.modules); "
+        "print(sorted(heavy))"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
@@ -28,8 +36,13 @@ def test_help_imports_no_heavy_library():
 
 
 def test_ask_json_has_the_documented_fields(seed_pipeline):
-    result = run("ask", "When was the Bicentennial Framework launched?", "--json",
-                 "--index", str(seed_pipeline.settings.index_dir))  # fmt: skip
+    result = run(
+        "ask",
+        "When was the Bicentennial Framework launched?",
+        "--json",
+        "--index",
+        str(seed_pipeline.settings.index_dir),
+    )
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert {
@@ -50,10 +63,12 @@ def test_ask_json_has_the_documented_fields(seed_pipeline):
     assert {"embed_question", "answer", "total"} <= set(answer["timings_ms"])
 
 
+@pytest.mark.slow
 def test_ask_in_a_new_folder_builds_the_index_over_seeds(tmp_path):
     (tmp_path / "seeds").mkdir()
-    (tmp_path / "seeds" / "note.md").write_text("# Note\n\nThe meeting is on Tuesday at noon.",
-                                               encoding="utf-8")  # fmt: skip
+    (tmp_path / "seeds" / "note.md").write_text(
+        "# Note\n\nThe meeting is on Tuesday at noon.", encoding="utf-8"
+    )
     result = run("ask", "When is the meeting?", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Tuesday at noon" in result.stdout and "[1]" in result.stdout

@@ -7,12 +7,14 @@ slices are a handful of paragraphs so that each builds in seconds.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from hardening.helpers import run_rag
+
+# Each test runs `rag eval` end to end in new processes (index, model, datasets): minutes.
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = {"n", "retrieval", "answer", "citation", "abstention", "latency_ms", "per_question"}
@@ -21,9 +23,7 @@ SEED_B = "003_fc7eb9e95de41056"
 
 
 def rag(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    done = subprocess.run([sys.executable, "-m", "rag", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    done = run_rag(*args, cwd=cwd, timeout=600)
     if check:
         assert done.returncode == 0, f"rag {' '.join(args)} failed:\n{done.stderr}"
     return done
@@ -35,15 +35,31 @@ def workspace(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("eval-workspace")
     rag("ingest", str(ROOT / "seeds"), "--index", str(folder / "index"), "--quiet", cwd=folder)
     questions = [
-        {"id": "drug", "question": "Which drug is the main focus of the joint campaign against cartels?",
-         "answers": ["fentanyl"], "source": SEED_A},
-        {"id": "blinken", "question": "Who is the United States Secretary of State?",
-         "answers": ["Antony J. Blinken", "Blinken"], "source": SEED_B},
-        {"id": "city", "question": "In which city were four US citizens kidnapped?",
-         "answers": ["Matamoros"], "source": SEED_A},
-        {"id": "off-topic", "question": "What is the boiling point of liquid nitrogen?",
-         "answers": [], "source": None},
-    ]  # fmt: skip
+        {
+            "id": "drug",
+            "question": "Which drug is the main focus of the joint campaign against cartels?",
+            "answers": ["fentanyl"],
+            "source": SEED_A,
+        },
+        {
+            "id": "blinken",
+            "question": "Who is the United States Secretary of State?",
+            "answers": ["Antony J. Blinken", "Blinken"],
+            "source": SEED_B,
+        },
+        {
+            "id": "city",
+            "question": "In which city were four US citizens kidnapped?",
+            "answers": ["Matamoros"],
+            "source": SEED_A,
+        },
+        {
+            "id": "off-topic",
+            "question": "What is the boiling point of liquid nitrogen?",
+            "answers": [],
+            "source": None,
+        },
+    ]
     (folder / "small.jsonl").write_text(
         "".join(json.dumps(q) + "\n" for q in questions), encoding="utf-8"
     )
@@ -51,8 +67,17 @@ def workspace(tmp_path_factory) -> Path:
 
 
 def eval_json(workspace: Path, *extra: str) -> dict:
-    done = rag("eval", "--questions", "small.jsonl", "--index", "index", "--json", "--quiet", *extra,
-               cwd=workspace)  # fmt: skip
+    done = rag(
+        "eval",
+        "--questions",
+        "small.jsonl",
+        "--index",
+        "index",
+        "--json",
+        "--quiet",
+        *extra,
+        cwd=workspace,
+    )
     return json.loads(done.stdout)
 
 
@@ -92,9 +117,11 @@ def test_out_writes_json_report_and_chart_and_compare_shows_each_mode(workspace)
 
 def test_malformed_question_file_names_line_and_field(workspace):
     bad = workspace / "bad.jsonl"
-    bad.write_text('{"id": "a", "question": "Who?", "answers": ["x"], "source": "d"}\n'
-                   '{"id": "b", "question": "Who?", "answers": "x", "source": "d"}\n',
-                   encoding="utf-8")  # fmt: skip
+    bad.write_text(
+        '{"id": "a", "question": "Who?", "answers": ["x"], "source": "d"}\n'
+        '{"id": "b", "question": "Who?", "answers": "x", "source": "d"}\n',
+        encoding="utf-8",
+    )
     done = rag("eval", "--questions", str(bad), "--index", "index", cwd=workspace, check=False)
     assert done.returncode == 1
     assert "line 2" in done.stderr and "'answers'" in done.stderr
@@ -104,27 +131,60 @@ def test_malformed_question_file_names_line_and_field(workspace):
 SQUAD = {
     "version": "v2.0",
     "data": [
-        {"title": "Honey_bee", "paragraphs": [
-            {"context": "The honey bee colony has one queen. Worker bees build combs from wax "
-                        "secreted by glands in their abdomen.",
-             "qas": [{"id": "s1", "question": "What do worker bees build combs from?",
-                      "answers": [{"text": "wax", "answer_start": 0}], "is_impossible": False},
-                     {"id": "s2", "question": "What colour is the queen's crown?",
-                      "answers": [], "is_impossible": True}]},
-            {"context": "Bees communicate the location of flowers with the waggle dance, "
-                        "described by Karl von Frisch in 1927.",
-             "qas": [{"id": "s3", "question": "Who described the waggle dance?",
-                      "answers": [{"text": "Karl von Frisch", "answer_start": 0}],
-                      "is_impossible": False}]},
-        ]},
-        {"title": "Volcano", "paragraphs": [
-            {"context": "Mount Etna in Sicily is one of the most active volcanoes in the world; "
-                        "its eruption in 1669 destroyed parts of Catania.",
-             "qas": [{"id": "s4", "question": "Which city was damaged by the 1669 eruption of Etna?",
-                      "answers": [{"text": "Catania", "answer_start": 0}], "is_impossible": False}]},
-        ]},
+        {
+            "title": "Honey_bee",
+            "paragraphs": [
+                {
+                    "context": "The honey bee colony has one queen. Worker bees build combs from wax "
+                    "secreted by glands in their abdomen.",
+                    "qas": [
+                        {
+                            "id": "s1",
+                            "question": "What do worker bees build combs from?",
+                            "answers": [{"text": "wax", "answer_start": 0}],
+                            "is_impossible": False,
+                        },
+                        {
+                            "id": "s2",
+                            "question": "What colour is the queen's crown?",
+                            "answers": [],
+                            "is_impossible": True,
+                        },
+                    ],
+                },
+                {
+                    "context": "Bees communicate the location of flowers with the waggle dance, "
+                    "described by Karl von Frisch in 1927.",
+                    "qas": [
+                        {
+                            "id": "s3",
+                            "question": "Who described the waggle dance?",
+                            "answers": [{"text": "Karl von Frisch", "answer_start": 0}],
+                            "is_impossible": False,
+                        }
+                    ],
+                },
+            ],
+        },
+        {
+            "title": "Volcano",
+            "paragraphs": [
+                {
+                    "context": "Mount Etna in Sicily is one of the most active volcanoes in the world; "
+                    "its eruption in 1669 destroyed parts of Catania.",
+                    "qas": [
+                        {
+                            "id": "s4",
+                            "question": "Which city was damaged by the 1669 eruption of Etna?",
+                            "answers": [{"text": "Catania", "answer_start": 0}],
+                            "is_impossible": False,
+                        }
+                    ],
+                },
+            ],
+        },
     ],
-}  # fmt: skip
+}
 
 
 def test_squad_slice_indexes_its_paragraphs_once_and_reports_the_same_metrics(workspace):
@@ -166,16 +226,21 @@ def test_beir_slice_reports_ndcg_recall_and_mrr_per_mode(workspace):
         "".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in corpus),
         encoding="utf-8",
     )
-    queries = [("q1", "Insulin reduces blood sugar."), ("q2", "Tectonic plates cause earthquakes."),
-               ("q3", "A query without judgements.")]  # fmt: skip
+    queries = [
+        ("q1", "Insulin reduces blood sugar."),
+        ("q2", "Tectonic plates cause earthquakes."),
+        ("q3", "A query without judgements."),
+    ]
     (beir / "queries.jsonl").write_text(
         "".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in queries), encoding="utf-8"
     )
-    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td2\t1\nq2\td3\t1\n",
-                                             encoding="utf-8")  # fmt: skip
+    (beir / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\td2\t1\nq2\td3\t1\n", encoding="utf-8"
+    )
     out = workspace / "beir-report"
-    done = rag("eval", "--beir", str(beir), "--index", "index", "--json", "--out", str(out),
-               cwd=workspace)  # fmt: skip
+    done = rag(
+        "eval", "--beir", str(beir), "--index", "index", "--json", "--out", str(out), cwd=workspace
+    )
     result = json.loads(done.stdout)
     assert result["n"] == 2 and result["documents"] == 4
     assert set(result["modes"]) == {"dense", "bm25", "hybrid"}

@@ -91,8 +91,17 @@ def test_ndcg_recall_and_rr_at_10():
 
 
 def _result(question: Question, answer: str, abstained: bool, rank, correct, valid=()):
-    return QuestionResult(question, answer, abstained, rank, correct, tuple(object() for _ in valid),
-                          tuple(valid), (), 10.0)  # fmt: skip
+    return QuestionResult(
+        question,
+        answer,
+        abstained,
+        rank,
+        correct,
+        tuple(object() for _ in valid),
+        tuple(valid),
+        (),
+        10.0,
+    )
 
 
 def test_summarize_counts_each_figure_on_the_right_questions():

@@ -37,17 +37,30 @@ def test_launch_year_is_quoted_from_the_framework_report(seed_pipeline):
     ("question", "expected", "doc_id"),
     [
         ("Who did Antony Blinken speak with?", "Marcelo Ebrard", FRAMEWORK_DOC),
-        ("What is the name of the campaign between both nations?", "Bicentennial Understanding",
-         UNDERSTANDING_DOC),
+        (
+            "What is the name of the campaign between both nations?",
+            "Bicentennial Understanding",
+            UNDERSTANDING_DOC,
+        ),
         ("How many US citizens were kidnapped in Matamoros?", "four US citizens", None),
-        ("Where will the next meeting with US authorities be held?", "Washington DC", UNDERSTANDING_DOC),
+        (
+            "Where will the next meeting with US authorities be held?",
+            "Washington DC",
+            UNDERSTANDING_DOC,
+        ),
         # Paraphrased: few words in common with the text.
-        ("How soon are Mexican officials expected to reconvene with their American counterparts?",
-         "two months", UNDERSTANDING_DOC),
-        ("Which criminal group was Guzmán López helping to drive fentanyl output for?", "Sinaloa",
-         UNDERSTANDING_DOC),
+        (
+            "How soon are Mexican officials expected to reconvene with their American counterparts?",
+            "two months",
+            UNDERSTANDING_DOC,
+        ),
+        (
+            "Which criminal group was Guzmán López helping to drive fentanyl output for?",
+            "Sinaloa",
+            UNDERSTANDING_DOC,
+        ),
     ],
-)  # fmt: skip
+)
 def test_factual_and_paraphrased_questions_are_answered(seed_pipeline, question, expected, doc_id):
     answer = seed_pipeline.ask(question)
     assert not answer.abstained, answer.text

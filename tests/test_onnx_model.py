@@ -71,6 +71,7 @@ def seed_and_squad_texts(embedder) -> list[str]:
     return texts
 
 
+@pytest.mark.slow
 def test_onnx_vectors_match_torch_on_every_seed_and_squad_sentence(onnx_embedder, torch_encoder):
     texts = seed_and_squad_texts(onnx_embedder)
     assert len(texts) > 200
@@ -170,6 +171,7 @@ def test_a_model_at_another_path_shares_the_export(private_cache, tmp_path):
     assert embedder.label != Embedder("default").label
 
 
+@pytest.mark.slow  # imports torch
 def test_a_model_that_cannot_be_exported_runs_on_torch_with_one_notice(private_cache, tmp_path):
     cache, export = private_cache
     # The cache remembers a model whose export was refused (e.g. its ONNX outputs differed).

@@ -41,10 +41,13 @@ def test_overlapping_chunks_do_not_crowd_the_top_k(seed_pipeline):
         for second in passages[i + 1 :]:
             if first.citation.doc_id != second.citation.doc_id:
                 continue
-            shared = min(first.citation.end, second.citation.end) - max(first.citation.start,
-                                                                         second.citation.start)  # fmt: skip
-            shorter = min(first.citation.end - first.citation.start,
-                          second.citation.end - second.citation.start)  # fmt: skip
+            shared = min(first.citation.end, second.citation.end) - max(
+                first.citation.start, second.citation.start
+            )
+            shorter = min(
+                first.citation.end - first.citation.start,
+                second.citation.end - second.citation.start,
+            )
             assert shared <= 0.5 * shorter
 
 

@@ -44,6 +44,7 @@ def test_an_unknown_kind_in_a_manifest_is_refused():
         VectorIndexSpec.from_json({"kind": "annoy"})
 
 
+@pytest.mark.slow
 def test_an_ivf_index_answers_like_the_exact_one_on_the_seeds(seed_pipeline, tmp_path):
     from rag.pipeline import Pipeline
 

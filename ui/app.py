@@ -21,7 +21,7 @@ from rag.config import MAX_TOP_K, RETRIEVAL_MODES  # noqa: E402
 from rag.errors import RagError  # noqa: E402
 from rag.ingest import STAGE_UNITS  # noqa: E402
 from rag.loading import SUPPORTED_SUFFIXES  # noqa: E402
-from rag.pipeline import Pipeline  # noqa: E402
+from rag.pipeline import DocumentInfo, Pipeline  # noqa: E402
 from rag.query import Query  # noqa: E402
 from rag.types import Answer, Turn  # noqa: E402
 from ui import render  # noqa: E402
@@ -93,7 +93,7 @@ class ChatApp:
         ready = [info.name for info in self.backends if info.availability.ok]
         return ready[0] if ready else wanted
 
-    def documents(self) -> list:
+    def documents(self) -> list[DocumentInfo]:
         try:
             return self.pipeline.documents()
         except RagError:
@@ -259,8 +259,9 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
                         autofocus=True,
                         submit_btn=False,
                     )
-                    ask_button = gr.Button("Ask", variant="primary", scale=1, min_width=90,
-                                           elem_id="rag-ask")  # fmt: skip
+                    ask_button = gr.Button(
+                        "Ask", variant="primary", scale=1, min_width=90, elem_id="rag-ask"
+                    )
                 with gr.Row(elem_id="rag-examples"):
                     example_buttons = [
                         gr.Button(
@@ -296,11 +297,13 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
                     gr.HTML(render.backends_html(chat.backends), padding=False)
                 with gr.Tabs():
                     with gr.Tab("Retrieved passages", elem_id="rag-passages-tab"):
-                        passages = gr.HTML(render.passages_html(None), elem_id="rag-passages",
-                                           padding=False)  # fmt: skip
+                        passages = gr.HTML(
+                            render.passages_html(None), elem_id="rag-passages", padding=False
+                        )
                     with gr.Tab("Documents", elem_id="rag-documents-tab"):
-                        documents_panel = gr.HTML(render.documents_html(documents),
-                                                  elem_id="rag-documents", padding=False)  # fmt: skip
+                        documents_panel = gr.HTML(
+                            render.documents_html(documents), elem_id="rag-documents", padding=False
+                        )
                         upload = gr.File(
                             label="Add documents (.txt, .md, .html, .pdf)",
                             file_count="multiple",

@@ -12,8 +12,13 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from rag.types import Answer, Citation, Passage
+
+if TYPE_CHECKING:
+    from rag.backends import BackendInfo
+    from rag.pipeline import DocumentInfo
 
 # Characters of passage text shown on each side of a highlighted quote.
 CONTEXT_CHARS = 260
@@ -21,6 +26,7 @@ CONTEXT_CHARS = 260
 # Beyond HTML's own five: characters that Markdown, KaTeX or a linkifier could act on.
 # One table, applied in one pass: escaping twice would mangle the first pass's entities
 # ("'" → "&#x27;" → "&&#35;x27;", shown to the reader as "&#x27;").
+# Laid out by hand (fmt: skip): one pair a line would spread a five-entry table over ten.
 _ENTITIES = {
     **{ord(c): f"&#{ord(c)};" for c in "[]()!*_`~#|\\$:{}=+-^@"},
     **{ord(c): entity for c, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"),
@@ -233,7 +239,7 @@ def passages_html(answer: Answer | None) -> str:
     return head + cards
 
 
-def _document_row(document) -> str:
+def _document_row(document: DocumentInfo) -> str:
     name = f'<div class="rag-doc-title">{text_html(document.title)}</div>'
     if document.doc_id != document.title:
         name += f'<div class="rag-doc-id">{text_html(document.doc_id)}</div>'
@@ -243,7 +249,7 @@ def _document_row(document) -> str:
     )
 
 
-def documents_html(documents: Sequence) -> str:
+def documents_html(documents: Sequence[DocumentInfo]) -> str:
     """The indexed documents with their chunk counts (DocumentInfo records)."""
     if not documents:
         return '<div class="rag-empty">The index holds no documents yet. Upload some below.</div>'
@@ -256,7 +262,7 @@ def documents_html(documents: Sequence) -> str:
     )
 
 
-def backends_html(infos: Sequence) -> str:
+def backends_html(infos: Sequence[BackendInfo]) -> str:
     """Each registered backend (BackendInfo records) with whether it can answer now."""
     items = []
     for info in infos:
@@ -273,7 +279,7 @@ def backends_html(infos: Sequence) -> str:
     return f'<ul class="rag-backends">{"".join(items)}</ul>'
 
 
-def header_html(documents: Sequence) -> str:
+def header_html(documents: Sequence[DocumentInfo]) -> str:
     chunks = sum(d.chunks for d in documents)
     stats = f"{len(documents)} documents · {chunks} chunks indexed"
     return (

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, replace
 
 from rag.backends.base import AnswerRequest, Backend, abstention_text
-from rag.text import words
+from rag.text import CAPITALISED_RUN, words
 from rag.types import Answer, ScoredSentence
 
 _NUMBER_WORDS = {
@@ -59,13 +59,31 @@ _MONTHS = {
 }
 # Days and times of day also answer "when".
 _TIME_WORDS = {
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "today",
-    "tomorrow", "yesterday", "tonight", "noon", "midnight", "morning", "afternoon", "evening",
-    "ago", "later", "am", "pm", "week", "weekend",
-}  # fmt: skip
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "today",
+    "tomorrow",
+    "yesterday",
+    "tonight",
+    "noon",
+    "midnight",
+    "morning",
+    "afternoon",
+    "evening",
+    "ago",
+    "later",
+    "am",
+    "pm",
+    "week",
+    "weekend",
+}
 _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)s?\b")
 _DIGITS = re.compile(r"\d")
-_CAPITALISED = re.compile(r"\b[A-Z][\w’'.-]*(?:\s+(?:of|de|la|del|y|and)?\s*[A-Z][\w’'.-]*)*")
 
 
 @dataclass(frozen=True)
@@ -120,7 +138,7 @@ def holds_answer_type(sentence: str, question: str, answer_type: str | None) -> 
     if answer_type == "number":
         return any(_DIGITS.search(word) or word in _NUMBER_WORDS for word in new_words)
     # Names and places: a capitalised phrase, not the sentence's first word, not in the question.
-    for match in _CAPITALISED.finditer(sentence):
+    for match in CAPITALISED_RUN.finditer(sentence):
         if match.start() == 0:
             continue
         phrase_words = {w for w in words(match.group()) if not _is_demonym(w)}

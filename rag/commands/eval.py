@@ -29,25 +29,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--questions", type=Path, metavar="FILE",
-                        help="question file, one JSON object a line (default: eval/questions.jsonl)")  # fmt: skip
+    parser.add_argument(
+        "--questions",
+        type=Path,
+        metavar="FILE",
+        help="question file, one JSON object a line (default: eval/questions.jsonl)",
+    )
     add_answer_options(parser)
-    parser.add_argument("--compare", nargs="*", metavar="MODE|BACKEND|MODE:BACKEND",
-                        help="run several configurations side by side (alone: all three modes)")  # fmt: skip
+    parser.add_argument(
+        "--compare",
+        nargs="*",
+        metavar="MODE|BACKEND|MODE:BACKEND",
+        help="run several configurations side by side (alone: all three modes)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--out", type=Path, metavar="DIR",
-                        help="write eval.json, report.md and chart.png into DIR")  # fmt: skip
+    parser.add_argument(
+        "--out", type=Path, metavar="DIR", help="write eval.json, report.md and chart.png into DIR"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     datasets = parser.add_argument_group(
         "outside benchmarks (each indexed once into its own folder)"
     )
     datasets.add_argument("--squad", type=Path, metavar="FILE", help="a SQuAD v1.1/v2.0 JSON file")
-    datasets.add_argument("--limit", type=int, metavar="N",
-                          help="with --squad: N questions spread evenly over the file "
-                               "(their articles' paragraphs are indexed)")  # fmt: skip
-    datasets.add_argument("--beir", type=Path, metavar="DIR",
-                          help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv): "
-                               "nDCG@10, recall@10 and MRR@10 per retrieval mode")  # fmt: skip
+    datasets.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="with --squad: N questions spread evenly over the file "
+        "(their articles' paragraphs are indexed)",
+    )
+    datasets.add_argument(
+        "--beir",
+        type=Path,
+        metavar="DIR",
+        help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv): "
+        "nDCG@10, recall@10 and MRR@10 per retrieval mode",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,11 +111,15 @@ def _configs(args: argparse.Namespace, settings) -> list:
         else:
             backend = item
         if mode not in RETRIEVAL_MODES:
-            raise RagError(f"--compare {item!r}: unknown mode {mode!r}; "
-                           f"modes are {', '.join(RETRIEVAL_MODES)}.")  # fmt: skip
+            raise RagError(
+                f"--compare {item!r}: unknown mode {mode!r}; "
+                f"modes are {', '.join(RETRIEVAL_MODES)}."
+            )
         if backend not in backends:
-            raise RagError(f"--compare {item!r}: no backend named {backend!r}; "
-                           f"registered: {', '.join(backends)}.")  # fmt: skip
+            raise RagError(
+                f"--compare {item!r}: no backend named {backend!r}; "
+                f"registered: {', '.join(backends)}."
+            )
         config = RunConfig(mode, backend, settings.top_k)
         if config not in configs:
             configs.append(config)
@@ -125,8 +146,10 @@ def _run_questions(args: argparse.Namespace, settings) -> int:
         pipeline = Pipeline(dataset)
         ensure_dataset_index(pipeline, squad.documents, docs_dir, progress=progress)
         title = f"SQuAD {squad.version or ''} {args.squad.name}".replace("  ", " ")
-        notes.append(f"Corpus: {len(squad.documents):,} paragraphs of {squad.n_articles} articles "
-                     f"(index {dataset.index_dir}). A retrieval hit is the gold paragraph.")  # fmt: skip
+        notes.append(
+            f"Corpus: {len(squad.documents):,} paragraphs of {squad.n_articles} articles "
+            f"(index {dataset.index_dir}). A retrieval hit is the gold paragraph."
+        )
         need_answer = False
     else:
         path = args.questions or DEFAULT_QUESTIONS
@@ -141,9 +164,12 @@ def _run_questions(args: argparse.Namespace, settings) -> int:
         indexed = pipeline.index().doc_rows
         missing = sorted({q.source for q in questions if q.source and q.source not in indexed})
         if missing:
-            print(f"warning: {len(missing)} gold source(s) named in {path} are not in the index "
-                  f"{settings.index_dir}: {', '.join(missing[:5])}; their questions cannot be hit. "
-                  "Ingest those documents first.", file=sys.stderr)  # fmt: skip
+            print(
+                f"warning: {len(missing)} gold source(s) named in {path} are not in the index "
+                f"{settings.index_dir}: {', '.join(missing[:5])}; their questions cannot be hit. "
+                "Ingest those documents first.",
+                file=sys.stderr,
+            )
         title = f"Evaluation of {path.name}"
         need_answer = True
 
@@ -151,10 +177,15 @@ def _run_questions(args: argparse.Namespace, settings) -> int:
     payload = runs[0].summary()
     if len(runs) > 1:
         payload["runs"] = [
-            {"label": run.config.label, "mode": run.config.mode, "backend": run.config.backend,
-             "k": run.config.k, **run.summary()}
+            {
+                "label": run.config.label,
+                "mode": run.config.mode,
+                "backend": run.config.backend,
+                "k": run.config.k,
+                **run.summary(),
+            }
             for run in runs
-        ]  # fmt: skip
+        ]
     if args.json:
         print(json.dumps(payload, ensure_ascii=False, indent=2))
     else:
@@ -194,8 +225,10 @@ def _run_beir(args: argparse.Namespace, settings) -> int:
         modes = list(dict.fromkeys(item.partition(":")[0] for item in args.compare))
         unknown = [m for m in modes if m not in RETRIEVAL_MODES]
         if unknown:
-            raise RagError(f"--beir measures retrieval only; --compare takes modes "
-                           f"({', '.join(RETRIEVAL_MODES)}), not {unknown[0]!r}.")  # fmt: skip
+            raise RagError(
+                f"--beir measures retrieval only; --compare takes modes "
+                f"({', '.join(RETRIEVAL_MODES)}), not {unknown[0]!r}."
+            )
     elif args.mode:
         modes = [args.mode]
     else:
@@ -223,12 +256,17 @@ def _run_beir(args: argparse.Namespace, settings) -> int:
         print(f"{'mode':<8}" + "".join(f"{n:>12}" for n in names) + f"{'p50 ms':>10}{'p95 ms':>10}")
         for run in runs:
             s = run.summary()
-            print(f"{run.mode:<8}" + "".join(f"{s[n]:>12.4f}" for n in names)
-                  + f"{s['latency_ms']['p50']:>10.1f}{s['latency_ms']['p95']:>10.1f}")  # fmt: skip
+            print(
+                f"{run.mode:<8}"
+                + "".join(f"{s[n]:>12.4f}" for n in names)
+                + f"{s['latency_ms']['p50']:>10.1f}{s['latency_ms']['p95']:>10.1f}"
+            )
     if args.out:
         title = f"BEIR {args.beir.name} ({beir.split})"
-        notes = [f"Corpus: {len(beir.documents):,} documents (title + text), index "
-                 f"{dataset.index_dir}. A document ranks at its best passage."]  # fmt: skip
+        notes = [
+            f"Corpus: {len(beir.documents):,} documents (title + text), index "
+            f"{dataset.index_dir}. A document ranks at its best passage."
+        ]
         paths = write_retrieval_reports(args.out, payload, runs, title, notes)
         print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
     return 0

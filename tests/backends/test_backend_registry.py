@@ -8,12 +8,12 @@ and used by `rag ask --backend lead` with no change to our code.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import hardening.helpers
 import pytest
 
 from rag.backends import backend_names, describe_backends, load_backend
@@ -28,18 +28,9 @@ PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "rag-lead-backend"
 def run_rag(
     *args: str, env: dict[str, str] | None = None, cwd: Path
 ) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    for name in list(environment):
-        if name.startswith("RAG_"):
-            del environment[name]  # the developer's own settings must not leak in
-    environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "rag", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=cwd,
-        timeout=300,
+    """`rag ARGS` without the developer's own settings, plus `env`."""
+    return hardening.helpers.run_rag(
+        *args, cwd=cwd, env=hardening.helpers.cli_env(cwd, **(env or {}))
     )
 
 
@@ -147,6 +138,7 @@ def plugin_path(tmp_path_factory) -> str:
     return str(target)
 
 
+@pytest.mark.slow
 def test_rag_backends_lists_an_installed_plugin(plugin_path, tmp_path):
     result = run_rag("backends", "--json", env={"PYTHONPATH": plugin_path}, cwd=tmp_path)
 

@@ -34,14 +34,21 @@ def write_corpus(folder: Path, names: list[str]) -> set[str]:
     folder.mkdir(parents=True, exist_ok=True)
     base = (SEEDS / f"{UNDERSTANDING_DOC}.txt").read_text(encoding="utf-8")
     for number, name in enumerate(names):
-        (folder / f"{name}.txt").write_text(f"Bulletin {name}.\n\n{base} Edition {number}.",
-                                            encoding="utf-8")  # fmt: skip
+        (folder / f"{name}.txt").write_text(
+            f"Bulletin {name}.\n\n{base} Edition {number}.", encoding="utf-8"
+        )
     return set(names)
 
 
 def start(*args: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(rag_command(*args), cwd=cwd, env=cli_env(cwd),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        rag_command(*args),
+        cwd=cwd,
+        env=cli_env(cwd),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(condition, process: subprocess.Popen, timeout: float = PHASE_TIMEOUT_S) -> bool:
@@ -77,8 +84,15 @@ def test_sigkill_while_writing_the_index_never_loses_it(scratch_pipeline, tmp_pa
     new_docs = write_corpus(tmp_path / "corpus", [f"bulletin-{n}" for n in range(3)])
     allowed = [SEED_DOCS, SEED_DOCS | new_docs]
     # --rebuild writes a new generation every time, so every run reaches a commit to kill.
-    command = ("ingest", str(SEEDS), str(tmp_path / "corpus"), "--rebuild", "--quiet",
-               "--index", str(index))  # fmt: skip
+    command = (
+        "ingest",
+        str(SEEDS),
+        str(tmp_path / "corpus"),
+        "--rebuild",
+        "--quiet",
+        "--index",
+        str(index),
+    )
     rng = random.Random(6)
     # Kills aimed at the write: as soon as the new generation's folder appears, and at
     # random moments into writing it (random moments of the whole run: tests/test_ingest.py).
@@ -126,13 +140,30 @@ def test_two_ingests_at_once_one_fails_clearly_the_other_waits(scratch_pipeline,
         return False
 
     # The first may meet our probe holding the lock for an instant, so it waits a little.
-    writer = start("ingest", str(tmp_path / "first"), "--wait", "60", "--quiet",
-                   "--index", str(index), cwd=tmp_path)  # fmt: skip
+    writer = start(
+        "ingest",
+        str(tmp_path / "first"),
+        "--wait",
+        "60",
+        "--quiet",
+        "--index",
+        str(index),
+        cwd=tmp_path,
+    )
     assert wait_for(holds_lock, writer), writer.communicate()[1]
-    impatient = start("ingest", str(tmp_path / "second"), "--quiet", "--index", str(index),
-                      cwd=tmp_path)  # fmt: skip
-    patient = start("ingest", str(tmp_path / "second"), "--wait", "600", "--quiet",
-                    "--index", str(index), cwd=tmp_path)  # fmt: skip
+    impatient = start(
+        "ingest", str(tmp_path / "second"), "--quiet", "--index", str(index), cwd=tmp_path
+    )
+    patient = start(
+        "ingest",
+        str(tmp_path / "second"),
+        "--wait",
+        "600",
+        "--quiet",
+        "--index",
+        str(index),
+        cwd=tmp_path,
+    )
 
     # Meanwhile a reader always finds a whole index: the old one, or the first's.
     reader = fresh_pipeline(settings, embedder)
@@ -147,8 +178,10 @@ def test_two_ingests_at_once_one_fails_clearly_the_other_waits(scratch_pipeline,
     for process in (writer, patient):
         _, errors = process.communicate(timeout=FINISH_TIMEOUT_S)
         assert process.returncode == 0, errors
-    assert assert_whole_index(fresh_pipeline(settings, embedder),
-                              [SEED_DOCS | first | second]) == SEED_DOCS | first | second  # fmt: skip
+    assert (
+        assert_whole_index(fresh_pipeline(settings, embedder), [SEED_DOCS | first | second])
+        == SEED_DOCS | first | second
+    )
 
 
 def test_a_reader_that_loses_the_race_with_a_writer_reads_the_new_index(
@@ -159,8 +192,9 @@ def test_a_reader_that_loses_the_race_with_a_writer_reads_the_new_index(
 
     writer = scratch_pipeline
     reader = fresh_pipeline(writer.settings, writer.embedder)
-    (tmp_path / "tower.txt").write_text("The Quillon tower clock was wound in 1890.",
-                                        encoding="utf-8")  # fmt: skip
+    (tmp_path / "tower.txt").write_text(
+        "The Quillon tower clock was wound in 1890.", encoding="utf-8"
+    )
     read_generation = rag.store._read_generation
     raced: list[Path] = []
 

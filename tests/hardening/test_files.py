@@ -119,6 +119,7 @@ def test_a_folder_of_troubles_indexes_the_good_files_and_names_each_bad_one(
     assert sources["caf\ufffd"].endswith("caf\ufffd.txt")
 
 
+@pytest.mark.slow
 def test_a_one_megabyte_line_without_spaces_is_cut_into_bounded_chunks(seed_pipeline, tmp_path):
     rng = random.Random(11)
     line = "".join(rng.choices(string.ascii_letters + string.digits, k=1_000_000))

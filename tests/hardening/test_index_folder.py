@@ -99,12 +99,14 @@ def damaged(scratch_pipeline, request):
     return scratch_pipeline, word
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damaged", list(DAMAGES), indirect=True)
 def test_rag_ask_and_docs_say_how_to_rebuild(damaged, tmp_path):
     pipeline, word = damaged
     index = str(pipeline.settings.index_dir)
-    assert_clear_error(run_rag("ask", SEED_QUESTION, "--index", index, cwd=tmp_path),
-                       word, "rag ingest --rebuild")  # fmt: skip
+    assert_clear_error(
+        run_rag("ask", SEED_QUESTION, "--index", index, cwd=tmp_path), word, "rag ingest --rebuild"
+    )
     listing = run_rag("docs", "--index", index, cwd=tmp_path)
     # `rag docs` reads the manifest alone: it lists what it can, or says what is wrong.
     if listing.returncode != 0:
@@ -121,6 +123,7 @@ def test_adding_to_a_damaged_index_is_refused_with_the_same_advice(damaged, tmp_
     assert word in str(error.value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damaged", ["foreign_faiss"], indirect=True)
 def test_the_advised_rebuild_brings_back_an_index_that_answers(damaged):
     pipeline, _ = damaged
@@ -135,6 +138,7 @@ def chat_app_class():
     return ChatApp
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damaged", list(DAMAGES), indirect=True)
 def test_the_chat_window_says_it_on_opening_and_on_asking(damaged, chat_app_class):
     pipeline, word = damaged
@@ -147,11 +151,13 @@ def test_the_chat_window_says_it_on_opening_and_on_asking(damaged, chat_app_clas
     assert word in shown(reply) and "Traceback" not in reply
 
 
+@pytest.mark.slow
 def test_no_index_and_nothing_to_build_it_from(tmp_path, chat_app_class):
     index = tmp_path / "empty-index"
     for command in (["ask", SEED_QUESTION], ["docs"]):
-        assert_clear_error(run_rag(*command, "--index", str(index), cwd=tmp_path),
-                           "no index", "rag ingest")  # fmt: skip
+        assert_clear_error(
+            run_rag(*command, "--index", str(index), cwd=tmp_path), "no index", "rag ingest"
+        )
     from rag.config import Settings
 
     app = chat_app_class(Pipeline(Settings(index_dir=index, seeds_dir=tmp_path / "no-seeds")))
@@ -159,13 +165,19 @@ def test_no_index_and_nothing_to_build_it_from(tmp_path, chat_app_class):
     assert "rag-status-error" in panel and "rag ingest" in shown(panel)
 
 
+@pytest.mark.slow
 def test_an_index_path_that_is_a_file(tmp_path, seed_pipeline):
     index = tmp_path / "index.txt"
     index.write_text("not a folder", encoding="utf-8")
     (tmp_path / "seeds").mkdir()
     shutil.copy(next(SEEDS.glob("*.txt")), tmp_path / "seeds")
     for command in (["ingest", str(tmp_path / "seeds")], ["ask", SEED_QUESTION]):
-        result = run_rag(*command, "--index", str(index), "--quiet" if command[0] == "ingest"
-                         else "--json", cwd=tmp_path)  # fmt: skip
+        result = run_rag(
+            *command,
+            "--index",
+            str(index),
+            "--quiet" if command[0] == "ingest" else "--json",
+            cwd=tmp_path,
+        )
         assert_clear_error(result, str(index), "not a folder")
     assert index.read_text(encoding="utf-8") == "not a folder"

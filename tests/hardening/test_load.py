@@ -50,12 +50,21 @@ def chat_url(seed_pipeline, tmp_path_factory, request):
     shutil.copytree(seed_pipeline.settings.index_dir, tmp / "index")
     port = free_port()
     log = tmp / "server.log"
-    command = [sys.executable, "-m", "rag", "chat", "--host", "127.0.0.1", "--port", str(port),
-               "--index", str(tmp / "index")]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "rag",
+        "chat",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--index",
+        str(tmp / "index"),
+    ]
     env = cli_env(tmp, GRADIO_TEMP_DIR=str(tmp / "gradio"))
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=tmp, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT)  # fmt: skip
+        process = subprocess.Popen(command, cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         request.getfixturevalue("expected_answers")

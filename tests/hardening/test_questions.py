@@ -77,6 +77,7 @@ def test_an_injection_around_a_real_question_still_answers_from_the_documents(se
     assert_quotes_are_verbatim(seed_pipeline, answer)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("question", "message"),
     [
@@ -92,14 +93,16 @@ def test_the_cli_refuses_bad_questions_in_one_line(seed_pipeline, tmp_path, ques
     assert_clear_error(result, "question", message)
 
 
+@pytest.mark.slow
 def test_the_cli_answers_an_injection_full_of_control_bytes_from_the_documents(
     seed_pipeline, tmp_path
 ):
     # Undecodable bytes reach Python as lone surrogates; they used to crash the tokenizer.
     noisy = INJECTION_WITH_QUESTION.encode().replace(b"Bicentennial", b"Bicentennial\x07 \xff\xfe")
     noisy = noisy.replace(b"launched", b"\x1b[31mlaunched") + b"\r\n"
-    result = run_rag("ask", noisy, "--json", "--index", str(seed_pipeline.settings.index_dir),
-                     cwd=tmp_path)  # fmt: skip
+    result = run_rag(
+        "ask", noisy, "--json", "--index", str(seed_pipeline.settings.index_dir), cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert SEED_ANSWER in answer["answer"] and answer["citations"]

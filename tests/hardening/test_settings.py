@@ -13,6 +13,7 @@ import pytest
 from .helpers import SEED_QUESTION, assert_clear_error, cli_env, run_rag
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("toml", "phrases"),
     [
@@ -39,6 +40,7 @@ def test_a_bad_rag_toml_stops_the_command_with_one_line(tmp_path, toml, phrases,
     assert_clear_error(result, *phrases)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "env", "phrases"),
     [
@@ -53,8 +55,16 @@ def test_a_bad_rag_toml_stops_the_command_with_one_line(tmp_path, toml, phrases,
 )
 def test_bad_flags_and_variables_name_what_to_change(seed_pipeline, tmp_path, args, env, phrases):
     index = str(seed_pipeline.settings.index_dir)
-    result = run_rag("ask", SEED_QUESTION, *args, "--index", index, cwd=tmp_path,
-                     env=cli_env(tmp_path, **env), timeout=60)  # fmt: skip
+    result = run_rag(
+        "ask",
+        SEED_QUESTION,
+        *args,
+        "--index",
+        index,
+        cwd=tmp_path,
+        env=cli_env(tmp_path, **env),
+        timeout=60,
+    )
     if not phrases:
         assert result.returncode == 2 and "invalid int value" in result.stderr
         assert "Traceback" not in result.stderr
@@ -62,10 +72,12 @@ def test_bad_flags_and_variables_name_what_to_change(seed_pipeline, tmp_path, ar
     assert_clear_error(result, *phrases)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("port", ["0", "70000", "-5"])
 def test_an_impossible_port_is_refused_before_anything_loads(tmp_path, port):
-    result = run_rag("chat", "--port", port, "--index", str(tmp_path / "index"),
-                     cwd=tmp_path, timeout=60)  # fmt: skip
+    result = run_rag(
+        "chat", "--port", port, "--index", str(tmp_path / "index"), cwd=tmp_path, timeout=60
+    )
     assert_clear_error(result, "--port must be between 1 and 65535")
     assert not (tmp_path / "index").exists()
 

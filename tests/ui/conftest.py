@@ -59,8 +59,9 @@ def chat_server(tmp_path_factory):
         str(tmp / "index"),
     ]
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=REPO, env=server_env(tmp), stdout=out,
-                                   stderr=subprocess.STDOUT)  # fmt: skip
+        process = subprocess.Popen(
+            command, cwd=REPO, env=server_env(tmp), stdout=out, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_until_serving(url, process, log, SERVER_START_TIMEOUT_S)

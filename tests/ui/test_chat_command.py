@@ -22,8 +22,11 @@ def test_port_in_use_gives_a_clear_error_fast(tmp_path):
         port = taken.getsockname()[1]
         result = subprocess.run(
             [sys.executable, "-m", "rag", "chat", "--port", str(port), "--index", str(tmp_path)],
-            cwd=REPO, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert result.returncode == 1
     assert f"Port {port} on 127.0.0.1 is in use" in result.stderr
     assert "--port" in result.stderr

@@ -49,9 +49,14 @@ def test_quote_is_shown_alone_when_no_passage_contains_it():
     assert "<mark" in html
 
 
+def cited_answer(text: str) -> Answer:
+    """An extractive answer whose one citation is the quote inside the passage."""
+    citations = (citation(QUOTE_START, QUOTE_END),)
+    return Answer("q?", text, False, "extractive", citations=citations, passages=(passage(),))
+
+
 def test_answer_markers_point_only_to_real_citations():
-    answer = Answer("q?", "It was 2010. [1] See [7].", False, "extractive",
-                    citations=(citation(QUOTE_START, QUOTE_END),), passages=(passage(),))  # fmt: skip
+    answer = cited_answer("It was 2010. [1] See [7].")
     html = render.answer_html(answer)
     assert '<sup class="rag-marker" title="Source 1">[1]</sup>' in html
     assert "&#91;7&#93;" in html  # not a marker: shown as typed
@@ -67,8 +72,7 @@ def test_abstention_has_its_own_style_and_no_sources():
 
 
 def test_passage_panel_highlights_cited_sentences():
-    answer = Answer("q?", "x [1]", False, "extractive",
-                    citations=(citation(QUOTE_START, QUOTE_END),), passages=(passage(),))  # fmt: skip
+    answer = cited_answer("x [1]")
     html = render.passages_html(answer)
     assert html.count("<mark") == 1
     assert "#1" in html
