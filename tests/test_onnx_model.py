@@ -185,6 +185,7 @@ def test_a_model_that_cannot_be_exported_runs_on_torch_with_one_notice(private_c
     assert vector.shape == (384,)
 
 
+@pytest.mark.slow  # imports torch
 def test_runtime_torch_setting_uses_sentence_transformers():
     embedder = Embedder.from_settings(Settings(model_runtime="torch"))
     assert embedder.runtime == "torch"

@@ -84,11 +84,13 @@ def run(args: argparse.Namespace) -> int:
 
     from rag.api.http import Limits, create_app
     from rag.api.service import Service
+    from rag.commands.progress import terminal_progress
     from rag.pipeline import Pipeline
 
     pipeline = Pipeline(settings)
     if not pipeline.store.exists() and settings.seeds_dir.is_dir():
-        report = pipeline.ensure_index(progress=True)
+        with terminal_progress() as progress:
+            report = pipeline.ensure_index(on_progress=progress)
         if report is not None:
             print(
                 f"Built the index over {settings.seeds_dir}/: {report.summary()}", file=sys.stderr

@@ -85,6 +85,7 @@ def test_the_openai_client_talks_to_a_real_server(served):
     assert "Traceback" not in log.read_text()
 
 
+@pytest.mark.slow  # imports gradio, serves both
 def test_the_chat_window_can_share_the_port(read_only_service, monkeypatch):
     from fastapi.testclient import TestClient
 
