@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from rag.errors import RagError
 
 # Sub-command name → module in rag.commands; the order is the order of `rag --help`.
-COMMANDS = ("ask", "ingest", "docs", "remove", "backends", "chat", "serve", "eval", "config")
+COMMANDS = ("ask", "ingest", "docs", "remove", "backends", "chat", "serve", "mcp", "eval", "config")
 
 
 def common_options() -> argparse.ArgumentParser:

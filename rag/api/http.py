@@ -169,6 +169,18 @@ def create_app(service: Service, token: str | None = None, limits: Limits = Limi
         """The indexed documents."""
         return {"documents": [asdict(info) for info in service.documents()]}
 
+    @app.get("/v1/documents/{doc_id}", tags=["documents"], dependencies=guarded)
+    def document(doc_id: str) -> dict[str, Any]:
+        """One document with its full text: `text[start:end]` is a citation's quote."""
+        found = service.document(doc_id)
+        return {
+            "doc_id": found.doc_id,
+            "title": found.title,
+            "source": found.source,
+            "page_starts": list(found.page_starts),
+            "text": found.text,
+        }
+
     @app.post("/v1/documents", tags=["documents"], dependencies=guarded, status_code=201)
     async def add_documents(
         files: Annotated[list[UploadFile], File(description="Files to add or update.")],

@@ -19,7 +19,7 @@ from rag.backends import final_answer
 from rag.errors import IndexBusyError, IndexMissingError, RagError
 from rag.pipeline import DocumentInfo, Pipeline
 from rag.query import Query
-from rag.types import Answer, Retrieval, Turn
+from rag.types import Answer, Document, Retrieval, Turn
 
 # An upload waits this long for another writer (an ingest, another upload) to finish.
 WRITE_LOCK_TIMEOUT_S = 120
@@ -166,6 +166,18 @@ class Service:
         with translated_errors():
             return self.pipeline.documents()
 
+    def document(self, doc_id: str) -> Document:
+        """One indexed document, with the text its citations' offsets count in."""
+        missing = _not_indexed(doc_id)
+        if not self.pipeline.store.exists():
+            raise missing
+        with translated_errors():
+            data = self.pipeline.index()
+        row = data.doc_rows.get(doc_id)
+        if row is None:
+            raise missing
+        return data.documents[row]
+
     def add_files(self, files: Sequence[UploadedFile]) -> UploadReport:
         """Index uploaded files; they are written only to this service's own folder."""
         if not files:
@@ -222,12 +234,7 @@ class Service:
 
     def remove(self, doc_id: str) -> dict[str, Any]:
         """Take one document out of the index."""
-        missing = ApiError(
-            404,
-            "document_not_found",
-            f"No document with id {doc_id!r} is indexed; GET /v1/documents lists the ids.",
-            "doc_id",
-        )
+        missing = _not_indexed(doc_id)
         if not self.pipeline.store.exists():
             raise missing
         with translated_errors():
@@ -309,6 +316,15 @@ class translated_errors:
         if isinstance(error, RagError):
             raise api_error(error) from None
         return False
+
+
+def _not_indexed(doc_id: str) -> ApiError:
+    return ApiError(
+        404,
+        "document_not_found",
+        f"No document with id {doc_id!r} is indexed; GET /v1/documents lists the ids.",
+        "doc_id",
+    )
 
 
 def _resumed(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str | Answer]:

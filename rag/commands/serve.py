@@ -84,25 +84,8 @@ def run(args: argparse.Namespace) -> int:
 
     from rag.api.http import Limits, create_app
     from rag.api.service import Service
-    from rag.commands.progress import terminal_progress
-    from rag.pipeline import Pipeline
 
-    pipeline = Pipeline(settings)
-    if not pipeline.store.exists() and settings.seeds_dir.is_dir():
-        with terminal_progress() as progress:
-            report = pipeline.ensure_index(on_progress=progress)
-        if report is not None:
-            print(
-                f"Built the index over {settings.seeds_dir}/: {report.summary()}", file=sys.stderr
-            )
-    if not pipeline.store.exists():
-        print(
-            f"No index in {settings.index_dir} yet: POST documents to /v1/documents to start one.",
-            file=sys.stderr,
-        )
-    print("Loading the embedding model…", file=sys.stderr)
-    pipeline.embedder.warm_up()
-
+    pipeline = ready_pipeline(settings, "POST documents to /v1/documents to start one.")
     service = Service(pipeline)
     limits = Limits(max_upload_bytes=int(args.max_upload_mb * (1 << 20)))
     app = create_app(service, token=token, limits=limits)
@@ -121,6 +104,27 @@ def run(args: argparse.Namespace) -> int:
     finally:
         service.close()
     return 0
+
+
+def ready_pipeline(settings, no_index_hint: str):
+    """A Pipeline with its model loaded, and its index built over seeds/ if it has none."""
+    from rag.commands.progress import terminal_progress
+    from rag.pipeline import Pipeline
+
+    pipeline = Pipeline(settings)
+    if not pipeline.store.exists() and settings.seeds_dir.is_dir():
+        with terminal_progress() as progress:
+            report = pipeline.ensure_index(on_progress=progress)
+        if report is not None:
+            print(
+                f"Built the index over {settings.seeds_dir}/: {report.summary()}", file=sys.stderr
+            )
+    if not pipeline.store.exists():
+        print(f"No index in {settings.index_dir} yet: {no_index_hint}", file=sys.stderr)
+    print("Loading the embedding model…", file=sys.stderr)
+    # Now, not on the first question, which a client may time out on.
+    pipeline.embedder.warm_up()
+    return pipeline
 
 
 def mount_chat(app, pipeline, token: str | None) -> None:

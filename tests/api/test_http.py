@@ -14,6 +14,8 @@ GUARDED = [
     ("POST", "/v1/ask", {"question": QUESTION}),
     ("POST", "/v1/search", {"question": QUESTION}),
     ("GET", "/v1/documents", None),
+    ("GET", f"/v1/documents/{FRAMEWORK_DOC}", None),
+    ("POST", "/v1/documents", None),
     ("DELETE", f"/v1/documents/{FRAMEWORK_DOC}", None),
     ("POST", "/v1/chat/completions", {"model": "extractive", "messages": []}),
 ]
@@ -92,6 +94,15 @@ def test_documents_are_listed(client):
     documents = client.get("/v1/documents").json()["documents"]
     assert {d["doc_id"] for d in documents} == {FRAMEWORK_DOC, UNDERSTANDING_DOC}
     assert all(d["chunks"] > 0 and d["characters"] > 0 for d in documents)
+
+
+def test_one_document_has_the_text_the_offsets_count_in(client):
+    citation = client.post("/v1/ask", json={"question": QUESTION}).json()["citations"][0]
+    document = client.get(f"/v1/documents/{citation['doc_id']}").json()
+    assert document["text"][citation["start"] : citation["end"]] == citation["quote"]
+    assert "GET /v1/documents" in error_of(
+        client.get("/v1/documents/nope"), 404, "document_not_found"
+    )
 
 
 def test_the_api_page_works_offline(client):
