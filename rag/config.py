@@ -45,7 +45,7 @@ class Settings:
     # Sentence vectors (the extractive backend scores sentences with them): "in_chunk" pools
     # each sentence's token vectors from its chunk's own forward pass (one model run per
     # chunk); "separate" embeds every sentence again on its own (~5 more texts per chunk).
-    sentence_vectors: str = "separate"
+    sentence_vectors: str = "in_chunk"
     # Where models run: "onnx" (ONNX Runtime; a question needs no torch, so a cold start takes
     # about a second; the model is exported once from sentence-transformers) or "torch"
     # (sentence-transformers itself). A model that cannot be exported runs on torch.
