@@ -93,7 +93,8 @@ def _chat_first_answer(rag: list[str], environment: dict[str, str], timeout: flo
             except (urllib.error.URLError, OSError):
                 time.sleep(0.05)
         client = Client(url, verbose=False)
-        client.predict(QUESTION, [], "extractive", "hybrid", 5, api_name="/ask")
+        # The chat turns are a gr.State, which API clients do not send.
+        client.predict(QUESTION, "extractive", "hybrid", 5, api_name="/ask")
         return time.perf_counter() - started
     finally:
         process.terminate()

@@ -14,6 +14,7 @@ model folder's content hash:
             model.onnx
             tokenizer.json      the fast tokenizer sentence-transformers itself uses
             export.json         written last: what was exported, its size and SHA-256
+            verified            the file state whose SHA-256 was last found right
         <kind>-<hash>.lock      held while exporting, so two processes export once
         <kind>-<hash>.refused   why a model cannot run on ONNX (it stays on torch)
         fingerprints/           file sizes and times → content hash, so a start
@@ -52,6 +53,7 @@ EXPORT_FORMAT = 1
 ONNX_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 INFO_FILE = "export.json"
+VERIFIED_FILE = "verified"
 # The issue's bar for "the same vectors": every probe's cosine to torch's vector.
 MIN_COSINE = 0.9999
 MAX_LOGIT_ERROR = 1e-3
@@ -158,6 +160,18 @@ def content_hash(folder: Path, cache_dir: Path) -> str:
     remembered.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomically(remembered, digest)
     return digest
+
+
+def _file_state(path: Path) -> str:
+    found = path.stat()
+    return f"{found.st_size} {found.st_mtime_ns} {found.st_ino}"
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
 
 
 def _file_sha256(path: Path) -> str:
@@ -512,22 +526,33 @@ class OnnxModel:
         return self
 
     def _open_checked(self, folder: Path, info: ExportInfo) -> str:
-        """Open the export while its SHA-256 is checked beside it; what is wrong, or ""."""
+        """Open the export, its SHA-256 checked if the file changed; what is wrong, or ""."""
+        onnx_file = folder / ONNX_FILE
+        # The hash is checked once per state of the file (size, time, inode), and again
+        # whenever anything writes to it: a warm start then costs no 90 MB read.
+        stamp = folder / VERIFIED_FILE
+        state = _file_state(onnx_file)
+        verified = _read_text(stamp) == state
         digests: list[str] = []
         # hashlib releases the GIL: the hash costs little next to the session's own loading.
         hashing = threading.Thread(
-            target=lambda: digests.append(_file_sha256(folder / ONNX_FILE)), daemon=True
+            target=lambda: digests.append("" if verified else _file_sha256(onnx_file)),
+            daemon=True,
         )
         hashing.start()
         try:
             self._open(folder, info)
         except Exception as error:  # onnxruntime's own exception types for a damaged file
-            hashing.join()
             return f"ONNX Runtime cannot read it: {type(error).__name__}: {error}"
         finally:
             hashing.join()
-        if digests != [info.onnx_sha256]:
-            return f"{ONNX_FILE} does not have the SHA-256 it was written with"
+        if not verified:
+            if digests != [info.onnx_sha256]:
+                return f"{ONNX_FILE} does not have the SHA-256 it was written with"
+            try:
+                write_text_atomically(stamp, state)
+            except OSError:
+                pass  # a read-only cache is checked on every start instead
         return ""
 
     def _open(self, folder: Path, info: ExportInfo) -> None:
