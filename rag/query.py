@@ -55,8 +55,9 @@ class Query:
     backend: str | None = None
     # Earlier turns of a chat, oldest first.
     history: tuple[Turn, ...] = ()
-    # Search only these documents (by id); None searches them all. Filled by the
-    # document filters of the CLI and the chat; every index search honours it.
+    # Search only these documents (by id); None searches them all. Room for the document
+    # filters to come (--doc, --folder, --type): until the index searches honour it, the
+    # retriever refuses a filter rather than answer from every document.
     doc_ids: frozenset[str] | None = None
 
     def __post_init__(self) -> None:

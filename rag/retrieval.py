@@ -74,6 +74,11 @@ class Retriever:
     def retrieve(self, query: Query | str, timings: dict[str, float] | None = None) -> Retrieval:
         """The best passages for `query`, best first; `timings` gets each step's milliseconds."""
         query = as_query(query)
+        if query.doc_ids is not None:
+            raise RagError(
+                "Searching only some documents is not supported by this index yet; "
+                "ask without a document filter."
+            )
         question = query.question
         mode = query.mode or self.mode
         k = query.k or self.top_k
