@@ -111,7 +111,7 @@ def test_openai_client_errors_carry_our_message(openai_client):
             422,
             "invalid_request",
             "'model' is required",
-        ),  # fmt: skip
+        ),
         ({"model": "extractive"}, 422, "invalid_request", "'messages' is required"),
         ({"model": "extractive", "messages": []}, 422, "invalid_request", "'messages'"),
         ({"model": "extractive", "messages": "hi"}, 422, "invalid_request", "'messages'"),
@@ -120,19 +120,19 @@ def test_openai_client_errors_carry_our_message(openai_client):
             422,
             "invalid_request",
             "'messages.0.role' is required",
-        ),  # fmt: skip
+        ),
         (
             {"model": "extractive", "messages": [{"role": "robot", "content": "hi"}]},
             422,
             "invalid_request",
             "'messages.0.role'",
-        ),  # fmt: skip
+        ),
         (
             {"model": "extractive", "messages": [{"role": "user", "content": 7}]},
             422,
             "invalid_request",
             "'messages.0.content",
-        ),  # fmt: skip
+        ),
         (
             {
                 "model": "extractive",
@@ -146,25 +146,25 @@ def test_openai_client_errors_carry_our_message(openai_client):
             400,
             "unsupported_content",
             "only text",
-        ),  # fmt: skip
+        ),
         (
             {"model": "extractive", "messages": [{"role": "user", "content": "x " * 1500}]},
             422,
             "invalid_request",
             "limit is 2,000",
-        ),  # fmt: skip
+        ),
         (
             {"model": "extractive", "messages": [{"role": "user", "content": "hi there"}] * 201},
             422,
             "invalid_request",
             "'messages'",
-        ),  # fmt: skip
+        ),
         (
             {"model": "extractive", "n": 2, "messages": [{"role": "user", "content": "hi there"}]},
             422,
             "invalid_request",
             "'n'",
-        ),  # fmt: skip
+        ),
         (
             {
                 "model": "extractive",
@@ -174,19 +174,19 @@ def test_openai_client_errors_carry_our_message(openai_client):
             422,
             "invalid_request",
             "'stream'",
-        ),  # fmt: skip
+        ),
         (
             {"model": "extractive", "k": 0, "messages": [{"role": "user", "content": "hi there"}]},
             422,
             "invalid_request",
             "'k'",
-        ),  # fmt: skip
+        ),
         (
             {"model": 5, "messages": [{"role": "user", "content": "hi there"}]},
             422,
             "invalid_request",
             "'model'",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_bad_chat_requests_are_refused(client, body, status, code, phrase):

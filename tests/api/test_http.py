@@ -262,20 +262,20 @@ def test_an_upload_cannot_write_outside_our_folder(scratch_client, tmp_path):
             400,
             "duplicate_file_name",
             "'a.txt'",
-        ),  # fmt: skip
+        ),
         ([("files", ("empty.txt", b""))], 422, "unreadable_files", "empty.txt"),
         (
             [("files", ("image.txt", b"\x89PNG\x00\x00\x00binary"))],
             422,
             "unreadable_files",
             "binary",
-        ),  # fmt: skip
+        ),
         (
             [("files", (f"f{n}.txt", FACT.encode())) for n in range(4)],
             413,
             "too_many_files",
             "at most 3",
-        ),  # fmt: skip
+        ),
         ([("files", ("big.txt", b"word " * 60_000))], 413, "request_too_large", "256 KiB"),
     ],
 )
