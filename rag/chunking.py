@@ -55,6 +55,12 @@ def count_tokens(text: str, encoding: str = TIKTOKEN_ENCODING) -> int:
     return len(_encoding(encoding).encode(text, disallowed_special=()))
 
 
+def truncate_tokens(text: str, limit: int, encoding: str = TIKTOKEN_ENCODING) -> str:
+    """The start of `text` that holds at most `limit` tiktoken tokens."""
+    tokens = _encoding(encoding).encode(text, disallowed_special=())
+    return text if len(tokens) <= limit else _encoding(encoding).decode(tokens[:limit])
+
+
 class Chunker:
     """Splits documents into chunks under both the tiktoken and the model's word-piece limit."""
 

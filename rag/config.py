@@ -82,6 +82,9 @@ class Settings:
     llm_api_key_env: str = "OPENAI_API_KEY"
     llm_temperature: float = 0.0
     llm_timeout: float = 60.0
+    # The most tokens the model may write in one answer: sent as `max_tokens`, and the
+    # stream is cut there if the server ignores it (a base model can run on for minutes).
+    llm_max_tokens: int = 400
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with `changes` applied and checked (None values are ignored)."""
@@ -163,6 +166,7 @@ def validated(settings: Settings) -> Settings:
         (settings.ivf_nprobe >= 1, "ivf_nprobe", "at least 1"),
         (settings.llm_timeout > 0, "llm_timeout", "more than 0 seconds"),
         (0.0 <= settings.llm_temperature <= 2.0, "llm_temperature", "between 0 and 2"),
+        (16 <= settings.llm_max_tokens <= 32768, "llm_max_tokens", "between 16 and 32768"),
         (bool(settings.model.strip()), "model", "a model name or path, not empty"),
     ]
     for ok, name, expected in checks:

@@ -149,6 +149,9 @@ class Answer:
     # Sentences of the answer that no cited passage supports (LLM backends).
     unsupported: tuple[str, ...] = ()
     mode: str = ""
+    # A language model's own reply when it was not fit to be the answer (it cited no
+    # passage, or none supports it): kept for the user to look at, never shown as the answer.
+    model_text: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -161,5 +164,6 @@ class Answer:
             "passages": [p.to_json() for p in self.passages],
             "notices": list(self.notices),
             "unsupported": list(self.unsupported),
+            "model_text": self.model_text,
             "timings_ms": {key: round(value, 2) for key, value in self.timings_ms.items()},
         }

@@ -147,6 +147,12 @@ def answer_html(answer: Answer) -> str:
         notices += (
             f'<div class="rag-notice">Not supported by the cited passages:<ul>{items}</ul></div>'
         )
+    if answer.model_text:
+        # Closed by default: the model's words are there to look at, not to rely on.
+        notices += (
+            '<details class="rag-model-text"><summary>The model\'s own answer (not used: '
+            f"the passages do not support it)</summary>{text_html(answer.model_text)}</details>"
+        )
     sources = ""
     if answer.citations and not answer.abstained:
         cards = "".join(

@@ -52,6 +52,17 @@ class CheckedAnswer:
     citations: tuple[Citation, ...]
     notices: tuple[str, ...]
     unsupported: tuple[str, ...]
+    # How many sentences the answer has, supported or not.
+    sentences: int = 0
+
+    @property
+    def grounded(self) -> bool:
+        """Whether the answer may stand as the answer: it cites a passage that supports it.
+
+        An answer that cites nothing, or none of whose sentences its passages support,
+        is no answer from the documents, however fluent.
+        """
+        return bool(self.citations) and len(self.unsupported) < self.sentences
 
 
 def is_abstention(text: str) -> bool:
@@ -100,7 +111,8 @@ def check_answer(text: str, passages: Sequence[Passage]) -> CheckedAnswer:
 
     pieces: list[str] = []
     position = 0
-    for start, end in answer_sentences(text):
+    spans = answer_sentences(text)
+    for start, end in spans:
         sentence = text[start:end]
         plain = _MARKER.sub("", sentence).strip()
         terms = set(analyze(plain))
@@ -149,7 +161,11 @@ def check_answer(text: str, passages: Sequence[Passage]) -> CheckedAnswer:
     if not citations:
         notices.append("The answer cites none of the passages.")
     return CheckedAnswer(
-        "".join(pieces).strip(), tuple(citations), tuple(notices), tuple(unsupported)
+        "".join(pieces).strip(),
+        tuple(citations),
+        tuple(notices),
+        tuple(unsupported),
+        sentences=len(spans),
     )
 
 

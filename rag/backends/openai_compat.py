@@ -25,7 +25,8 @@ import os
 import re
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from contextlib import closing
+from dataclasses import dataclass, replace
 
 from rag.backends.base import (
     AnswerRequest,
@@ -108,11 +109,20 @@ class OpenAIBackend(Backend):
             return
         started = time.perf_counter()
         pieces: list[str] = []
+        budget = TokenBudget(self.settings.llm_max_tokens)
         try:
-            for piece in self._chat(build_messages(request), stream):
-                pieces.append(piece)
-                if stream:
-                    yield piece
+            with closing(self._chat(build_messages(request), stream)) as reply_pieces:
+                for piece in reply_pieces:
+                    if isinstance(piece, Finish):
+                        budget.cut |= piece.reason == "length"
+                        continue
+                    piece = budget.take(piece)
+                    if piece:
+                        pieces.append(piece)
+                        if stream:
+                            yield piece
+                    if budget.cut:
+                        break  # closing the generator closes the connection: no more is read
             if not "".join(pieces).strip():
                 raise LLMError(f"{self._url()} sent an empty reply")
         except LLMError as error:
@@ -120,10 +130,31 @@ class OpenAIBackend(Backend):
             return
         timings = {"llm": (time.perf_counter() - started) * 1000}
         reply = "".join(pieces)
+        cut = (
+            (
+                f"The model's reply was cut at llm_max_tokens = {self.settings.llm_max_tokens} tokens.",
+            )
+            if budget.cut
+            else ()
+        )
         if is_abstention(reply):
             yield replace(self._abstain(request), timings_ms=timings)
             return
         checked = check_answer(reply, request.passages)
+        if not checked.grounded:
+            why = (
+                "it cites none of the passages"
+                if not checked.citations
+                else "none of its sentences is supported by the passages it cites"
+            )
+            fallback = self._fallback(
+                request,
+                f"The model's answer was not used: {why}. This is the extractive answer "
+                "instead; the model's own text is kept apart.",
+                model_text=reply,
+            )
+            yield replace(fallback, notices=(*fallback.notices, *cut), timings_ms=timings)
+            return
         yield Answer(
             question=request.question,
             text=checked.text,
@@ -132,7 +163,7 @@ class OpenAIBackend(Backend):
             citations=checked.citations,
             passages=request.passages,
             timings_ms=timings,
-            notices=checked.notices,
+            notices=(*checked.notices, *cut),
             unsupported=checked.unsupported,
         )
 
@@ -145,13 +176,23 @@ class OpenAIBackend(Backend):
             passages=request.passages,
         )
 
-    def _fallback(self, request: AnswerRequest, reason: str) -> Answer:
+    def _fallback(self, request: AnswerRequest, reason: str, model_text: str = "") -> Answer:
+        """The extractive answer, marked as a fallback; `model_text` is the model's unused reply."""
         from rag.backends.extractive import ExtractiveBackend
 
-        log.warning("openai backend failed, answering extractively: %s", reason)
+        log.warning("openai backend's answer not used, answering extractively: %s", reason)
         answer = ExtractiveBackend(self.settings).answer(request)
-        notice = f"The LLM did not answer ({reason}); this is the extractive answer instead."
-        return replace(answer, backend=FALLBACK_BACKEND, notices=(notice, *answer.notices))
+        notice = (
+            reason
+            if model_text
+            else f"The LLM did not answer ({reason}); this is the extractive answer instead."
+        )
+        return replace(
+            answer,
+            backend=FALLBACK_BACKEND,
+            notices=(notice, *answer.notices),
+            model_text=model_text,
+        )
 
     # -- follow-up questions ----------------------------------------------------------
     def standalone_question(self, question: str, history: tuple[Turn, ...]) -> str:
@@ -165,7 +206,7 @@ class OpenAIBackend(Backend):
             {"role": "user", "content": _history_block(history) + f"\n\nLast question: {question}"},
         ]
         try:
-            reply = "".join(self._chat(messages, stream=False))
+            reply = "".join(p for p in self._chat(messages, stream=False) if isinstance(p, str))
         except LLMError as error:
             log.warning("openai backend could not rewrite the follow-up question: %s", error)
             return standalone_question(question, history)
@@ -178,8 +219,8 @@ class OpenAIBackend(Backend):
     def _url(self) -> str:
         return self.settings.llm_base_url.rstrip("/") + "/chat/completions"
 
-    def _chat(self, messages: list[dict[str, str]], stream: bool) -> Iterator[str]:
-        """The reply's text pieces (one piece unless streaming); LLMError on any failure."""
+    def _chat(self, messages: list[dict[str, str]], stream: bool) -> Iterator[str | Finish]:
+        """The reply's text pieces (one unless streaming), then why it ended; LLMError on failure."""
         import httpx
 
         url = self._url()
@@ -191,6 +232,7 @@ class OpenAIBackend(Backend):
             "model": self.settings.llm_model,
             "messages": messages,
             "temperature": self.settings.llm_temperature,
+            "max_tokens": self.settings.llm_max_tokens,
             "stream": stream,
         }
         timeout = self.settings.llm_timeout
@@ -210,7 +252,7 @@ class OpenAIBackend(Backend):
                         yield from _sse_pieces(response.iter_lines(), url)
                     else:
                         # Some servers ignore "stream": true and answer in one piece.
-                        yield _message_content(response.read(), url)
+                        yield from _message_content(response.read(), url)
         except httpx.TimeoutException:
             raise LLMError(
                 f"no reply from {url} within {timeout:g} s; raise llm_timeout if the model is slow"
@@ -273,7 +315,7 @@ def _neutralise(text: str) -> str:
     return _TAG.sub(r"‹\1", text)
 
 
-def _sse_pieces(lines: Iterator[str], url: str) -> Iterator[str]:
+def _sse_pieces(lines: Iterator[str], url: str) -> Iterator[str | Finish]:
     """The content deltas of a chat-completions event stream, up to `data: [DONE]`."""
     for line in lines:
         line = line.strip()
@@ -288,18 +330,22 @@ def _sse_pieces(lines: Iterator[str], url: str) -> Iterator[str]:
                 raise LLMError(f"{url} reported an error mid-stream: {_error_detail(data)}")
             choices = event.get("choices") or []
             delta = (choices[0].get("delta") or {}).get("content") if choices else None
+            reason = choices[0].get("finish_reason") if choices else None
         except (ValueError, AttributeError, TypeError, IndexError) as error:
             raise LLMError(
                 f"{url} sent a malformed stream event ({type(error).__name__}): {data[:120]!r}"
             ) from None
         if delta:
             yield str(delta)
+        if reason:
+            yield Finish(str(reason))
 
 
-def _message_content(body: bytes, url: str) -> str:
+def _message_content(body: bytes, url: str) -> Iterator[str | Finish]:
     try:
         data = json.loads(body)
-        content = data["choices"][0]["message"]["content"]
+        choice = data["choices"][0]
+        content = choice["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError) as error:
         raise LLMError(
             f"{url} sent a malformed reply ({type(error).__name__}): "
@@ -307,7 +353,38 @@ def _message_content(body: bytes, url: str) -> str:
         ) from None
     if not isinstance(content, str):
         raise LLMError(f"{url} sent a reply without text content")
-    return content
+    yield content
+    if isinstance(choice, dict) and choice.get("finish_reason"):
+        yield Finish(str(choice["finish_reason"]))
+
+
+@dataclass(frozen=True)
+class Finish:
+    """Why the server says the reply ended: "stop", or "length" when it hit `max_tokens`."""
+
+    reason: str
+
+
+class TokenBudget:
+    """Lets through at most `limit` tokens of a reply, so a server that ignores max_tokens
+    cannot run on; counted with tiktoken, a close stand-in for any model's tokenizer."""
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+        self.cut = False
+
+    def take(self, piece: str) -> str:
+        """The part of `piece` within the budget; sets `cut` once the budget is spent."""
+        from rag.chunking import count_tokens, truncate_tokens
+
+        if self.cut:
+            return ""
+        tokens = count_tokens(piece)
+        if tokens >= self.left:
+            piece = truncate_tokens(piece, self.left)
+            self.cut = True
+        self.left -= tokens
+        return piece
 
 
 def _error_detail(body: str) -> str:

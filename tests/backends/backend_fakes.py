@@ -36,6 +36,10 @@ class Reply:
     pieces: list[str] | None = None
     # Streaming: after the first piece, wait for this event before sending the rest.
     hold: threading.Event | None = None
+    # Streaming: send the pieces this many times over (a model that runs on).
+    repeat: int = 1
+    # The finish_reason of the reply ("length": cut at max_tokens by the server).
+    finish_reason: str = "stop"
 
 
 @dataclass
@@ -57,6 +61,8 @@ class FakeLLM:
     port: int = 0
     replies: list[Reply] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
+    # Stream events written before the client hung up or the stream ended.
+    events_sent: int = 0
 
     @property
     def base_url(self) -> str:
@@ -94,7 +100,7 @@ def _handler(fake: FakeLLM):
                             {
                                 "index": 0,
                                 "message": {"role": "assistant", "content": reply.content},
-                                "finish_reason": "stop",
+                                "finish_reason": reply.finish_reason,
                             }
                         ],
                     }
@@ -127,11 +133,15 @@ def _handler(fake: FakeLLM):
                             "choices": [{"index": 0, "delta": {"content": piece}}],
                         }
                     )
-                    for piece in pieces
-                ] + ["data: [DONE]"]
+                    for piece in pieces * reply.repeat
+                ]
+                last = {"index": 0, "delta": {}, "finish_reason": reply.finish_reason}
+                lines += ["data: " + json.dumps({"choices": [last]}), "data: [DONE]"]
+            fake.events_sent = 0
             for number, line in enumerate(lines):
                 self.wfile.write(f"{line}\n\n".encode())
                 self.wfile.flush()
+                fake.events_sent += 1
                 if number == 0 and reply.hold is not None:
                     reply.hold.wait(10)
 

@@ -218,10 +218,10 @@ def test_stream_yields_pieces_as_they_arrive_then_the_checked_answer(
     assert llm_server.requests[0].body["stream"] is True
     assert llm_server.requests[0].headers["Accept"] == "text/event-stream"
     assert isinstance(final, Answer)
-    # [3] does not support the sentence; it is kept but the sentence is flagged.
-    assert final.text == "The Bicentennial Framework was launched in October 2021 [1]."
-    assert final.citations[0].doc_id == "harbor"
-    assert len(final.unsupported) == 1
+    # [3] does not support the answer's only sentence: the model's text is not the answer.
+    assert final.backend == FALLBACK_BACKEND
+    assert final.model_text == "".join(pieces)
+    assert "not used" in final.notices[0]
     assert_verbatim(final, documents)
 
 
@@ -398,3 +398,63 @@ def test_pipeline_ask_stream_with_the_openai_backend(llm_server, seed_pipeline, 
     user = llm_server.requests[0].message("user")
     positions = [user.index(p.citation.quote[:60]) for p in final.passages]
     assert positions == sorted(positions)
+
+
+# -- max_tokens, and answers that are no answer ------------------------------------------------
+def test_requests_carry_max_tokens(llm_server, passages, api_key):
+    llm_server.script(GOOD_REPLY, GOOD_REPLY)
+    backend_for(llm_server.base_url).answer(request(passages))
+    backend_for(llm_server.base_url, llm_max_tokens=64).answer(request(passages))
+    assert [sent.body["max_tokens"] for sent in llm_server.requests] == [400, 64]
+
+
+def test_a_stream_that_runs_on_is_cut_at_max_tokens(llm_server, passages, documents, api_key):
+    from rag.chunking import count_tokens
+
+    # A model that ignores max_tokens and repeats itself, as a base model does.
+    pieces = ["The Bicentennial Framework ", "was launched ", "in October 2021 [1]. "]
+    llm_server.script(Reply(pieces=pieces, repeat=50_000))
+    streamed, final = run_stream(
+        backend_for(llm_server.base_url, llm_max_tokens=40), request(passages)
+    )
+
+    assert count_tokens("".join(streamed)) <= 40
+    # We hung up: the server could not write the rest of its ~12 MB.
+    assert llm_server.events_sent < 3 * 50_000
+    assert "cut at llm_max_tokens = 40 tokens" in " ".join(final.notices)
+    assert final.backend == "openai" and final.citations
+    assert_verbatim(final, documents)
+
+
+def test_a_reply_the_server_cut_at_max_tokens_says_so(llm_server, passages, api_key):
+    llm_server.script(Reply(GOOD_REPLY, finish_reason="length"))
+    answer = backend_for(llm_server.base_url).answer(request(passages))
+    assert answer.backend == "openai"
+    assert "cut at llm_max_tokens = 400 tokens" in " ".join(answer.notices)
+
+
+@pytest.mark.parametrize(
+    "reply, why",
+    [
+        # llama-2's chat template fragments, as a base model behind the wrong format gives them.
+        ("[INST] <<SYS>> You answer questions [/INST] " * 12, "cites none of the passages"),
+        ("The framework was signed on Mars in 1887 by King Zog [1].", "none of its sentences"),
+    ],
+)
+def test_an_answer_without_support_is_never_the_answer(
+    llm_server, passages, documents, api_key, reply, why
+):
+    for stream in (False, True):
+        llm_server.script(reply)
+        backend = backend_for(llm_server.base_url)
+        answer = (
+            run_stream(backend, request(passages))[1]
+            if stream
+            else backend.answer(request(passages))
+        )
+        assert answer.backend == FALLBACK_BACKEND
+        assert answer.model_text == reply
+        assert why in answer.notices[0] and "extractive answer instead" in answer.notices[0]
+        assert "2021" in answer.text  # the extractive answer, from the passages
+        assert answer.unsupported == ()
+        assert_verbatim(answer, documents)

@@ -82,3 +82,26 @@ def test_documents_table_escapes_titles():
     html = render.documents_html([DocumentInfo("d", "<img src=x onerror=alert(1)>", "s", 3, 100)])
     assert "<img" not in html and "&lt;img" in html
     assert ">3<" in html
+
+
+def test_an_unused_model_reply_is_behind_a_closed_disclosure_and_inert():
+    cited = citation(QUOTE_START, QUOTE_END)
+    answer = Answer(
+        "q",
+        "The framework was launched in 2010. [1]",
+        False,
+        "extractive (fallback)",
+        citations=(cited,),
+        passages=(passage(),),
+        notices=("The model's answer was not used: it cites none of the passages.",),
+        model_text="[INST] <<SYS>> <img src=x onerror=alert(1)> [/INST]",
+    )
+    html = render.answer_html(answer)
+    disclosure = html[html.index("<details") : html.index("</details>")]
+    assert "<details open" not in html
+    assert "not used" in disclosure and "&lt;img src" in disclosure and "<img" not in disclosure
+    # The answer shown is the extractive one, before the disclosure.
+    assert html.index("launched in 2010") < html.index("<details")
+    assert "<details" not in render.answer_html(
+        Answer("q", "x [1]", False, "openai", citations=(cited,), passages=(passage(),))
+    )
