@@ -5,18 +5,13 @@ configurations are interleaved round by round, so a busy machine slows them
 alike; each figure is the best round. sentence-transformers already sorts a
 call's texts by length, so padding costs little at any batch size.
 
-ONNX Runtime is measured when `onnxruntime` and `onnx` are installed (they are
-not dependencies): the bundled model is exported once with torch's exporter
-into a temporary folder, since sentence-transformers' own ONNX export needs
-`optimum`, which does not work with the pinned transformers.
+ONNX Runtime is measured through the product's own path (`rag/onnx_model.py`:
+the export in the model cache, texts grouped by length).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,63 +37,17 @@ def _texts(paragraphs: int, embedder) -> tuple[list[str], list[str]]:
     return chunks, sentences
 
 
-def _onnx_embedder(embedder, folder: Path, threads: int):
-    """Embed with ONNX Runtime: the same model, mean pooling and normalisation."""
-    import onnxruntime
-    import torch
+def _onnx_embedder(threads: int):
+    """The product's own ONNX path (rag/onnx_model.py) with `threads` intra-op threads."""
+    from rag.config import default_model_cache_dir
+    from rag.embedding import local_model_folder
+    from rag.onnx_model import OnnxModel
 
-    model = embedder._model
-    transformer = model[0].auto_model.eval()
-
-    class LastHiddenState(torch.nn.Module):
-        def __init__(self, inner) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.inner(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    example = model.tokenizer(
-        ["an example", "another example text"], return_tensors="pt", padding=True
+    model = OnnxModel(
+        local_model_folder("default"), cache_dir=default_model_cache_dir(), threads=threads
     )
-    path = folder / "model.onnx"
-    if not path.exists():
-        torch.onnx.export(
-            LastHiddenState(transformer),
-            tuple(example[name] for name in names),
-            str(path),
-            input_names=names,
-            output_names=["hidden"],
-            dynamic_axes={name: {0: "batch", 1: "tokens"} for name in [*names, "hidden"]},
-            opset_version=17,
-            dynamo=False,
-        )
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-    def embed(texts: list[str], batch_size: int = 32) -> np.ndarray:
-        order = np.argsort([-len(text) for text in texts], kind="stable")
-        out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
-        for begin in range(0, len(texts), batch_size):
-            rows = order[begin : begin + batch_size]
-            encoded = model.tokenizer(
-                [texts[i] for i in rows],
-                padding=True,
-                truncation=True,
-                max_length=embedder.max_tokens,
-                return_tensors="np",
-            )
-            hidden = session.run(None, {n: encoded[n].astype(np.int64) for n in names})[0]
-            mask = encoded["attention_mask"][..., None].astype(np.float32)
-            pooled = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
-            out[rows] = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
-        return out
-
-    return embed
+    model.load()
+    return lambda texts: model.embed(texts, batch_size=32)
 
 
 def worker(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +55,7 @@ def worker(arguments: dict[str, Any]) -> dict[str, Any]:
 
     from rag.embedding import Embedder
 
-    embedder = Embedder()
+    embedder = Embedder(runtime="torch")
     embedder.warm_up()
     chunks, sentences = _texts(arguments["paragraphs"], embedder)
     reference = embedder.embed(chunks + sentences)
@@ -119,15 +68,8 @@ def worker(arguments: dict[str, Any]) -> dict[str, Any]:
                 return embedder.embed(texts)
 
             configs[f"torch threads={threads} batch={batch_size}"] = (threads, run_torch)
-    scratch = tempfile.TemporaryDirectory(prefix="rag-bench-onnx-")
-    onnx_note = "onnxruntime or onnx not installed"
-    if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx"):
-        for threads in THREADS:
-            configs[f"onnxruntime threads={threads} batch=32"] = (
-                threads,
-                _onnx_embedder(embedder, Path(scratch.name), threads),
-            )
-        onnx_note = "measured"
+    for threads in THREADS:
+        configs[f"onnxruntime threads={threads} batch=32"] = (threads, _onnx_embedder(threads))
     best: dict[str, dict[str, float]] = {label: {} for label in configs}
     agreement: dict[str, float] = {}
     for _ in range(arguments.get("rounds", ROUNDS)):
@@ -141,7 +83,6 @@ def worker(arguments: dict[str, Any]) -> dict[str, Any]:
                 start = 0 if kind == "chunks" else len(chunks)
                 same = (vectors * reference[start : start + len(texts)]).sum(1).min()
                 agreement[label] = min(agreement.get(label, 1.0), float(same))
-    scratch.cleanup()
     rows = [
         {
             "config": label,
@@ -156,7 +97,6 @@ def worker(arguments: dict[str, Any]) -> dict[str, Any]:
         "sentences": len(sentences),
         "mean_chunk_tokens": float(np.mean(embedder.count_tokens(chunks))),
         "mean_sentence_tokens": float(np.mean(embedder.count_tokens(sentences))),
-        "onnx": onnx_note,
         "rows": rows,
     }
 
@@ -169,7 +109,7 @@ def run(
     print_table(
         f"Embedding throughput, best of {rounds} interleaved rounds "
         f"({result['chunks']} chunks of ~{result['mean_chunk_tokens']:.0f} word pieces, "
-        f"{result['sentences']} sentences of ~{result['mean_sentence_tokens']:.0f}); ONNX: {result['onnx']}",
+        f"{result['sentences']} sentences of ~{result['mean_sentence_tokens']:.0f})",
         result["rows"],
         ("config", "chunks/s", "sentences/s", "min_cosine_vs_torch"),
     )

@@ -94,5 +94,6 @@ def test_embedding_benchmark_compares_configurations_on_the_same_texts():
     figures = embedding.run(paragraphs=2, rounds=1, write=False)
     labels = [row["config"] for row in figures["rows"]]
     assert "torch threads=2 batch=32" in labels
+    assert "onnxruntime threads=2 batch=32" in labels
     # Every configuration gives the vectors the product gives.
     assert all(row["min_cosine_vs_torch"] > 0.99 for row in figures["rows"])
