@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-NAMES = ("ingest", "embedding", "query", "coldstart", "scale")
+NAMES = ("ingest", "embedding", "query", "coldstart", "scale", "serve")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import coldstart
 
             coldstart.run(write=write)
+        elif name == "serve":
+            from bench import serve
+
+            serve.run(write=write)
         elif name == "scale":
             from bench import scale
 

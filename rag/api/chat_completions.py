@@ -172,13 +172,18 @@ class Completion:
         assert answer is not None, "a backend's stream ends with its Answer"
         text = reply_text(answer)
         words = _WORDS.findall(text)
-        for start in range(0, len(words), WORDS_PER_DELTA):
-            yield self._event({"content": "".join(words[start : start + WORDS_PER_DELTA])})
-        yield self._event({}, finish_reason="stop", extra=_extra_fields(answer))
+        events = [
+            self._event({"content": "".join(words[start : start + WORDS_PER_DELTA])})
+            for start in range(0, len(words), WORDS_PER_DELTA)
+        ]
+        events.append(self._event({}, finish_reason="stop", extra=_extra_fields(answer)))
         if include_usage:
             usage = {**self._chunk([]), "usage": self._usage(text)}
-            yield f"data: {json.dumps(usage, ensure_ascii=False)}\n\n"
-        yield "data: [DONE]\n\n"
+            events.append(f"data: {json.dumps(usage, ensure_ascii=False)}\n\n")
+        events.append("data: [DONE]\n\n")
+        # All known now: one write, not one server thread hop per event (4x the latency
+        # under 20 clients, bench/results/serve.json). The client still reads each event.
+        yield "".join(events)
 
     def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
         return {

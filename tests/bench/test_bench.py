@@ -97,3 +97,12 @@ def test_embedding_benchmark_compares_configurations_on_the_same_texts():
     assert "onnxruntime threads=2 batch=32" in labels
     # Every configuration gives the vectors the product gives.
     assert all(row["min_cosine_vs_torch"] > 0.99 for row in figures["rows"])
+
+
+def test_serve_benchmark_checks_every_reply_against_the_answer_alone():
+    from bench import serve
+
+    figures = serve.run(clients=3, requests=9, limit=4, write=False)
+    assert figures["answered"] == 9 and figures["errors"] == 0 and figures["crossed"] == 0
+    assert {row["endpoint"] for row in figures["rows"]} == set(serve.ENDPOINTS)
+    assert figures["traceback_in_server_log"] is False
