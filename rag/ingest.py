@@ -20,7 +20,7 @@ from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import IndexMissingError, RagError
 from rag.lexical import LexicalIndex
-from rag.loading import FoundFile, LoadError, find_files, load_document
+from rag.loading import FoundFile, LoadError, find_files, load_with_notices
 from rag.store import IndexData, IndexSettings, IndexStore
 from rag.text import analyze_many
 from rag.types import Document
@@ -46,6 +46,8 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "path: reason"
+    # Files read, but not wholly: "path: only the first 100,000 rows ..."
+    notices: list[str] = field(default_factory=list)
     n_documents: int = 0
     n_chunks: int = 0
     n_embedded: int = 0
@@ -79,7 +81,10 @@ def chunker_settings(settings: Settings) -> ChunkerSettings:
 def content_hash(document: Document) -> str:
     """Changes when anything that is indexed or shown changes."""
     digest = hashlib.sha256()
-    for part in (document.title, document.text, repr(document.page_starts)):
+    parts = [document.title, document.text, repr(document.page_starts)]
+    if document.page_names:  # only then: the hash of every older document stays as it was
+        parts.append(repr(document.page_names))
+    for part in parts:
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\x00")
     return digest.hexdigest()
@@ -212,10 +217,11 @@ class Ingester:
                 )
                 continue
             try:
-                document = load_document(found.path, found.doc_id)
+                document, notices = load_with_notices(found.path, found.doc_id)
             except LoadError as error:
                 report.skipped.append(str(error))
                 continue
+            report.notices.extend(notices)
             text_digest = hashlib.sha256(document.text.encode("utf-8", "surrogatepass")).hexdigest()
             if text_digest in seen_hashes:
                 report.skipped.append(

@@ -1,24 +1,34 @@
-"""Stage 1: read files from disk into `Document`s of plain text."""
+"""Stage 1: read files from disk into `Document`s of plain text.
+
+One loader per file format, each a `Loader` registered in the `rag.loaders` entry-point
+group: ours (rag/loaders/) register through the same door a third party's would, and a
+loader's module (and its library: pypdf, python-docx...) is imported only when a file of
+its format is read. A loader turns one file into an `Extracted` text; this module gives
+it its id, its title and its place names ("page 3", "slide 2", "sheet Budget").
+"""
 
 from __future__ import annotations
 
 import codecs
 import os
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache, lru_cache
 from pathlib import Path
+from typing import ClassVar
 
 from rag.errors import RagError
 from rag.types import Document
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+ENTRY_POINT_GROUP = "rag.loaders"
 # A title is a short first line; longer first lines are prose, not titles.
 MAX_TITLE_CHARS = 120
+# A title made from a document's first sentence is cut to about this many characters.
+SHORT_TITLE_CHARS = 60
 # Short texts fit several legacy code pages equally well; these are the likeliest.
 WESTERN_ENCODINGS = ("cp1252", "latin_1", "iso8859_15")
-# Tags whose content is code or chrome, never document text.
-HTML_SKIPPED_TAGS = ("script", "style", "noscript", "template", "svg", "head")
 
 
 class LoadError(RagError):
@@ -26,9 +36,91 @@ class LoadError(RagError):
 
 
 @dataclass(frozen=True)
+class LoaderOptions:
+    """A loader's own settings: subclass it with typed fields and defaults, name it in
+    `Loader.Options`. `__post_init__` may raise ValueError for a value out of range."""
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What a loader read from one file: the text that is indexed and quoted, and its parts."""
+
+    text: str
+    # From the file's metadata or its first heading; "" lets the first sentence stand in.
+    title: str = ""
+    # Character offset at which each page (slide, sheet) starts, and its name
+    # ("page 3", "slide 2", "sheet Budget"); empty for a file without parts.
+    part_starts: tuple[int, ...] = ()
+    part_names: tuple[str, ...] = ()
+    # What the user should know about this file: rows left out, pages read by OCR.
+    notices: tuple[str, ...] = ()
+
+
+class Loader(ABC):
+    """Reads the files of one format. Subclass it, and register the class in pyproject.toml:
+
+    [project.entry-points."rag.loaders"]
+    myformat = "my_package.module:MyLoader"
+    """
+
+    name: ClassVar[str]
+    # Lower-case file name endings this loader reads, with the dot: (".docx",).
+    suffixes: ClassVar[tuple[str, ...]]
+    description: ClassVar[str] = ""
+    Options: ClassVar[type[LoaderOptions]] = LoaderOptions
+
+    def __init__(self, options: LoaderOptions | None = None) -> None:
+        self.options = options if options is not None else self.Options()
+
+    @abstractmethod
+    def extract(self, path: Path) -> Extracted:
+        """Read `path`; raise LoadError, naming the file and what to do, for a bad one."""
+
+
+@dataclass(frozen=True)
 class FoundFile:
     path: Path
     doc_id: str
+
+
+@lru_cache(maxsize=1)
+def _loader_classes() -> dict[str, type[Loader]]:
+    """Every registered loader class by the file suffix it reads (ours win a tie)."""
+    from rag.plugins import registered
+
+    by_suffix: dict[str, type[Loader]] = {}
+    for name, entry_point in registered(ENTRY_POINT_GROUP).items():
+        try:
+            loader_class = entry_point.load()
+        except Exception as error:  # a third party's import error must not stop an ingest
+            raise RagError(
+                f"File loader {name!r} ({entry_point.value}) failed to load: "
+                f"{type(error).__name__}: {error}"
+            ) from None
+        if not (isinstance(loader_class, type) and issubclass(loader_class, Loader)):
+            raise RagError(
+                f"Entry point {name!r} ({entry_point.value}) is not a rag.loading.Loader subclass."
+            )
+        for suffix in loader_class.suffixes:
+            by_suffix.setdefault(suffix.lower(), loader_class)
+    if not by_suffix:
+        raise RagError(
+            "No file loaders are registered: the installed package's metadata is stale. "
+            "Run `make install` (or `pip install -e .`) again."
+        )
+    return by_suffix
+
+
+def supported_suffixes() -> tuple[str, ...]:
+    """The file name endings some registered loader reads, sorted."""
+    return tuple(sorted(_loader_classes()))
+
+
+@cache
+def loader_for(suffix: str) -> Loader | None:
+    """The loader (one instance per format) for files ending in `suffix`, or None."""
+    loader_class = _loader_classes().get(suffix.lower())
+    return loader_class() if loader_class else None
 
 
 def document_id(path: Path) -> str:
@@ -51,21 +143,24 @@ def find_files(paths: Iterable[Path]) -> tuple[list[FoundFile], list[str]]:
     Returns the files and a list of problems (missing paths, unsupported files
     named directly) that the caller reports without stopping.
     """
+    suffixes = set(supported_suffixes())
     found: list[FoundFile] = []
     problems: list[str] = []
     for path in paths:
         if path.is_dir():
             for candidate in sorted(path.rglob("*")):
-                if candidate.is_file() and candidate.suffix.lower() in SUPPORTED_SUFFIXES:
-                    if not any(part.startswith(".") for part in candidate.relative_to(path).parts):
+                if candidate.is_file() and candidate.suffix.lower() in suffixes:
+                    relative = candidate.relative_to(path).parts
+                    # Hidden files, and the lock files Office leaves beside an open document.
+                    if not any(part.startswith((".", "~$")) for part in relative):
                         found.append(FoundFile(candidate, document_id(candidate)))
         elif path.is_file():
-            if path.suffix.lower() in SUPPORTED_SUFFIXES:
+            if path.suffix.lower() in suffixes:
                 found.append(FoundFile(path, document_id(path)))
             else:
                 problems.append(
                     f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
-                    f"supported: {', '.join(SUPPORTED_SUFFIXES)}"
+                    f"supported: {', '.join(sorted(suffixes))}"
                 )
         else:
             problems.append(f"{path}: no such file or folder")
@@ -74,30 +169,74 @@ def find_files(paths: Iterable[Path]) -> tuple[list[FoundFile], list[str]]:
 
 def load_document(path: Path, doc_id: str | None = None) -> Document:
     """Read one file into a Document, or raise LoadError saying why it cannot be."""
+    return load_with_notices(path, doc_id)[0]
+
+
+def load_with_notices(path: Path, doc_id: str | None = None) -> tuple[Document, tuple[str, ...]]:
+    """Read one file into a Document, with what the user should know about it ("path: ...")."""
+    extracted = extract(path)
     doc_id = doc_id or document_id(path)
+    document = Document(
+        doc_id=doc_id,
+        title=extracted.title.strip()[:MAX_TITLE_CHARS] or short_title(extracted.text) or doc_id,
+        text=extracted.text,
+        source=printable_path(path),
+        page_starts=extracted.part_starts,
+        page_names=extracted.part_names,
+    )
+    return document, tuple(f"{path}: {notice}" for notice in extracted.notices)
+
+
+def extract(path: Path) -> Extracted:
+    """The text of `path` by the loader of its format; any failure becomes a LoadError."""
+    loader = loader_for(path.suffix)
+    if loader is None:
+        raise LoadError(
+            f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
+            f"supported: {', '.join(supported_suffixes())}"
+        )
     try:
-        raw = path.read_bytes()
+        extracted = loader.extract(path)
+    except LoadError:
+        raise
     except OSError as error:
         raise LoadError(f"{path}: cannot read the file ({error.strerror or error}).") from None
-    suffix = path.suffix.lower()
-    if suffix == ".pdf":
-        text, title, page_starts = _pdf_text(raw, path)
-    elif suffix in (".html", ".htm"):
-        text, title = _html_text(decode_text(raw, path))
-        page_starts = ()
-    else:
-        text = decode_text(raw, path)
-        title = _markdown_title(text) if suffix in (".md", ".markdown") else _plain_title(text)
-        page_starts = ()
-    if not text.strip():
+    except MemoryError:
+        raise LoadError(f"{path}: too large to read in the memory available.") from None
+    except Exception as error:  # a damaged file must not stop an ingest of a thousand
+        raise LoadError(
+            f"{path}: the {loader.name} loader could not read it "
+            f"({type(error).__name__}: {error}); is the file damaged?"
+        ) from None
+    if not extracted.text.strip():
         raise LoadError(f"{path}: the file holds no text to index.")
-    return Document(
-        doc_id=doc_id,
-        title=title or doc_id,
-        text=text,
-        source=printable_path(path),
-        page_starts=page_starts,
-    )
+    if len(extracted.part_names) not in (0, len(extracted.part_starts)):
+        raise LoadError(f"{path}: the {loader.name} loader named its parts wrongly (a bug).")
+    return extracted
+
+
+def short_title(text: str) -> str:
+    """A title made from the first sentence, cut at a word boundary with an ellipsis."""
+    first = re.split(r"(?<=[.!?])\s|\n", text.strip(), maxsplit=1)[0]
+    first = " ".join(first.split()).rstrip(".")
+    if len(first) <= SHORT_TITLE_CHARS:
+        return first
+    cut = first[: SHORT_TITLE_CHARS + 1].rsplit(" ", 1)[0] if " " in first else ""
+    # One long word (a URL, a hash) is cut where it must be.
+    cut = (cut or first[:SHORT_TITLE_CHARS]).rstrip(" ,;:-–—")
+    return cut + "…"
+
+
+def heading_title(text: str) -> str:
+    """A short first line followed by a blank line reads as a heading; else ""."""
+    first_line, _, rest = text.strip().partition("\n")
+    if (
+        0 < len(first_line) <= MAX_TITLE_CHARS
+        and rest.startswith("\n")
+        and not first_line.endswith(".")
+    ):
+        return first_line.strip()
+    return ""
 
 
 def decode_text(raw: bytes, path: Path) -> str:
@@ -115,7 +254,7 @@ def decode_text(raw: bytes, path: Path) -> str:
     ):
         if raw.startswith(bom):
             try:
-                return _clean_text(raw.decode(encoding))
+                return clean_text(raw.decode(encoding))
             except UnicodeDecodeError:
                 raise LoadError(
                     f"{path}: starts with a {encoding} mark but is not valid {encoding}."
@@ -123,7 +262,7 @@ def decode_text(raw: bytes, path: Path) -> str:
     if b"\x00" in raw[:8192]:
         raise LoadError(f"{path}: looks like a binary file, not text.")
     try:
-        return _clean_text(raw.decode("utf-8"))
+        return clean_text(raw.decode("utf-8"))
     except UnicodeDecodeError:
         pass
     from charset_normalizer import from_bytes
@@ -134,71 +273,24 @@ def decode_text(raw: bytes, path: Path) -> str:
     # Short texts fit several code pages equally well; Western European is the likeliest.
     western = [m for m in matches if m.encoding in WESTERN_ENCODINGS]
     encoding = (western or matches)[0].encoding
-    return _clean_text(raw.decode(encoding, errors="replace"))
+    return clean_text(raw.decode(encoding, errors="replace"))
 
 
-def _clean_text(text: str) -> str:
-    # Windows line ends and stray control characters would otherwise end up in quotes.
+def clean_text(text: str) -> str:
+    """Unix line ends, and no control characters: both would otherwise end up in quotes."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", " ", text)
 
 
-def _plain_title(text: str) -> str:
-    first_line, _, rest = text.strip().partition("\n")
-    # A short line followed by a blank line reads as a heading.
-    if (
-        0 < len(first_line) <= MAX_TITLE_CHARS
-        and rest.startswith("\n")
-        and not first_line.endswith(".")
-    ):
-        return first_line.strip()
-    return ""
-
-
-def _markdown_title(text: str) -> str:
-    match = re.search(r"^\s{0,3}#\s+(.+?)\s*#*\s*$", text, flags=re.MULTILINE)
-    return match.group(1).strip() if match else _plain_title(text)
-
-
-def _html_text(html: str) -> tuple[str, str]:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(html, "html.parser")
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    for tag in soup(HTML_SKIPPED_TAGS):
-        tag.decompose()
-    if not title:
-        heading = soup.find(["h1", "h2"])
-        title = heading.get_text(" ", strip=True) if heading else ""
-    lines = [re.sub(r"[ \t\xa0]+", " ", line).strip() for line in soup.get_text("\n").split("\n")]
-    paragraphs = "\n\n".join(line for line in lines if line)
-    return _clean_text(paragraphs), title[:MAX_TITLE_CHARS]
-
-
-def _pdf_text(raw: bytes, path: Path) -> tuple[str, str, tuple[int, ...]]:
-    import io
-
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(io.BytesIO(raw))
-        pages = [page.extract_text() or "" for page in reader.pages]
-        metadata_title = (reader.metadata.title if reader.metadata else None) or ""
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as error:
-        raise LoadError(f"{path}: not a readable PDF ({error}).") from None
-    if not any(page.strip() for page in pages):
-        raise LoadError(
-            f"{path}: the PDF has no text layer (a scan?); run OCR on it first, e.g. ocrmypdf."
-        )
-    page_starts: list[int] = []
-    parts: list[str] = []
+def join_parts(parts: Iterable[tuple[str, str]]) -> tuple[str, tuple[int, ...], tuple[str, ...]]:
+    """Join (name, text) parts with blank lines: the text, each part's start and its name."""
+    starts: list[int] = []
+    names: list[str] = []
+    texts: list[str] = []
     offset = 0
-    for page in pages:
-        page = _clean_text(page).strip()
-        page_starts.append(offset)
-        parts.append(page)
-        offset += len(page) + 2  # the "\n\n" that joins pages
-    text = "\n\n".join(parts)
-    title = str(metadata_title).strip()[:MAX_TITLE_CHARS] or _plain_title(text)
-    return text, title, tuple(page_starts)
+    for name, text in parts:
+        starts.append(offset)
+        names.append(name)
+        texts.append(text)
+        offset += len(text) + 2  # the "\n\n" that joins parts
+    return "\n\n".join(texts), tuple(starts), tuple(names)

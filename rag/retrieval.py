@@ -181,6 +181,7 @@ class Retriever:
             quote=document.text[start:end],
             page=document.page_at(start),
             score=score,
+            place=document.place_at(start),
         )
 
     def _passage(

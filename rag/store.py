@@ -156,6 +156,9 @@ class DocumentTable(Sequence[Document]):
         self._titles: list[str] = columns["title"]
         self._sources: list[str] = columns["source"]
         self._page_starts: list[list[int]] = columns["page_starts"]
+        # Indexes written before slides and sheets had names have no such column.
+        columns.setdefault("page_names", [[] for _ in self.doc_ids])
+        self._page_names: list[list[str]] = columns["page_names"]
         self._texts = texts
         self._offsets = offsets
         self._decoded = lru_cache(maxsize=DECODED_DOCUMENTS)(self._decode)
@@ -185,6 +188,7 @@ class DocumentTable(Sequence[Document]):
             text,
             self._sources[row],
             tuple(self._page_starts[row]),
+            tuple(self._page_names[row]),
         )
 
 
@@ -312,6 +316,7 @@ def _write_generation(folder: Path, data: IndexData) -> None:
         "title": [document.title for document in documents],
         "source": [document.source for document in documents],
         "page_starts": [list(document.page_starts) for document in documents],
+        "page_names": [list(document.page_names) for document in documents],
         "sha256": list(data.hashes),
     }
     (folder / "documents.json").write_text(

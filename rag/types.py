@@ -19,14 +19,23 @@ class Document:
     title: str
     text: str
     source: str = ""
-    # Character offset at which each page starts (PDF only); empty otherwise.
+    # Character offset at which each page (slide, sheet) starts; empty for a file without.
     page_starts: tuple[int, ...] = ()
+    # Each page's name when it is not "page N": "slide 2", "sheet Budget"; else empty.
+    page_names: tuple[str, ...] = ()
 
     def page_at(self, offset: int) -> int | None:
         """The 1-based page holding character `offset`, or None if the document has no pages."""
         if not self.page_starts:
             return None
         return max(bisect.bisect_right(self.page_starts, offset), 1)
+
+    def place_at(self, offset: int) -> str:
+        """Where character `offset` is, for a citation: "page 3", "slide 2", "sheet Budget" or ""."""
+        page = self.page_at(offset)
+        if page is None:
+            return ""
+        return self.page_names[page - 1] if self.page_names else f"page {page}"
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,8 @@ class Citation:
     quote: str
     page: int | None = None
     score: float = 0.0
+    # The page's name as shown: "page 3", "slide 2", "sheet Budget"; "" for no pages.
+    place: str = ""
 
     def to_json(self, n: int | None = None) -> dict[str, Any]:
         data: dict[str, Any] = {} if n is None else {"n": n}
@@ -66,6 +77,7 @@ class Citation:
             doc_id=self.doc_id,
             title=self.title,
             page=self.page,
+            place=self.place,
             start=self.start,
             end=self.end,
             quote=self.quote,

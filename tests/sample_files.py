@@ -31,3 +31,52 @@ def pdf_with_pages(*pages: str) -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def docx_with(title: str, paragraphs: list[str], table: list[list[str]] = ()) -> bytes:
+    """A Word document: a Title paragraph, body paragraphs, and a table after them."""
+    import docx
+
+    document = docx.Document()
+    document.add_heading(title, level=0)
+    for text in paragraphs:
+        document.add_paragraph(text)
+    if table:
+        grid = document.add_table(rows=len(table), cols=len(table[0]))
+        for row, cells in zip(grid.rows, table, strict=True):
+            for cell, text in zip(row.cells, cells, strict=True):
+                cell.text = text
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def pptx_with(slides: list[tuple[str, str, str]]) -> bytes:
+    """A presentation: per slide (title, body, speaker notes)."""
+    import pptx
+
+    presentation = pptx.Presentation()
+    for title, body, notes in slides:
+        slide = presentation.slides.add_slide(presentation.slide_layouts[1])
+        slide.shapes.title.text = title
+        slide.placeholders[1].text = body
+        if notes:
+            slide.notes_slide.notes_text_frame.text = notes
+    out = io.BytesIO()
+    presentation.save(out)
+    return out.getvalue()
+
+
+def xlsx_with(sheets: dict[str, list[list[object]]]) -> bytes:
+    """A workbook: per sheet name, its rows (the first the headers)."""
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    workbook.remove(workbook.active)
+    for name, rows in sheets.items():
+        sheet = workbook.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()

@@ -14,10 +14,22 @@ def test_text_and_markdown_titles(tmp_path):
     )
     (tmp_path / "titled.txt").write_text("Short Title\n\nBody text here.", encoding="utf-8")
     (tmp_path / "notes.md").write_text("intro\n\n# The Real Title\n\nBody.", encoding="utf-8")
-    assert load_document(tmp_path / "plain.txt").title == "plain"
+    # Never the bare id: the first sentence stands in for a missing heading.
+    assert load_document(tmp_path / "plain.txt").title == "A long first sentence that is prose"
     assert load_document(tmp_path / "titled.txt").title == "Short Title"
     document = load_document(tmp_path / "notes.md")
     assert (document.doc_id, document.title) == ("notes", "The Real Title")
+
+
+def test_a_long_first_sentence_is_cut_at_a_word_with_an_ellipsis(tmp_path):
+    (tmp_path / "003_fc7eb9e95de41056.txt").write_text(
+        "In the context of the fight against drug cartels, mainly those engaged in the "
+        "production of fentanyl, the authorities will launch a campaign.\n\nMore.",
+        encoding="utf-8",
+    )
+    title = load_document(tmp_path / "003_fc7eb9e95de41056.txt").title
+    assert title == "In the context of the fight against drug cartels, mainly…"
+    assert len(title) <= 61
 
 
 def test_html_keeps_text_and_drops_scripts_and_styles(tmp_path):
@@ -69,10 +81,10 @@ def test_other_encodings_are_decoded(tmp_path):
 
 def test_find_files_reports_missing_and_unsupported_paths(tmp_path):
     (tmp_path / "a.txt").write_text("x", encoding="utf-8")
-    (tmp_path / "b.csv").write_text("x", encoding="utf-8")
+    (tmp_path / "b.exe").write_text("x", encoding="utf-8")
     (tmp_path / ".hidden").mkdir()
     (tmp_path / ".hidden" / "c.txt").write_text("x", encoding="utf-8")
-    found, problems = find_files([tmp_path, tmp_path / "b.csv", tmp_path / "nope"])
+    found, problems = find_files([tmp_path, tmp_path / "b.exe", tmp_path / "nope"])
     assert [f.doc_id for f in found] == ["a"]
-    assert any("b.csv" in p and "unsupported" in p for p in problems)
+    assert any("b.exe" in p and "unsupported" in p for p in problems)
     assert any("nope" in p and "no such file" in p for p in problems)

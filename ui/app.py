@@ -20,7 +20,7 @@ from rag.backends import BackendInfo, describe_backends  # noqa: E402
 from rag.config import MAX_TOP_K, RETRIEVAL_MODES  # noqa: E402
 from rag.errors import RagError  # noqa: E402
 from rag.ingest import STAGE_UNITS  # noqa: E402
-from rag.loading import SUPPORTED_SUFFIXES  # noqa: E402
+from rag.loading import supported_suffixes  # noqa: E402
 from rag.pipeline import DocumentInfo, Pipeline  # noqa: E402
 from rag.query import Query  # noqa: E402
 from rag.types import Answer, Turn  # noqa: E402
@@ -199,6 +199,8 @@ class ChatApp:
         for problem in report.skipped:
             # The upload folder is Gradio's cache; the file's name is what the user knows.
             status += render.status_html(f"Skipped {_short(problem, paths)}", "error")
+        for notice in report.notices:
+            status += render.status_html(f"Note: {_short(notice, paths)}")
         documents = self.documents()
         return render.header_html(documents), render.documents_html(documents) + status, None
 
@@ -307,7 +309,7 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
                         upload = gr.File(
                             label="Add documents (.txt, .md, .html, .pdf)",
                             file_count="multiple",
-                            file_types=list(SUPPORTED_SUFFIXES),
+                            file_types=list(supported_suffixes()),
                             type="filepath",
                             elem_id="rag-upload",
                         )

@@ -114,7 +114,7 @@ def quote_in_context_html(citation: Citation, passage: Passage | None) -> str:
 
 
 def _where(citation: Citation) -> str:
-    page = f" · page {citation.page}" if citation.page else ""
+    page = f" · {text_html(citation.place)}" if citation.place else ""
     return f'<span class="rag-title">{text_html(citation.title)}</span>{page}'
 
 

@@ -115,7 +115,7 @@ def reply_text(answer: Answer) -> str:
     if answer.citations:
         lines = [SOURCES_HEADING]
         for n, citation in enumerate(answer.citations, start=1):
-            page = f", page {citation.page}" if citation.page else ""
+            page = f", {citation.place}" if citation.place else ""
             lines.append(
                 f"[{n}] {citation.title}{page} ({citation.doc_id}, characters "
                 f"{citation.start}–{citation.end}): “{citation.quote}”"

@@ -178,6 +178,7 @@ def create_app(service: Service, token: str | None = None, limits: Limits = Limi
             "title": found.title,
             "source": found.source,
             "page_starts": list(found.page_starts),
+            "page_names": list(found.page_names),
             "text": found.text,
         }
 

@@ -66,6 +66,8 @@ class UploadReport:
     updated: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
+    # Files read, but not wholly (rows of a huge sheet left out).
+    notices: tuple[str, ...] = ()
     documents: int = 0
     chunks: int = 0
     summary: str = ""
@@ -76,6 +78,7 @@ class UploadReport:
             "updated": list(self.updated),
             "unchanged": list(self.unchanged),
             "skipped": list(self.skipped),
+            "notices": list(self.notices),
             "documents": self.documents,
             "chunks": self.chunks,
             "summary": self.summary,
@@ -86,7 +89,7 @@ def supported_suffixes() -> tuple[str, ...]:
     """The file types the document loader reads, as lower-case suffixes."""
     from rag import loading
 
-    return tuple(loading.SUPPORTED_SUFFIXES)
+    return loading.supported_suffixes()
 
 
 class Service:
@@ -227,6 +230,7 @@ class Service:
             updated=tuple(report.updated),
             unchanged=tuple(report.unchanged),
             skipped=skipped,
+            notices=tuple(_without_folder(notice, folder) for notice in report.notices),
             documents=report.n_documents,
             chunks=report.n_chunks,
             summary=_without_folder(report.summary(), folder),

@@ -7,7 +7,7 @@ would (see pyproject.toml), and only the chosen backend's module is imported.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, distributions
+from importlib.metadata import EntryPoint
 
 from rag.backends.base import (
     ABSTAIN_PREFIX,
@@ -19,6 +19,7 @@ from rag.backends.base import (
 )
 from rag.config import Settings
 from rag.errors import RagError
+from rag.plugins import registered
 
 ENTRY_POINT_GROUP = "rag.backends"
 
@@ -37,18 +38,7 @@ __all__ = [
 
 
 def _entry_points() -> dict[str, EntryPoint]:
-    """Every registered backend by name; ours are taken first, so a plugin cannot replace them."""
-    ours: list[EntryPoint] = []
-    theirs: list[EntryPoint] = []
-    # Every distribution, not the first of each name: in a source checkout a stale
-    # rag.egg-info on sys.path would otherwise hide the installed package's entry points.
-    for distribution in distributions():
-        group = [ep for ep in distribution.entry_points if ep.group == ENTRY_POINT_GROUP]
-        (ours if distribution.metadata["Name"] == "rag" else theirs).extend(group)
-    found: dict[str, EntryPoint] = {}
-    for entry_point in ours + theirs:
-        found.setdefault(entry_point.name, entry_point)
-    return found
+    return registered(ENTRY_POINT_GROUP)
 
 
 def backend_names() -> list[str]:

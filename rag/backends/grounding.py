@@ -15,6 +15,7 @@ names, numbers and dates the passages never mention.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -179,16 +180,7 @@ def best_sentence(passage: Passage, terms: set[str]) -> Citation:
     )
     shared = len(terms & set(analyze(best.citation.quote)))
     score = shared / len(terms) if terms else best.dense
-    citation = best.citation
-    return Citation(
-        citation.doc_id,
-        citation.title,
-        citation.start,
-        citation.end,
-        citation.quote,
-        citation.page,
-        round(score, 4),
-    )
+    return dataclasses.replace(best.citation, score=round(score, 4))
 
 
 def _match_key(terms: set[str], sentence_terms: set[str], dense: float, position: int):

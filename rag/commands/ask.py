@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if answer.citations:
         print()
     for n, citation in enumerate(answer.citations, start=1):
-        page = f", page {citation.page}" if citation.page else ""
+        page = f", {citation.place}" if citation.place else ""
         print(
             f"[{n}] {citation.title}{page} ({citation.doc_id}, characters {citation.start}–{citation.end})"
         )

@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         )
     for problem in report.skipped:
         print(f"skipped: {problem}", file=sys.stderr)
+    for notice in report.notices:
+        print(f"note: {notice}", file=sys.stderr)
     print(report.summary())
     timings = ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in report.timings_s.items())
     if timings:

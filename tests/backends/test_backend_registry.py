@@ -70,7 +70,7 @@ def test_a_plugin_cannot_take_a_built_in_name(monkeypatch):
     import importlib.metadata
     from types import SimpleNamespace
 
-    import rag.backends
+    import rag.plugins
     from rag.backends.extractive import ExtractiveBackend
 
     impostor = SimpleNamespace(
@@ -82,7 +82,7 @@ def test_a_plugin_cannot_take_a_built_in_name(monkeypatch):
     )
     real = list(importlib.metadata.distributions())
     # The impostor comes first on the path, and still loses the name.
-    monkeypatch.setattr(rag.backends, "distributions", lambda: [impostor, *real])
+    monkeypatch.setattr(rag.plugins, "distributions", lambda: [impostor, *real])
 
     assert isinstance(load_backend("extractive", Settings()), ExtractiveBackend)
     with pytest.raises(RagError, match="not a rag.backends.Backend subclass"):

@@ -1,0 +1,53 @@
+"""Plain text, Markdown and HTML."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from rag.loading import Extracted, Loader, clean_text, decode_text, heading_title
+
+# Tags whose content is code or chrome, never document text.
+HTML_SKIPPED_TAGS = ("script", "style", "noscript", "template", "svg", "head")
+
+
+class TextLoader(Loader):
+    name = "text"
+    suffixes = (".txt",)
+    description = "plain text in any encoding"
+
+    def extract(self, path: Path) -> Extracted:
+        text = decode_text(path.read_bytes(), path)
+        return Extracted(text, title=heading_title(text))
+
+
+class MarkdownLoader(Loader):
+    name = "markdown"
+    suffixes = (".md", ".markdown")
+    description = "Markdown; the first # heading is the title"
+
+    def extract(self, path: Path) -> Extracted:
+        text = decode_text(path.read_bytes(), path)
+        match = re.search(r"^\s{0,3}#\s+(.+?)\s*#*\s*$", text, flags=re.MULTILINE)
+        return Extracted(text, title=match.group(1).strip() if match else heading_title(text))
+
+
+class HtmlLoader(Loader):
+    name = "html"
+    suffixes = (".html", ".htm")
+    description = "web pages: the visible text, by paragraph; <title> or the first heading"
+
+    def extract(self, path: Path) -> Extracted:
+        from bs4 import BeautifulSoup
+
+        soup = BeautifulSoup(decode_text(path.read_bytes(), path), "html.parser")
+        title = soup.title.get_text(" ", strip=True) if soup.title else ""
+        for tag in soup(HTML_SKIPPED_TAGS):
+            tag.decompose()
+        if not title:
+            heading = soup.find(["h1", "h2"])
+            title = heading.get_text(" ", strip=True) if heading else ""
+        lines = [
+            re.sub(r"[ \t\xa0]+", " ", line).strip() for line in soup.get_text("\n").split("\n")
+        ]
+        return Extracted(clean_text("\n\n".join(line for line in lines if line)), title=title)
