@@ -7,7 +7,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install chat ask ingest eval test test-fast browser lint bench clean
+.PHONY: install chat ask ingest eval test test-fast browser ocr lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,8 +36,12 @@ eval: install
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 
+# Tesseract from Debian's packages reads scanned PDF pages (English; add tesseract-ocr-LANG).
+ocr:
+	@test -x /usr/bin/tesseract || (apt-get update -qq && apt-get install -y -qq tesseract-ocr)
+
 # Everything: unit, end-to-end CLI, servers, crash and load tests, the real browser. CI runs this.
-test: install browser
+test: install browser ocr
 	$(BIN)/python -m pytest -q
 
 # The edit-test loop: no test marked slow (subprocess CLIs, servers, kills, exports) or browser.

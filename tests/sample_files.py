@@ -80,3 +80,17 @@ def xlsx_with(sheets: dict[str, list[list[object]]]) -> bytes:
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
+
+
+def scanned_pdf(*lines: str) -> bytes:
+    """A one-page PDF with no text layer: `lines` drawn into an image, as a scanner makes."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("L", (1700, 150 + 130 * len(lines)), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=48)
+    for n, line in enumerate(lines):
+        draw.text((60, 80 + 130 * n), line, fill=0, font=font)
+    out = io.BytesIO()
+    image.save(out, "PDF", resolution=200)
+    return out.getvalue()
