@@ -198,63 +198,48 @@ def synthetic_index(folder: Path, size: int, chunks_per_document: int = 10):
     from rag.config import Settings
     from rag.embedding import model_label
     from rag.ingest import chunker_settings
-    from rag.lexical import LexicalIndex
-    from rag.store import IndexData, IndexSettings, IndexStore
-    from rag.text import analyze_many
+    from rag.store import DocumentRows, IndexData, IndexSettings, IndexStore
     from rag.types import Document
 
     settings = Settings(index_dir=folder)
-    documents, hashes = [], []
-    chunk_spans, sentence_spans, chunk_doc, sentence_doc = [], [], [], []
-    chunk_texts, sentence_texts = [], []
+    rows = []
     texts = synthetic.chunk_texts(size)
+    chunk_vectors = synthetic.vectors(size)
     for row in range((size + chunks_per_document - 1) // chunks_per_document):
         parts, at = [], 0
+        chunk_spans, sentence_spans = [], []
         for _ in range(min(chunks_per_document, size - row * chunks_per_document)):
             sentences = next(texts)
             chunk_start = at
             for sentence in sentences:
                 sentence_spans.append((at, at + len(sentence)))
-                sentence_doc.append(row)
-                sentence_texts.append(sentence)
                 parts.append(sentence)
                 at += len(sentence) + 1
             chunk_spans.append((chunk_start, at - 1))
-            chunk_doc.append(row)
-            chunk_texts.append(" ".join(sentences))
-        text = " ".join(parts)
         doc_id = f"doc-{row:07d}"
-        documents.append(Document(doc_id, doc_id, text, f"synthetic/{doc_id}.txt"))
-        hashes.append(f"{row:064x}")
-    chunk_vectors = synthetic.vectors(size)
-    sentence_vectors = synthetic.vectors(len(sentence_texts), seed=2)
-    chunk_array = np.asarray(chunk_spans, dtype=np.int64)
-    sentence_array = np.asarray(sentence_spans, dtype=np.int64)
-    spec = rag_vectors.VectorIndexSpec.choose(
-        settings.index_type,
-        size,
-        settings.approximate_threshold,
-        settings.hnsw_m,
-        settings.hnsw_ef_construction,
-        settings.hnsw_ef_search,
-    )
-    data = IndexData(
-        settings=IndexSettings(
-            model_label(settings.model), synthetic.DIMENSION, chunker_settings(settings)
-        ),
-        vector_spec=spec,
-        documents=documents,
-        hashes=hashes,
-        chunk_doc=np.asarray(chunk_doc, dtype=np.int32),
-        chunk_start=chunk_array[:, 0],
-        chunk_end=chunk_array[:, 1],
-        chunk_tokens=np.full(size, 150, dtype=np.int32),
-        sentence_doc=np.asarray(sentence_doc, dtype=np.int32),
-        sentence_start=sentence_array[:, 0],
-        sentence_end=sentence_array[:, 1],
-        sentence_vectors=sentence_vectors,
-        vector_index=rag_vectors.build(chunk_vectors, spec),
-        chunk_bm25=LexicalIndex.build(analyze_many(chunk_texts)),
+        first = row * chunks_per_document
+        rows.append(
+            DocumentRows(
+                document=Document(doc_id, doc_id, " ".join(parts), f"synthetic/{doc_id}.txt"),
+                digest=f"{row:064x}",
+                chunk_spans=np.asarray(chunk_spans, dtype=np.int64),
+                chunk_tokens=np.full(len(chunk_spans), 150, dtype=np.int32),
+                chunk_vectors=chunk_vectors[first : first + len(chunk_spans)],
+                sentence_spans=np.asarray(sentence_spans, dtype=np.int64),
+                sentence_vectors=np.zeros((0, synthetic.DIMENSION), dtype=np.float32),
+            )
+        )
+    # One draw for every sentence, as before, then each document's slice.
+    sentence_vectors = synthetic.vectors(sum(len(r.sentence_spans) for r in rows), seed=2)
+    at = 0
+    for document_rows in rows:
+        n_sentences = len(document_rows.sentence_spans)
+        document_rows.sentence_vectors = sentence_vectors[at : at + n_sentences]
+        at += n_sentences
+    data = IndexData.from_rows(
+        IndexSettings(model_label(settings.model), synthetic.DIMENSION, chunker_settings(settings)),
+        rows,
+        lambda n_chunks: rag_vectors.spec_for(settings, n_chunks),
     )
     assert isinstance(data.settings.chunker, ChunkerSettings)
     IndexStore(folder).commit(data)

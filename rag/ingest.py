@@ -19,10 +19,8 @@ from rag.chunking import Chunker, ChunkerSettings
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import IndexMissingError, RagError
-from rag.lexical import LexicalIndex
 from rag.loading import FoundFile, LoadError, find_files, load_with_notices
-from rag.store import IndexData, IndexSettings, IndexStore
-from rag.text import analyze_many
+from rag.store import DocumentRows, IndexData, IndexSettings, IndexStore
 from rag.types import Document
 
 # Called with (stage, done, total) as each stage advances: the one progress channel.
@@ -90,19 +88,6 @@ def content_hash(document: Document) -> str:
     return digest.hexdigest()
 
 
-@dataclass
-class _DocumentRows:
-    """One document's share of the index: its spans and their vectors."""
-
-    document: Document
-    digest: str
-    chunk_spans: np.ndarray  # (n, 2) int64
-    chunk_tokens: np.ndarray  # (n,) int32
-    chunk_vectors: np.ndarray  # (n, dim)
-    sentence_spans: np.ndarray  # (m, 2) int64
-    sentence_vectors: np.ndarray  # (m, dim)
-
-
 class Ingester:
     """Builds and updates the index in `store`."""
 
@@ -126,32 +111,53 @@ class Ingester:
         files, problems = find_files(paths)
         report.skipped.extend(problems)
         with self.store.lock(timeout=lock_timeout):
-            previous = None if rebuild else self._load_previous()
-            rows = self._rows_by_id(previous)
             started = time.perf_counter()
             loaded = self._load(files, report)
             report.timings_s["load"] = time.perf_counter() - started
-            if not loaded and (rebuild or previous is None):
-                # Never replace an index (or create an empty one) from nothing readable.
-                reasons = "; ".join(report.skipped) or "no .txt, .md, .html or .pdf files found"
-                raise RagError(f"Nothing to index, so the index was left as it was: {reasons}")
-            changed = []
-            for document in loaded:
-                digest = content_hash(document)
-                old = rows.get(document.doc_id)
-                if old is not None and old.digest == digest:
-                    report.unchanged.append(document.doc_id)
-                    continue
-                (report.updated if old is not None else report.added).append(document.doc_id)
-                changed.append((document, digest))
-            for document_rows in self._embed(changed, report):
-                rows[document_rows.document.doc_id] = document_rows
-            if report.added or report.updated or rebuild or previous is None:
-                self._commit(rows, report)
-            else:
-                report.n_documents = len(rows)
-                report.n_chunks = sum(len(r.chunk_spans) for r in rows.values())
+            self._ingest_loaded(loaded, rebuild, report)
         return report
+
+    def ingest_documents(
+        self, documents: Iterable[Document], rebuild: bool = False, lock_timeout: float = 0
+    ) -> IngestReport:
+        """Add or update documents already in memory (eval's, an application's), no files read."""
+        report = IngestReport()
+        loaded: list[Document] = []
+        seen: set[str] = set()
+        for document in documents:
+            if document.doc_id in seen:
+                raise RagError(
+                    f"Two documents have the id {document.doc_id!r}; give each its own id."
+                )
+            seen.add(document.doc_id)
+            loaded.append(document)
+        with self.store.lock(timeout=lock_timeout):
+            self._ingest_loaded(loaded, rebuild, report)
+        return report
+
+    def _ingest_loaded(self, loaded: list[Document], rebuild: bool, report: IngestReport) -> None:
+        previous = None if rebuild else self._load_previous()
+        rows = self._rows_by_id(previous)
+        if not loaded and (rebuild or previous is None):
+            # Never replace an index (or create an empty one) from nothing readable.
+            reasons = "; ".join(report.skipped) or "no .txt, .md, .html or .pdf files found"
+            raise RagError(f"Nothing to index, so the index was left as it was: {reasons}")
+        changed = []
+        for document in loaded:
+            digest = content_hash(document)
+            old = rows.get(document.doc_id)
+            if old is not None and old.digest == digest:
+                report.unchanged.append(document.doc_id)
+                continue
+            (report.updated if old is not None else report.added).append(document.doc_id)
+            changed.append((document, digest))
+        for document_rows in self._embed(changed, report):
+            rows[document_rows.document.doc_id] = document_rows
+        if report.added or report.updated or rebuild or previous is None:
+            self._commit(rows, report)
+        else:
+            report.n_documents = len(rows)
+            report.n_chunks = sum(len(r.chunk_spans) for r in rows.values())
 
     def remove(self, doc_ids: Iterable[str], lock_timeout: float = 0) -> IngestReport:
         """Take documents out of the index; unknown ids are reported, not fatal."""
@@ -178,31 +184,8 @@ class Ingester:
             return None
         return self.store.load(wanted=index_settings(self.settings, self.embedder))
 
-    def _rows_by_id(self, data: IndexData | None) -> dict[str, _DocumentRows]:
-        if data is None:
-            return {}
-        chunk_vectors = vectors.all_vectors(data.vector_index)
-        # Rows are stored grouped by document, so each document's share is one slice:
-        # one binary search per document instead of a mask over every chunk.
-        rows_of_documents = np.arange(len(data.documents) + 1)
-        chunk_bounds = np.searchsorted(data.chunk_doc, rows_of_documents)
-        sentence_bounds = np.searchsorted(data.sentence_doc, rows_of_documents)
-        rows: dict[str, _DocumentRows] = {}
-        for row, document in enumerate(data.documents):
-            chunks = slice(chunk_bounds[row], chunk_bounds[row + 1])
-            sentences = slice(sentence_bounds[row], sentence_bounds[row + 1])
-            rows[document.doc_id] = _DocumentRows(
-                document=document,
-                digest=data.hashes[row],
-                chunk_spans=np.stack([data.chunk_start[chunks], data.chunk_end[chunks]], 1),
-                chunk_tokens=np.asarray(data.chunk_tokens[chunks]),
-                chunk_vectors=chunk_vectors[chunks],
-                sentence_spans=np.stack(
-                    [data.sentence_start[sentences], data.sentence_end[sentences]], 1
-                ),
-                sentence_vectors=np.asarray(data.sentence_vectors[sentences]),
-            )
-        return rows
+    def _rows_by_id(self, data: IndexData | None) -> dict[str, DocumentRows]:
+        return {} if data is None else data.rows()
 
     def _load(self, files: list[FoundFile], report: IngestReport) -> list[Document]:
         documents: list[Document] = []
@@ -235,7 +218,7 @@ class Ingester:
 
     def _embed(
         self, changed: list[tuple[Document, str]], report: IngestReport
-    ) -> list[_DocumentRows]:
+    ) -> list[DocumentRows]:
         if not changed:
             return []
         started = time.perf_counter()
@@ -268,11 +251,11 @@ class Ingester:
         report.n_embedded = len(chunk_texts)
         report.timings_s["embed"] = time.perf_counter() - started
 
-        rows: list[_DocumentRows] = []
+        rows: list[DocumentRows] = []
         chunk_at = sentence_at = 0
         for document, digest, sentences, chunks in split:
             rows.append(
-                _DocumentRows(
+                DocumentRows(
                     document=document,
                     digest=digest,
                     chunk_spans=np.array(
@@ -356,66 +339,18 @@ class Ingester:
             self._report_progress("Embedding", begin + len(parts[-1]), len(texts))
         return np.concatenate(parts)[[row_of[text] for text in all_texts]]
 
-    def _commit(self, rows: dict[str, _DocumentRows], report: IngestReport) -> None:
+    def _commit(self, rows: dict[str, DocumentRows], report: IngestReport) -> None:
         started = time.perf_counter()
         self._report_progress("Writing the index", 0, 1)
-        ordered = [rows[doc_id] for doc_id in sorted(rows)]
-        dimension = self.embedder.dimension
-        documents = [r.document for r in ordered]
-
-        def stacked(attribute: str, width: int, dtype) -> np.ndarray:
-            arrays = [getattr(r, attribute) for r in ordered]
-            if not arrays:
-                return np.zeros((0, width), dtype=dtype)
-            return np.concatenate(arrays).astype(dtype).reshape(-1, width)
-
-        chunk_doc = np.repeat(
-            np.arange(len(ordered), dtype=np.int32), [len(r.chunk_spans) for r in ordered]
-        )
-        sentence_doc = np.repeat(
-            np.arange(len(ordered), dtype=np.int32), [len(r.sentence_spans) for r in ordered]
-        )
-        chunk_spans = stacked("chunk_spans", 2, np.int64)
-        sentence_spans = stacked("sentence_spans", 2, np.int64)
-        chunk_vectors = stacked("chunk_vectors", dimension, np.float32)
-        sentence_vectors = stacked("sentence_vectors", dimension, np.float32)
-        chunk_tokens = (
-            np.concatenate([r.chunk_tokens for r in ordered]) if ordered else np.zeros(0, np.int32)
-        )
-
-        spec = vectors.VectorIndexSpec.choose(
-            self.settings.index_type,
-            len(chunk_vectors),
-            self.settings.approximate_threshold,
-            self.settings.hnsw_m,
-            self.settings.hnsw_ef_construction,
-            self.settings.hnsw_ef_search,
-            nlist=self.settings.ivf_nlist,
-            nprobe=self.settings.ivf_nprobe,
-        )
-
-        def texts_of(doc_rows: np.ndarray, spans: np.ndarray) -> list[str]:
-            return [documents[d].text[s:e] for d, (s, e) in zip(doc_rows, spans, strict=True)]
-
-        data = IndexData(
-            settings=IndexSettings(self.embedder.label, dimension, chunker_settings(self.settings)),
-            vector_spec=spec,
-            documents=documents,
-            hashes=[r.digest for r in ordered],
-            chunk_doc=chunk_doc,
-            chunk_start=chunk_spans[:, 0],
-            chunk_end=chunk_spans[:, 1],
-            chunk_tokens=chunk_tokens.astype(np.int32),
-            sentence_doc=sentence_doc,
-            sentence_start=sentence_spans[:, 0],
-            sentence_end=sentence_spans[:, 1],
-            sentence_vectors=sentence_vectors,
-            vector_index=vectors.build(chunk_vectors, spec),
-            chunk_bm25=LexicalIndex.build(analyze_many(texts_of(chunk_doc, chunk_spans))),
+        settings = self.settings
+        data = IndexData.from_rows(
+            IndexSettings(self.embedder.label, self.embedder.dimension, chunker_settings(settings)),
+            [rows[doc_id] for doc_id in sorted(rows)],
+            lambda n_chunks: vectors.spec_for(settings, n_chunks),
         )
         self.store.commit(data)
         report.written = True
-        report.n_documents = len(documents)
+        report.n_documents = len(data.documents)
         report.n_chunks = data.n_chunks
         report.timings_s["index"] = time.perf_counter() - started
         self._report_progress("Writing the index", 1, 1)

@@ -114,9 +114,17 @@ class LexicalIndex:
                 np.add.at(scores, indices[start:end], data[start:end])
         return scores
 
-    def top(self, terms: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and row ids of the `k` best texts for analysed question `terms` (matches only)."""
+    def top(
+        self, terms: list[str], k: int, weight_mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and row ids of the `k` best texts for analysed question `terms` (matches only).
+
+        `weight_mask` (bm25s's name) multiplies each text's score before the top k are
+        taken: 0 keeps a text out, so a document filter never costs a place in the k.
+        """
         all_scores = self.scores(terms)
+        if weight_mask is not None:
+            all_scores *= weight_mask
         k = min(k, len(all_scores))
         if k <= 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)

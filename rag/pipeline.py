@@ -17,7 +17,7 @@ from rag.ingest import Ingester, IngestReport, ProgressCallback, index_settings
 from rag.query import Query, as_query
 from rag.retrieval import Retriever
 from rag.store import IndexData, IndexStore
-from rag.types import Answer, Retrieval
+from rag.types import Answer, Document, Retrieval
 
 # Reads of an index that writers keep replacing meanwhile, before giving up.
 INDEX_LOAD_ATTEMPTS = 5
@@ -117,16 +117,27 @@ class Pipeline:
         lock_timeout: float = 0,
     ) -> IngestReport:
         """Add or update documents from files and folders; `on_progress` hears each stage."""
-        self._check_index_folder()
-        ingester = Ingester(self.settings, self.embedder, self.store, on_progress=on_progress)
+        ingester = self._ingester(on_progress)
         return ingester.ingest(list(paths), rebuild=rebuild, lock_timeout=lock_timeout)
+
+    def ingest_documents(
+        self,
+        documents: Iterable[Document],
+        rebuild: bool = False,
+        on_progress: ProgressCallback | None = None,
+        lock_timeout: float = 0,
+    ) -> IngestReport:
+        """Add or update documents given in memory; nothing is written to files to be read back."""
+        ingester = self._ingester(on_progress)
+        return ingester.ingest_documents(documents, rebuild=rebuild, lock_timeout=lock_timeout)
+
+    def _ingester(self, on_progress: ProgressCallback | None = None) -> Ingester:
+        self._check_index_folder()
+        return Ingester(self.settings, self.embedder, self.store, on_progress=on_progress)
 
     def remove(self, doc_ids: Sequence[str], lock_timeout: float = 0) -> IngestReport:
         """Take documents out of the index by id."""
-        self._check_index_folder()
-        return Ingester(self.settings, self.embedder, self.store).remove(
-            doc_ids, lock_timeout=lock_timeout
-        )
+        return self._ingester().remove(doc_ids, lock_timeout=lock_timeout)
 
     def _check_index_folder(self) -> None:
         folder = self.store.folder

@@ -55,9 +55,8 @@ class Query:
     backend: str | None = None
     # Earlier turns of a chat, oldest first.
     history: tuple[Turn, ...] = ()
-    # Search only these documents (by id); None searches them all. Room for the document
-    # filters to come (--doc, --folder, --type): until the index searches honour it, the
-    # retriever refuses a filter rather than answer from every document.
+    # Search only these documents (by id); None searches them all. The filter runs inside
+    # the dense and BM25 searches, so all k passages come from these documents.
     doc_ids: frozenset[str] | None = None
 
     def __post_init__(self) -> None:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag import vectors
 from rag.config import RETRIEVAL_MODES
 from rag.errors import RagError
 from rag.query import Query, as_query
@@ -74,12 +73,15 @@ class Retriever:
     def retrieve(self, query: Query | str, timings: dict[str, float] | None = None) -> Retrieval:
         """The best passages for `query`, best first; `timings` gets each step's milliseconds."""
         query = as_query(query)
-        if query.doc_ids is not None:
-            raise RagError(
-                "Searching only some documents is not supported by this index yet; "
-                "ask without a document filter."
-            )
         question = query.question
+        if query.doc_ids is not None:
+            unknown = sorted(query.doc_ids.difference(self.data.doc_rows))
+            if unknown:
+                raise RagError(
+                    f"Not in the index: {', '.join(map(repr, unknown[:5]))}"
+                    + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+                    + "; see `rag docs` for the documents you can search."
+                )
         mode = query.mode or self.mode
         k = query.k or self.top_k
         timings = {} if timings is None else timings
@@ -93,7 +95,9 @@ class Retriever:
         dense_scores: dict[int, float] = {}
         if mode in ("dense", "hybrid"):
             started = time.perf_counter()
-            scores, ids = vectors.search(self.data.vector_index, query_vector, pool)
+            # The filter runs inside the search: all `pool` hits are from the chosen documents.
+            hits = self.data.vector_store.search(query_vector, pool, query.doc_ids)
+            ids, scores = self.data.chunk_rows(hits), hits.scores
             dense_ids = [int(i) for i in ids]
             dense_scores = {int(i): float(s) for i, s in zip(ids, scores, strict=True)}
             timings["dense_search"] = _ms_since(started)
@@ -101,7 +105,8 @@ class Retriever:
         lexical_scores: dict[int, float] = {}
         if mode in ("bm25", "hybrid"):
             started = time.perf_counter()
-            scores, ids = self.data.chunk_bm25.top(terms, pool)
+            mask = None if query.doc_ids is None else self.data.chunk_mask(query.doc_ids)
+            scores, ids = self.data.chunk_bm25.top(terms, pool, weight_mask=mask)
             lexical_ids = [int(i) for i in ids]
             lexical_scores = {int(i): float(s) for i, s in zip(ids, scores, strict=True)}
             timings["bm25_search"] = _ms_since(started)

@@ -30,7 +30,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -44,6 +44,7 @@ from rag.chunking import ChunkerSettings
 from rag.durable import fsync_tree, write_text_atomically
 from rag.errors import REBUILD_HINT, IndexBusyError, IndexMismatchError, IndexMissingError, RagError
 from rag.types import Document
+from rag.vector_stores.base import VectorHits, VectorStore
 
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)
@@ -67,6 +68,19 @@ class IndexSettings:
 
 
 @dataclass
+class DocumentRows:
+    """One document's share of the index: its spans and their vectors."""
+
+    document: Document
+    digest: str
+    chunk_spans: np.ndarray  # (n, 2) int64
+    chunk_tokens: np.ndarray  # (n,) int32
+    chunk_vectors: np.ndarray  # (n, dim)
+    sentence_spans: np.ndarray  # (m, 2) int64
+    sentence_vectors: np.ndarray  # (m, dim)
+
+
+@dataclass
 class IndexData:
     """Everything one generation holds, in memory (arrays may be memory-mapped)."""
 
@@ -85,9 +99,114 @@ class IndexData:
     vector_index: Any  # faiss index over chunk vectors
     chunk_bm25: lexical.LexicalIndex
 
+    @classmethod
+    def from_rows(
+        cls,
+        settings: IndexSettings,
+        rows: Sequence[DocumentRows],
+        choose_spec: Callable[[int], vectors.VectorIndexSpec],
+    ) -> IndexData:
+        """The index of `rows` (kept in their order); `choose_spec(n_chunks)` picks the FAISS kind."""
+        from rag.text import analyze_many
+
+        dimension = settings.dimension
+
+        def stacked(attribute: str, width: int, dtype) -> np.ndarray:
+            arrays = [getattr(r, attribute) for r in rows]
+            if not arrays:
+                return np.zeros((0, width), dtype=dtype)
+            return np.concatenate(arrays).astype(dtype).reshape(-1, width)
+
+        def doc_of_each(attribute: str) -> np.ndarray:
+            counts = [len(getattr(r, attribute)) for r in rows]
+            return np.repeat(np.arange(len(rows), dtype=np.int32), counts)
+
+        documents = [r.document for r in rows]
+        chunk_doc = doc_of_each("chunk_spans")
+        chunk_spans = stacked("chunk_spans", 2, np.int64)
+        sentence_spans = stacked("sentence_spans", 2, np.int64)
+        chunk_vectors = stacked("chunk_vectors", dimension, np.float32)
+        spec = choose_spec(len(chunk_vectors))
+        chunk_texts = [
+            documents[d].text[s:e] for d, (s, e) in zip(chunk_doc, chunk_spans, strict=True)
+        ]
+        return cls(
+            settings=settings,
+            vector_spec=spec,
+            documents=documents,
+            hashes=[r.digest for r in rows],
+            chunk_doc=chunk_doc,
+            chunk_start=chunk_spans[:, 0],
+            chunk_end=chunk_spans[:, 1],
+            chunk_tokens=stacked("chunk_tokens", 1, np.int32).reshape(-1),
+            sentence_doc=doc_of_each("sentence_spans"),
+            sentence_start=sentence_spans[:, 0],
+            sentence_end=sentence_spans[:, 1],
+            sentence_vectors=stacked("sentence_vectors", dimension, np.float32),
+            vector_index=vectors.build(chunk_vectors, spec),
+            chunk_bm25=lexical.LexicalIndex.build(analyze_many(chunk_texts)),
+        )
+
+    def rows(self) -> dict[str, DocumentRows]:
+        """Each document's share, by id: what `from_rows` takes back (unchanged ones carry over)."""
+        chunk_vectors = vectors.all_vectors(self.vector_index)
+        # Rows are stored grouped by document, so each document's share is one slice:
+        # one binary search per document instead of a mask over every chunk.
+        chunk_bounds = self.chunk_bounds
+        sentence_bounds = np.searchsorted(self.sentence_doc, np.arange(len(self.documents) + 1))
+        rows: dict[str, DocumentRows] = {}
+        for row, document in enumerate(self.documents):
+            chunks = slice(chunk_bounds[row], chunk_bounds[row + 1])
+            sentences = slice(sentence_bounds[row], sentence_bounds[row + 1])
+            rows[document.doc_id] = DocumentRows(
+                document=document,
+                digest=self.hashes[row],
+                chunk_spans=np.stack([self.chunk_start[chunks], self.chunk_end[chunks]], 1),
+                chunk_tokens=np.asarray(self.chunk_tokens[chunks]),
+                chunk_vectors=chunk_vectors[chunks],
+                sentence_spans=np.stack(
+                    [self.sentence_start[sentences], self.sentence_end[sentences]], 1
+                ),
+                sentence_vectors=np.asarray(self.sentence_vectors[sentences]),
+            )
+        return rows
+
     @property
     def n_chunks(self) -> int:
         return len(self.chunk_doc)
+
+    @cached_property
+    def chunk_bounds(self) -> np.ndarray:
+        """Document row d's chunks are rows chunk_bounds[d] to chunk_bounds[d + 1]."""
+        return np.searchsorted(self.chunk_doc, np.arange(len(self.documents) + 1))
+
+    @cached_property
+    def vector_store(self) -> VectorStore:
+        """The chunk vectors behind the vector-store contract (searches with a document filter)."""
+        from rag.vector_stores.faiss_store import FaissVectorStore
+
+        return FaissVectorStore(
+            self.vector_index,
+            self.doc_ids,
+            self.chunk_doc,
+            model=self.settings.model,
+            spec=self.vector_spec,
+        )
+
+    def chunk_rows(self, hits: VectorHits) -> np.ndarray:
+        """The chunk rows of a store's hits."""
+        firsts = [self.chunk_bounds[self.doc_rows[doc_id]] for doc_id in hits.doc_ids]
+        return np.asarray(firsts, dtype=np.int64).reshape(-1) + hits.numbers
+
+    def chunk_mask(self, doc_ids: frozenset[str]) -> np.ndarray:
+        """1.0 for the chunks of `doc_ids`, 0.0 for every other (bm25s's `weight_mask`)."""
+        mask = np.zeros(self.n_chunks, dtype=np.float32)
+        bounds = self.chunk_bounds
+        for doc_id in doc_ids:
+            row = self.doc_rows.get(doc_id)
+            if row is not None:
+                mask[bounds[row] : bounds[row + 1]] = 1.0
+        return mask
 
     @cached_property
     def doc_ids(self) -> list[str]:

@@ -82,6 +82,20 @@ class VectorIndexSpec:
         return cls(kind, m, ef_construction, ef_search, nlist, nprobe)
 
 
+def spec_for(settings, n_vectors: int) -> VectorIndexSpec:
+    """The spec that `settings` (rag.config.Settings) ask for over `n_vectors` vectors."""
+    return VectorIndexSpec.choose(
+        settings.index_type,
+        n_vectors,
+        settings.approximate_threshold,
+        settings.hnsw_m,
+        settings.hnsw_ef_construction,
+        settings.hnsw_ef_search,
+        nlist=settings.ivf_nlist,
+        nprobe=settings.ivf_nprobe,
+    )
+
+
 def ivf_lists(n_vectors: int) -> int:
     """The usual 4·√n inverted lists, but never fewer training vectors than FAISS wants."""
     return max(1, min(int(4 * math.sqrt(max(n_vectors, 1))), n_vectors // 39 or 1))
@@ -148,8 +162,8 @@ def all_vectors(index) -> np.ndarray:
     return index.reconstruct_n(0, index.ntotal)
 
 
-def search(index, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Scores and row ids of the `k` nearest vectors to `query`; ids of -1 mean none."""
+def search(index, query: np.ndarray, k: int, params=None) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and row ids of the `k` nearest vectors to `query` (FAISS `params`: a selector)."""
     import faiss
 
     k = min(k, index.ntotal)
@@ -161,7 +175,9 @@ def search(index, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:
-        scores, ids = index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
+        scores, ids = index.search(
+            np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k, params=params
+        )
     finally:
         faiss.omp_set_num_threads(threads)
     keep = ids[0] >= 0

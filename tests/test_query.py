@@ -54,10 +54,10 @@ def test_a_new_index_generation_gets_a_new_retriever(scratch_pipeline, tmp_path)
     assert "1932" in scratch_pipeline.ask("When did the Quillon ferry first sail?").text
 
 
-def test_a_document_filter_is_refused_until_searches_honour_it(seed_pipeline):
-    query = Query("When was the framework launched?", doc_ids={"x"})
-    assert query.doc_ids == frozenset({"x"})
-    with pytest.raises(RagError, match="not supported"):
+def test_a_document_filter_for_unknown_documents_is_refused_by_name(seed_pipeline):
+    query = Query("When was the framework launched?", doc_ids={"no-such-document"})
+    assert query.doc_ids == frozenset({"no-such-document"})
+    with pytest.raises(RagError, match="no-such-document.*rag docs"):
         seed_pipeline.retrieve(query)
 
 
