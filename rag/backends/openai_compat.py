@@ -180,7 +180,12 @@ class OpenAIBackend(Backend):
         """The extractive answer, marked as a fallback; `model_text` is the model's unused reply."""
         from rag.backends.extractive import ExtractiveBackend
 
-        log.warning("openai backend's answer not used, answering extractively: %s", reason)
+        # A model that answers badly is no failure of ours: the notice tells the user.
+        log.log(
+            logging.INFO if model_text else logging.WARNING,
+            "openai backend's answer not used, answering extractively: %s",
+            reason,
+        )
         answer = ExtractiveBackend(self.settings).answer(request)
         notice = (
             reason
