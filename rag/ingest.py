@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,9 +104,17 @@ class Ingester:
         self.on_progress = on_progress
 
     def ingest(
-        self, paths: Iterable[Path], rebuild: bool = False, lock_timeout: float = 0
+        self,
+        paths: Iterable[Path],
+        rebuild: bool = False,
+        lock_timeout: float = 0,
+        prune_under: Sequence[Path] = (),
     ) -> IngestReport:
-        """Add or update the documents under `paths`; other indexed documents stay."""
+        """Add or update the documents under `paths`; other indexed documents stay.
+
+        Documents whose file lay under a folder of `prune_under` and is gone are taken out
+        in the same generation: a watched folder's every change is one atomic step.
+        """
         report = IngestReport()
         files, problems = find_files(paths)
         report.skipped.extend(problems)
@@ -114,7 +122,7 @@ class Ingester:
             started = time.perf_counter()
             loaded = self._load(files, report)
             report.timings_s["load"] = time.perf_counter() - started
-            self._ingest_loaded(loaded, rebuild, report)
+            self._ingest_loaded(loaded, rebuild, report, prune_under)
         return report
 
     def ingest_documents(
@@ -135,13 +143,20 @@ class Ingester:
             self._ingest_loaded(loaded, rebuild, report)
         return report
 
-    def _ingest_loaded(self, loaded: list[Document], rebuild: bool, report: IngestReport) -> None:
+    def _ingest_loaded(
+        self,
+        loaded: list[Document],
+        rebuild: bool,
+        report: IngestReport,
+        prune_under: Sequence[Path] = (),
+    ) -> None:
         previous = None if rebuild else self._load_previous()
         rows = self._rows_by_id(previous)
         if not loaded and (rebuild or previous is None):
             # Never replace an index (or create an empty one) from nothing readable.
-            reasons = "; ".join(report.skipped) or "no .txt, .md, .html or .pdf files found"
+            reasons = "; ".join(report.skipped) or "no readable files found"
             raise RagError(f"Nothing to index, so the index was left as it was: {reasons}")
+        self._prune(rows, prune_under, report)
         changed = []
         for document in loaded:
             digest = content_hash(document)
@@ -153,7 +168,7 @@ class Ingester:
             changed.append((document, digest))
         for document_rows in self._embed(changed, report):
             rows[document_rows.document.doc_id] = document_rows
-        if report.added or report.updated or rebuild or previous is None:
+        if report.added or report.updated or report.removed or rebuild or previous is None:
             self._commit(rows, report)
         else:
             report.n_documents = len(rows)
@@ -179,6 +194,23 @@ class Ingester:
         return report
 
     # -- steps --------------------------------------------------------------------
+    @staticmethod
+    def _prune(
+        rows: dict[str, DocumentRows], folders: Sequence[Path], report: IngestReport
+    ) -> None:
+        """Drop the documents whose file was under one of `folders` and no longer exists."""
+        roots = [folder.resolve() for folder in folders]
+        if not roots:
+            return
+        for doc_id, document_rows in list(rows.items()):
+            source = Path(document_rows.document.source)
+            # A file that exists but could not be read this time keeps its indexed version.
+            if not document_rows.document.source or source.exists():
+                continue
+            if any(source.resolve().is_relative_to(root) for root in roots):
+                del rows[doc_id]
+                report.removed.append(doc_id)
+
     def _load_previous(self) -> IndexData | None:
         if not self.store.exists():
             return None
@@ -340,6 +372,13 @@ class Ingester:
         return np.concatenate(parts)[[row_of[text] for text in all_texts]]
 
     def _commit(self, rows: dict[str, DocumentRows], report: IngestReport) -> None:
+        if not rows:
+            # An index of nothing cannot be searched (nor built, by bm25s).
+            raise RagError(
+                f"Removing {', '.join(report.removed)} would leave the index in "
+                f"{self.store.folder} empty, so it was left as it was. To start over, delete "
+                "that folder."
+            )
         started = time.perf_counter()
         self._report_progress("Writing the index", 0, 1)
         settings = self.settings

@@ -115,10 +115,17 @@ class Pipeline:
         rebuild: bool = False,
         on_progress: ProgressCallback | None = None,
         lock_timeout: float = 0,
+        prune_under: Sequence[Path] = (),
     ) -> IngestReport:
-        """Add or update documents from files and folders; `on_progress` hears each stage."""
+        """Add or update documents from files and folders; `on_progress` hears each stage.
+
+        Documents whose file was under a folder of `prune_under` and is gone are removed
+        in the same generation.
+        """
         ingester = self._ingester(on_progress)
-        return ingester.ingest(list(paths), rebuild=rebuild, lock_timeout=lock_timeout)
+        return ingester.ingest(
+            list(paths), rebuild=rebuild, lock_timeout=lock_timeout, prune_under=prune_under
+        )
 
     def ingest_documents(
         self,

@@ -38,6 +38,8 @@ ASK_CONCURRENCY = 4
 SLIDER_MAX_K = min(20, MAX_TOP_K)
 # A second upload waits this long for the first to finish writing the index.
 INGEST_LOCK_TIMEOUT_S = 120
+# How often the chat checks whether another process changed the index.
+DOCUMENTS_REFRESH_S = 2.0
 MODE_LABELS = {
     "hybrid": ("Hybrid", "hybrid"),
     "dense": ("Dense (meaning)", "dense"),
@@ -99,7 +101,23 @@ class ChatApp:
         except RagError:
             return []
 
+    def generation(self) -> str:
+        """The index generation live now ("" for none): what the documents panel shows."""
+        try:
+            return self.pipeline.store.current_generation().name
+        except RagError:
+            return ""
+
     # -- handlers -------------------------------------------------------------------
+    def refresh_documents(self, shown: str | None):
+        """Redraw the documents panel when the index changed (`rag ingest --watch`, a CLI)."""
+        current = self.generation()
+        if shown is None or current == shown:  # None: the page just opened, drawn at load
+            return gr.skip(), gr.skip(), current
+        documents = self.documents()
+        status = render.status_html(f"The index changed; it holds {len(documents)} documents.")
+        return render.header_html(documents), render.documents_html(documents) + status, current
+
     def on_load(self, progress: gr.Progress = gr.Progress()) -> tuple[str, str]:  # noqa: B008
         """Build the index over the seed documents if there is none, with progress."""
         status = ""
@@ -307,7 +325,7 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
                             render.documents_html(documents), elem_id="rag-documents", padding=False
                         )
                         upload = gr.File(
-                            label="Add documents (.txt, .md, .html, .pdf)",
+                            label="Add documents (" + ", ".join(supported_suffixes()) + ")",
                             file_count="multiple",
                             file_types=list(supported_suffixes()),
                             type="filepath",
@@ -329,13 +347,24 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
         chatbot.clear(_cleared, None, [turns, passages], queue=False)
         backend.change(chat.choose_backend, [backend], [backend], show_progress="hidden")
         # Index writes take the index lock; one upload at a time keeps them in order.
-        upload.upload(
+        upload_done = upload.upload(
             chat.upload,
             [upload],
             [header, documents_panel, upload],
             concurrency_limit=1,
             show_progress_on=[documents_panel],
         )
+        # Another process may change the index (`rag ingest --watch`): the documents panel
+        # follows within a tick. An upload's own redraw is remembered, so it is not repeated.
+        shown_generation = gr.State(None)
+        gr.Timer(DOCUMENTS_REFRESH_S).tick(
+            chat.refresh_documents,
+            [shown_generation],
+            [header, documents_panel, shown_generation],
+            show_progress="hidden",
+            queue=False,
+        )
+        upload_done.then(chat.generation, None, [shown_generation], queue=False)
         # Normally `rag chat` built the index before serving; then loading only refreshes
         # the lists, without covering them with a progress overlay on every visit.
         building = not pipeline.store.exists()

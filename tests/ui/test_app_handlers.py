@@ -90,3 +90,22 @@ def test_a_question_without_words_is_refused_before_the_pipeline(chat_app_class)
     shown = last_message(list(app.ask("???", [], "extractive", "hybrid", 5))[-1])
     assert "rag-error" in shown and "no words in it" in shown
     assert pipeline.asked == []
+
+
+def test_the_documents_panel_follows_an_index_changed_by_another_process(
+    chat_app_class, scratch_pipeline, tmp_path
+):
+    app = chat_app_class(scratch_pipeline)
+    shown = app.generation()
+    # The page draws its panel at load: the first tick only remembers what it shows.
+    assert app.refresh_documents(None)[2] == shown
+    header, panel, seen = app.refresh_documents(shown)
+    assert seen == shown and not isinstance(panel, str)  # unchanged: nothing redrawn
+    (tmp_path / "tides.md").write_text("# Tide Tables\n\nHigh tide is at noon.", encoding="utf-8")
+    # Another process (a watcher) writes a new generation.
+    from rag.pipeline import Pipeline
+
+    other = Pipeline(scratch_pipeline.settings, embedder=scratch_pipeline.embedder)
+    other.ingest([tmp_path / "tides.md"])
+    header, panel, seen = app.refresh_documents(shown)
+    assert seen != shown and "Tide Tables" in panel and "The index changed" in panel
