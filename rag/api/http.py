@@ -30,6 +30,7 @@ from rag.types import Turn
 
 TOKEN_VARIABLE = "RAG_API_TOKEN"
 MAX_CHAT_MESSAGES = 200
+MAX_DOC_IDS = 1000
 log = logging.getLogger(__name__)
 
 Mode = Literal["dense", "bm25", "hybrid"]
@@ -60,6 +61,9 @@ class SearchBody(BaseModel):
     question: StrictStr = Field(description="The question, in plain words.")
     mode: Mode | None = Field(None, description="Retrieval mode (default: the configured one).")
     k: StrictInt | None = Field(None, ge=1, le=MAX_TOP_K, description="Passages to retrieve.")
+    doc_ids: list[StrictStr] | None = Field(
+        None, max_length=MAX_DOC_IDS, description="Search only these documents (GET /v1/documents)."
+    )
 
 
 class AskBody(SearchBody):
@@ -86,6 +90,9 @@ class ChatCompletionBody(BaseModel):
     n: StrictInt | None = Field(None, ge=1, le=1, description="Only one answer is given.")
     mode: Mode | None = Field(None, description="Our extension: the retrieval mode.")
     k: StrictInt | None = Field(None, ge=1, le=MAX_TOP_K, description="Our extension: passages.")
+    doc_ids: list[StrictStr] | None = Field(
+        None, max_length=MAX_DOC_IDS, description="Our extension: search only these documents."
+    )
 
 
 # -- the app ---------------------------------------------------------------------------------
@@ -151,13 +158,14 @@ def create_app(service: Service, token: str | None = None, limits: Limits = Limi
     def ask(body: AskBody) -> dict[str, Any]:
         """An answer with its citations: the same object as `rag ask --json`."""
         history = tuple(Turn(turn.question, turn.answer) for turn in body.history)
-        query = service.query(body.question, body.mode, body.k, body.backend, history)
+        query = service.query(body.question, body.mode, body.k, body.backend, history, body.doc_ids)
         return service.ask(query).to_json()
 
     @app.post("/v1/search", tags=["questions"], dependencies=guarded)
     def search(body: SearchBody) -> dict[str, Any]:
         """The passages retrieved for a question, with their citations; no answer."""
-        retrieval = service.search(service.query(body.question, body.mode, body.k))
+        query = service.query(body.question, body.mode, body.k, doc_ids=body.doc_ids)
+        retrieval = service.search(query)
         return {
             "question": retrieval.question,
             "mode": retrieval.mode,
@@ -217,7 +225,9 @@ def create_app(service: Service, token: str | None = None, limits: Limits = Limi
             )
         chat = conversation([message.model_dump() for message in body.messages])
         completion = Completion(body.model, chat.prompt_text)
-        query = service.query(chat.question, body.mode, body.k, body.model, chat.history)
+        query = service.query(
+            chat.question, body.mode, body.k, body.model, chat.history, body.doc_ids
+        )
         pieces = service.ask_stream(query)
         if not body.stream:
             return completion.whole(final_answer(pieces))

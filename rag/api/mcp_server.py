@@ -45,16 +45,19 @@ def build_server(service: Service):
         mode: Literal["dense", "bm25", "hybrid"] | None = None,
         k: int | None = None,
         backend: str | None = None,
+        doc_ids: list[str] | None = None,
     ) -> dict[str, Any]:
         """Answer a question from the indexed documents, quoting them word for word.
 
         Returns `answer` (with [n] markers), `abstained` (true when the documents do not
         hold the answer), and `citations`: for each n, the document id, title, page,
         character offsets and the exact quote. `mode` and `k` choose the retrieval,
-        `backend` the answer backend (default: the configured one).
+        `backend` the answer backend (default: the configured one), `doc_ids` the
+        documents to search (default: all; see the rag://documents resource).
         """
         try:
-            return answer_json(service.ask(service.query(question, mode, k, backend)))
+            query = service.query(question, mode, k, backend, doc_ids=doc_ids)
+            return answer_json(service.ask(query))
         except ApiError as error:
             raise ToolError(error.message) from None
 
@@ -63,13 +66,15 @@ def build_server(service: Service):
         question: str,
         mode: Literal["dense", "bm25", "hybrid"] | None = None,
         k: int | None = None,
+        doc_ids: list[str] | None = None,
     ) -> dict[str, Any]:
         """Find the passages of the indexed documents that match a question; no answer.
 
         Each passage has its document id, title, page, character offsets, text and score.
+        `doc_ids` limits the search to those documents (default: all).
         """
         try:
-            retrieval = service.search(service.query(question, mode, k))
+            retrieval = service.search(service.query(question, mode, k, doc_ids=doc_ids))
         except ApiError as error:
             raise ToolError(error.message) from None
         return {

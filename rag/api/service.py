@@ -118,6 +118,29 @@ class Service:
             )
         return name
 
+    def check_documents(self, doc_ids: Sequence[str]) -> None:
+        """Every id names an indexed document; an empty list would search nothing."""
+        if not doc_ids:
+            raise ApiError(
+                422,
+                "no_documents",
+                "doc_ids is empty, so nothing would be searched; leave it out to search every "
+                "document.",
+                "doc_ids",
+            )
+        known = {info.doc_id for info in self.documents()}
+        unknown = sorted(set(doc_ids) - known)
+        if unknown:
+            shown = ", ".join(map(repr, unknown[:5])) + (
+                f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            )
+            raise ApiError(
+                404,
+                "document_not_found",
+                f"Not in the index: {shown}; GET /v1/documents lists the ids.",
+                "doc_ids",
+            )
+
     def query(
         self,
         question: Any,
@@ -125,10 +148,13 @@ class Service:
         k: int | None = None,
         backend: str | None = None,
         history: Sequence[Turn] = (),
+        doc_ids: Sequence[str] | None = None,
     ) -> Query:
         """The request as a checked Query, or an ApiError naming what is wrong with it."""
         if backend is not None:
             self.check_backend(backend)
+        if doc_ids is not None:
+            self.check_documents(doc_ids)
         if len(history) > MAX_HISTORY_TURNS:
             raise ApiError(
                 422,
@@ -138,7 +164,14 @@ class Service:
                 "history",
             )
         try:
-            return Query(question, mode=mode, k=k, backend=backend, history=tuple(history))
+            return Query(
+                question,
+                mode=mode,
+                k=k,
+                backend=backend,
+                history=tuple(history),
+                doc_ids=None if doc_ids is None else frozenset(doc_ids),
+            )
         except RagError as error:
             raise ApiError(422, "invalid_request", str(error)) from None
 

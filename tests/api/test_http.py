@@ -90,6 +90,15 @@ def test_search_gives_passages_only(client):
     assert {"start", "end", "text", "score", "rank"} <= set(data["passages"][0])
 
 
+def test_the_search_can_be_limited_to_some_documents(client):
+    only = {"question": QUESTION, "doc_ids": [UNDERSTANDING_DOC], "k": 3}
+    passages = client.post("/v1/search", json=only).json()["passages"]
+    assert passages and {p["doc_id"] for p in passages} == {UNDERSTANDING_DOC}
+    answer = client.post("/v1/ask", json=only).json()
+    assert all(c["doc_id"] == UNDERSTANDING_DOC for c in answer["citations"])
+    assert "2010" not in answer["answer"]  # the fact is in the other document
+
+
 def test_documents_are_listed(client):
     documents = client.get("/v1/documents").json()["documents"]
     assert {d["doc_id"] for d in documents} == {FRAMEWORK_DOC, UNDERSTANDING_DOC}
@@ -142,6 +151,10 @@ def test_the_api_page_works_offline(client):
             "at most 50",
         ),
         ([QUESTION], 422, "invalid_request", "dictionary"),
+        ({"question": QUESTION, "doc_ids": []}, 422, "no_documents", "leave it out"),
+        ({"question": QUESTION, "doc_ids": "x"}, 422, "invalid_request", "'doc_ids'"),
+        ({"question": QUESTION, "doc_ids": [1]}, 422, "invalid_request", "'doc_ids.0'"),
+        ({"question": QUESTION, "doc_ids": ["nope"]}, 404, "document_not_found", "'nope'"),
     ],
 )
 def test_ask_refuses_bad_bodies_with_json_errors(client, body, status, code, phrase):

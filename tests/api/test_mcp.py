@@ -60,6 +60,12 @@ def test_an_mcp_client_asks_searches_and_reads_the_documents(index_copy, tmp_pat
             "ask": await session.call_tool("ask", {"question": QUESTION}),
             "off_topic": await session.call_tool("ask", {"question": OFF_TOPIC, "k": 3}),
             "search": await session.call_tool("search", {"question": QUESTION, "k": 2}),
+            "limited": await session.call_tool(
+                "search", {"question": QUESTION, "doc_ids": [UNDERSTANDING_DOC]}
+            ),
+            "unknown_doc": await session.call_tool(
+                "ask", {"question": QUESTION, "doc_ids": ["no-such-doc"]}
+            ),
             "empty": await session.call_tool("ask", {"question": "  "}),
             "bad_k": await session.call_tool("search", {"question": QUESTION, "k": 0}),
             "bad_backend": await session.call_tool("ask", {"question": QUESTION, "backend": "x"}),
@@ -86,7 +92,10 @@ def test_an_mcp_client_asks_searches_and_reads_the_documents(index_copy, tmp_pat
     passages = got["search"].structured_content["passages"]
     assert len(passages) == 2 and passages[0]["doc_id"] == FRAMEWORK_DOC
 
+    limited = got["limited"].structured_content["passages"]
+    assert limited and {p["doc_id"] for p in limited} == {UNDERSTANDING_DOC}
     for name, phrase in [
+        ("unknown_doc", "Not in the index: 'no-such-doc'"),
         ("empty", "empty"),
         ("bad_k", "between 1 and 100"),
         ("bad_backend", "Registered backends"),
