@@ -189,11 +189,24 @@ class ChatApp:
         turn["answer"] = answer.text
         yield _messages(turns), turns, render.passages_html(answer), ""
 
-    def upload(self, files: list[str] | None, progress: gr.Progress = gr.Progress()):  # noqa: B008
-        """Add uploaded files to the index, then show the new document list."""
+    def upload(
+        self,
+        files: list[dict[str, Any] | str] | None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ):
+        """Add uploaded files to the index, then show the new document list.
+
+        `files` are the File component's raw values (FileData dicts, or paths), as the
+        client sent them: see `uploaded_files`.
+        """
         if not files:
             return gr.skip(), gr.skip(), gr.skip()
-        paths = [Path(f) for f in files]
+        names = [f.get("path") or "" if isinstance(f, dict) else str(f) for f in files]
+        paths, refused = uploaded_files(names, upload_folder())
+        refusals = "".join(render.status_html(reason, "error") for reason in refused)
+        if not paths:
+            documents = self.documents()
+            return render.header_html(documents), render.documents_html(documents) + refusals, None
         progress(0, desc="Reading files")
         try:
             report = self.pipeline.ingest(
@@ -203,7 +216,9 @@ class ChatApp:
             documents = self.documents()
             return (
                 render.header_html(documents),
-                render.documents_html(documents) + render.status_html(str(error), "error"),
+                render.documents_html(documents)
+                + refusals
+                + render.status_html(str(error), "error"),
                 None,
             )
         lines = []
@@ -220,7 +235,50 @@ class ChatApp:
         for notice in report.notices:
             status += render.status_html(f"Note: {_short(notice, paths)}")
         documents = self.documents()
-        return render.header_html(documents), render.documents_html(documents) + status, None
+        return (
+            render.header_html(documents),
+            render.documents_html(documents) + refusals + status,
+            None,
+        )
+
+
+def upload_folder() -> Path:
+    """Where Gradio keeps the files a browser uploads (GRADIO_TEMP_DIR, or its temp folder)."""
+    from gradio.utils import get_upload_folder
+
+    return Path(get_upload_folder())
+
+
+def uploaded_files(files: list[str], folder: Path) -> tuple[list[Path], list[str]]:
+    """The files that were uploaded into `folder`, resolved, and a refusal for each other one.
+
+    Gradio's `/upload` API takes a file *path* from the client: without this check a
+    client could name any file of the server (or a link in the cache that points out
+    of it) and have it indexed and quoted back. Only files whose real location is in
+    the upload folder are read, and they are read through that real path, so a link
+    swapped in after the check changes nothing.
+    """
+    real_folder = folder.resolve()
+    accepted: list[Path] = []
+    refused: list[str] = []
+    for name in files:
+        given = Path(name)
+        real = given.resolve() if given.is_absolute() else None
+        if real is not None and real.is_relative_to(real_folder):
+            accepted.append(real)
+        elif real is not None and any(
+            Path(os.path.normpath(given)).is_relative_to(f) for f in (folder, real_folder)
+        ):
+            refused.append(
+                f"Refused {given.name}: it is a link to a file outside the upload folder; "
+                "upload the file itself."
+            )
+        else:
+            refused.append(
+                f"Refused {given.name or name}: only files uploaded through this window can "
+                "be added, and this one is not in the upload folder."
+            )
+    return accepted, refused
 
 
 def _short(problem: str, paths: list[Path]) -> str:
@@ -353,6 +411,9 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
             [header, documents_panel, upload],
             concurrency_limit=1,
             show_progress_on=[documents_panel],
+            # Gradio's own preprocessing would copy a file named by its path from anywhere
+            # into its cache first; the handler checks the path the client sent instead.
+            preprocess=False,
         )
         # Another process may change the index (`rag ingest --watch`): the documents panel
         # follows within a tick. An upload's own redraw is remembered, so it is not repeated.
