@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from seed_facts import FRAMEWORK_DOC, REPO, rag_command
+from seed_facts import FRAMEWORK_DOC, REPO, UNDERSTANDING_DOC, rag_command
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd=REPO) -> subprocess.CompletedProcess:
@@ -94,3 +94,34 @@ def test_mistakes_get_one_clear_line_not_a_traceback(seed_pipeline, args, env, m
     result = run(*args, env=env)
     assert result.returncode == 1
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ask_searches_only_the_documents_chosen_by_doc_folder_and_type(seed_pipeline):
+    index = str(seed_pipeline.settings.index_dir)
+    question = "When was the Bicentennial Framework launched?"
+    chosen = run(
+        "ask", question, "--json", "--passages", "--doc", UNDERSTANDING_DOC, "--index", index
+    )
+    assert chosen.returncode == 0, chosen.stderr
+    passages = json.loads(chosen.stdout)["passages"]
+    # Every passage comes from the chosen document: the filter runs inside the search.
+    assert passages and {p["doc_id"] for p in passages} == {UNDERSTANDING_DOC}
+    by_folder = run(
+        "ask",
+        question,
+        "--json",
+        "--folder",
+        str(REPO / "seeds"),
+        "--type",
+        "txt",
+        "--index",
+        index,
+    )
+    assert by_folder.returncode == 0 and "2010" in json.loads(by_folder.stdout)["answer"]
+    for flags, message in [
+        (["--type", "docx"], "No indexed document matches --type docx"),
+        (["--type", "exe"], "Unknown document type 'exe'"),
+        (["--doc", "nope"], "Not in the index: 'nope'"),
+    ]:
+        result = run("ask", question, *flags, "--index", index)
+        assert result.returncode != 0 and message in result.stderr, result.stderr

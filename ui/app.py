@@ -113,10 +113,19 @@ class ChatApp:
         """Redraw the documents panel when the index changed (`rag ingest --watch`, a CLI)."""
         current = self.generation()
         if shown is None or current == shown:  # None: the page just opened, drawn at load
-            return gr.skip(), gr.skip(), current
+            return gr.skip(), gr.skip(), gr.skip(), current
         documents = self.documents()
         status = render.status_html(f"The index changed; it holds {len(documents)} documents.")
-        return render.header_html(documents), render.documents_html(documents) + status, current
+        return (
+            render.header_html(documents),
+            render.documents_html(documents) + status,
+            gr.update(choices=document_choices(documents)),
+            current,
+        )
+
+    def after_upload(self) -> tuple[str, Any]:
+        """The generation an upload's own redraw shows, and the picker's new documents."""
+        return self.generation(), gr.update(choices=document_choices(self.documents()))
 
     def on_load(self, progress: gr.Progress = gr.Progress()) -> tuple[str, str]:  # noqa: B008
         """Build the index over the seed documents if there is none, with progress."""
@@ -141,7 +150,13 @@ class ChatApp:
         return name
 
     def ask(
-        self, question: str, turns: list[dict[str, Any]], backend: str, mode: str, top_k: float
+        self,
+        question: str,
+        turns: list[dict[str, Any]],
+        backend: str,
+        mode: str,
+        top_k: float,
+        only: list[str] | None = None,
     ) -> Iterator[tuple[Any, ...]]:
         """Stream one answer into the chat: text as it arrives, sources when complete."""
         question = (question or "").strip()
@@ -169,7 +184,15 @@ class ChatApp:
         answer: Answer | None = None
         text = ""
         try:
-            query = Query(question, mode=mode, k=int(top_k), backend=backend, history=history)
+            query = Query(
+                question,
+                mode=mode,
+                k=int(top_k),
+                backend=backend,
+                history=history,
+                # The picker's documents: the filter runs inside the search (Query.doc_ids).
+                doc_ids=frozenset(only) if only else None,
+            )
             for piece in self.pipeline.ask_stream(query):
                 if isinstance(piece, Answer):
                     answer = piece
@@ -371,6 +394,14 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
                         label="Passages to retrieve (top-k)",
                         elem_id="rag-top-k",
                     )
+                    only = gr.Dropdown(
+                        choices=document_choices(documents),
+                        value=[],
+                        multiselect=True,
+                        label="Search only these documents (none chosen: all)",
+                        elem_id="rag-only",
+                        interactive=True,
+                    )
                 with gr.Accordion("Backends", open=False, elem_id="rag-backends"):
                     gr.HTML(render.backends_html(chat.backends), padding=False)
                 with gr.Tabs():
@@ -390,7 +421,7 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
                             elem_id="rag-upload",
                         )
 
-        ask_inputs = [question, turns, backend, mode, top_k]
+        ask_inputs = [question, turns, backend, mode, top_k, only]
         ask_outputs = [chatbot, turns, passages, question]
         # The answer itself shows that work is under way; no overlay over the panels.
         asking = {"show_progress": "minimal", "show_progress_on": [chatbot]}
@@ -421,11 +452,11 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
         gr.Timer(DOCUMENTS_REFRESH_S).tick(
             chat.refresh_documents,
             [shown_generation],
-            [header, documents_panel, shown_generation],
+            [header, documents_panel, only, shown_generation],
             show_progress="hidden",
             queue=False,
         )
-        upload_done.then(chat.generation, None, [shown_generation], queue=False)
+        upload_done.then(chat.after_upload, None, [shown_generation, only], queue=False)
         # Normally `rag chat` built the index before serving; then loading only refreshes
         # the lists, without covering them with a progress overlay on every visit.
         building = not pipeline.store.exists()
@@ -437,6 +468,11 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
             show_progress_on=[documents_panel],
         )
     return demo
+
+
+def document_choices(documents: list[DocumentInfo]) -> list[tuple[str, str]]:
+    """The picker's entries: each document by its title and id (titles may repeat)."""
+    return [(f"{d.title} ({d.doc_id})", d.doc_id) for d in documents]
 
 
 def _echo(value: str) -> str:

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import textwrap
+from pathlib import Path
 
 from rag.config import RETRIEVAL_MODES
 
@@ -24,6 +25,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="QUESTION",
         help="an earlier question of the conversation (repeat, oldest first); a follow-up "
         "such as 'when was it launched?' is then searched for as a standalone question",
+    )
+    choose = parser.add_argument_group(
+        "which documents to search (repeat any; the kinds combine: a document must match each)"
+    )
+    choose.add_argument("--doc", action="append", default=[], metavar="ID", help="a document id")
+    choose.add_argument(
+        "--folder",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="documents whose file is under this folder",
+    )
+    choose.add_argument(
+        "--type", action="append", default=[], metavar="TYPE", help="a file type: pdf, docx, md..."
     )
 
 
@@ -55,7 +71,10 @@ def run(args: argparse.Namespace) -> int:
     if report is not None and not args.json:
         print(f"Built the index over {settings.seeds_dir}/: {report.summary()}", file=sys.stderr)
     history = tuple(Turn(question, "") for question in args.history)
-    answer = pipeline.ask(Query(args.question, history=history))
+    from rag.selection import chosen_documents
+
+    doc_ids = chosen_documents(pipeline.documents(), args.doc, args.folder, args.type)
+    answer = pipeline.ask(Query(args.question, history=history, doc_ids=doc_ids))
     if args.json:
         print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
         return 0

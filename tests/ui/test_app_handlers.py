@@ -98,8 +98,8 @@ def test_the_documents_panel_follows_an_index_changed_by_another_process(
     app = chat_app_class(scratch_pipeline)
     shown = app.generation()
     # The page draws its panel at load: the first tick only remembers what it shows.
-    assert app.refresh_documents(None)[2] == shown
-    header, panel, seen = app.refresh_documents(shown)
+    assert app.refresh_documents(None)[3] == shown
+    header, panel, picker, seen = app.refresh_documents(shown)
     assert seen == shown and not isinstance(panel, str)  # unchanged: nothing redrawn
     (tmp_path / "tides.md").write_text("# Tide Tables\n\nHigh tide is at noon.", encoding="utf-8")
     # Another process (a watcher) writes a new generation.
@@ -107,5 +107,6 @@ def test_the_documents_panel_follows_an_index_changed_by_another_process(
 
     other = Pipeline(scratch_pipeline.settings, embedder=scratch_pipeline.embedder)
     other.ingest([tmp_path / "tides.md"])
-    header, panel, seen = app.refresh_documents(shown)
+    header, panel, picker, seen = app.refresh_documents(shown)
     assert seen != shown and "Tide Tables" in panel and "The index changed" in panel
+    assert ("Tide Tables (tides)", "tides") in picker["choices"]
