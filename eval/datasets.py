@@ -71,13 +71,36 @@ def safe_id(raw: str) -> str:
 # -- SQuAD ------------------------------------------------------------------------------------------
 
 
-def load_squad(path: Path, limit: int | None = None) -> SquadSet:
+def squad_v2_half(article_index: int) -> str:
+    """Which half of SQuAD 2.0 dev an article (by its position in the file) belongs to.
+
+    "fit": the reader trains and its abstention threshold is fitted on these articles
+    (even positions); "report": every figure we publish comes from these (odd positions).
+    Alternating keeps both halves spread over the file's topics.
+    """
+    return "fit" if article_index % 2 == 0 else "report"
+
+
+def squad_v2_fit_part(article_index: int) -> str:
+    """Within the fit half: "train" (the reader learns there) or "calibrate" (its threshold).
+
+    A third of the fit articles (positions 4, 10, 16, 22, 28, 34) are kept from the
+    reader's training, so its threshold is fitted on questions it has never seen.
+    """
+    if squad_v2_half(article_index) != "fit":
+        raise ValueError(f"article {article_index} is in the report half")
+    return "calibrate" if (article_index // 2) % 3 == 2 else "train"
+
+
+
+def load_squad(path: Path, limit: int | None = None, half: str | None = None) -> SquadSet:
     """Questions and paragraphs of a SQuAD v1.1/v2.0 JSON file.
 
     With `limit`, `limit` questions are taken evenly spread over the file (a
     fixed stride, so every run picks the same ones and every article is
     represented), and every paragraph of their articles is indexed: the other
-    paragraphs of the same article are the hardest distractors there are.
+    paragraphs of the same article are the hardest distractors there are. With
+    `half` ("fit" or "report"), only that half's articles (see `squad_v2_half`).
     """
     path = Path(path)
     try:
@@ -94,6 +117,8 @@ def load_squad(path: Path, limit: int | None = None) -> SquadSet:
     all_questions: list[tuple[int, Question]] = []
     paragraphs: dict[int, list[CorpusDocument]] = {}
     for a, article in enumerate(data["data"]):
+        if half is not None and squad_v2_half(a) != half:
+            continue
         title = str(article.get("title", f"article {a}")).replace("_", " ")
         paragraphs[a] = []
         for p, paragraph in enumerate(article.get("paragraphs", [])):
@@ -115,7 +140,7 @@ def load_squad(path: Path, limit: int | None = None) -> SquadSet:
                             id=str(qa.get("id", f"{doc_id}-q{len(all_questions)}")),
                             question=qa["question"],
                             answers=() if impossible else tuple(texts),
-                            source=None if impossible else doc_id,
+                            sources=() if impossible else (doc_id,),
                         ),
                     )
                 )

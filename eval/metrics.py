@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 # Unicode look-alikes folded to ASCII before comparing answers. Laid out by hand (fmt: skip):
 # a line per kind (quotes, dashes, spaces) shows what is folded to what.
@@ -41,20 +41,18 @@ def contains_answer(text: str, answers: Iterable[str]) -> bool:
 
 def hit_rank(
     passages: Sequence[tuple[str, str]],
-    source: str | None,
+    sources: Collection[str],
     answers: Sequence[str] = (),
     need_answer: bool = True,
 ) -> int | None:
     """1-based rank of the first passage `(doc_id, text)` that is a hit, or None.
 
-    A hit comes from the gold `source`; with `need_answer` it must also contain
-    a gold answer (our question sets), without it the document alone counts
-    (SQuAD, where the gold paragraph is the unit).
+    A hit comes from one of the gold `sources`; with `need_answer` it must also
+    contain a gold answer (our question sets), without it the document alone
+    counts (SQuAD, where the gold paragraph is the unit).
     """
-    if source is None:
-        return None
     for rank, (doc_id, text) in enumerate(passages, start=1):
-        if doc_id == source and (not need_answer or contains_answer(text, answers)):
+        if doc_id in sources and (not need_answer or contains_answer(text, answers)):
             return rank
     return None
 
@@ -76,10 +74,15 @@ def mean_reciprocal_rank(ranks: Sequence[int | None], k: int | None = None) -> f
 
 
 def citation_valid(
-    doc_id: str, start: int, end: int, quote: str, document_text: str | None, source: str | None
+    doc_id: str,
+    start: int,
+    end: int,
+    quote: str,
+    document_text: str | None,
+    sources: Collection[str],
 ) -> bool:
-    """A citation counts when its quote is verbatim at its offsets and it is from the gold source."""
-    if document_text is None or source is None or doc_id != source:
+    """A citation counts when its quote is verbatim at its offsets and it is from a gold source."""
+    if document_text is None or doc_id not in sources:
         return False
     return 0 <= start <= end <= len(document_text) and document_text[start:end] == quote
 

@@ -2,9 +2,12 @@
 
 The format (kept exactly; other question files in it are run against the product):
 
-    {"id": str, "question": str, "answers": [str, ...], "source": "<document id>" | null}
+    {"id": str, "question": str, "answers": [str, ...],
+     "source": "<document id>" | ["<document id>", ...] | null}
 
-An unanswerable question has `"answers": []` and `"source": null`.
+An unanswerable question has `"answers": []` and `"source": null`. A fact that several
+documents report (both seed reports describe the same meeting) lists them all, and a
+citation of any of them counts.
 """
 
 from __future__ import annotations
@@ -25,16 +28,17 @@ class QuestionFileError(RagError):
 
 @dataclass(frozen=True)
 class Question:
-    """One evaluation question with its acceptable answers and gold document."""
+    """One evaluation question with its acceptable answers and the documents that hold them."""
 
     id: str
     question: str
     answers: tuple[str, ...]
-    source: str | None
+    # Every document that holds the answer; empty for an unanswerable question.
+    sources: tuple[str, ...]
 
     @property
     def answerable(self) -> bool:
-        return self.source is not None
+        return bool(self.sources)
 
 
 def load_questions(path: Path) -> list[Question]:
@@ -99,10 +103,15 @@ def parse_line(line: str, where: str) -> Question:
     if not isinstance(answers, list) or not all(isinstance(a, str) and a.strip() for a in answers):
         raise fail("answers", "a list of non-empty strings ([] for an unanswerable question)")
     source = record["source"]
-    if source is not None and (not isinstance(source, str) or not source.strip()):
-        raise fail("source", "a document id or null")
+    sources = [source] if isinstance(source, str) else source
+    if source is not None and (
+        not isinstance(sources, list)
+        or not sources
+        or not all(isinstance(s, str) and s.strip() for s in sources)
+    ):
+        raise fail("source", "a document id, a non-empty list of document ids, or null")
     if (source is None) != (not answers):
         if source is None:
             raise fail("source", "a document id, since the question has answers")
         raise fail("answers", f"non-empty, since the question has source {source!r}")
-    return Question(record["id"], record["question"], tuple(answers), source)
+    return Question(record["id"], record["question"], tuple(answers), tuple(sources or ()))

@@ -129,7 +129,7 @@ def _failure(result: QuestionResult) -> list[str]:
         f"### {q.id}: {_one_line(q.question)}",
         "",
         f"- why: {', '.join(why) or 'failed'}",
-        f"- expected: {expected}" + (f" in `{q.source}`" if q.source else ""),
+        f"- expected: {expected}" + (f" in `{'` or `'.join(q.sources)}`" if q.sources else ""),
         f"- got: {_one_line(result.answer)}",
         f"- gold passage: {rank if q.answerable else 'none'}",
     ]

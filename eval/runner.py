@@ -125,6 +125,10 @@ def summarize(results: Sequence[QuestionResult]) -> dict[str, Any]:
                 "abstained": r.abstained,
                 "hit_rank": r.hit_rank,
                 "pass": r.passed,
+                "citations": [
+                    {"doc_id": c.doc_id, "start": c.start, "end": c.end, "quote": c.quote}
+                    for c in r.citations
+                ],
             }
             for r in results
         ],
@@ -197,7 +201,7 @@ def score_question(
         ).passages
     rank = metrics.hit_rank(
         [(p.citation.doc_id, p.citation.quote) for p in passages[:RETRIEVAL_DEPTH]],
-        question.source,
+        question.sources,
         question.answers,
         need_answer=need_answer_in_passage,
     )
@@ -208,7 +212,7 @@ def score_question(
     )
     valid = tuple(
         metrics.citation_valid(
-            c.doc_id, c.start, c.end, c.quote, texts.get(c.doc_id), question.source
+            c.doc_id, c.start, c.end, c.quote, texts.get(c.doc_id), question.sources
         )
         for c in answer.citations
     )

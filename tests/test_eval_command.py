@@ -209,6 +209,19 @@ def test_squad_slice_indexes_its_paragraphs_once_and_reports_the_same_metrics(wo
     assert "Indexing" not in again.stderr
 
 
+def test_squad_half_keeps_only_that_half_of_the_articles(workspace):
+    squad = workspace / "squad-halves.json"
+    squad.write_text(json.dumps(SQUAD), encoding="utf-8")
+    args = ("eval", "--squad", str(squad), "--index", "index", "--json")
+    # Articles at even positions are the fit half, odd positions the report half.
+    report = json.loads(rag(*args, "--squad-half", "report", cwd=workspace).stdout)
+    assert [q["id"] for q in report["per_question"]] == ["s4"]
+    fit = json.loads(rag(*args, "--squad-half", "fit", cwd=workspace).stdout)
+    assert [q["id"] for q in fit["per_question"]] == ["s1", "s2", "s3"]
+    refused = rag("eval", "--squad-half", "fit", "--json", cwd=workspace, check=False)
+    assert refused.returncode != 0 and "--squad-half works with --squad only" in refused.stderr
+
+
 def test_beir_slice_reports_ndcg_recall_and_mrr_per_mode(workspace):
     beir = workspace / "beir"
     (beir / "qrels").mkdir(parents=True)

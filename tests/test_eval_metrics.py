@@ -10,6 +10,7 @@ import pytest
 from eval import metrics
 from eval.questions import Question, QuestionFileError, load_questions
 from eval.runner import QuestionResult, summarize
+from rag.types import Citation
 
 
 def test_normalize_folds_case_quotes_dashes_and_space():
@@ -34,10 +35,10 @@ def test_hit_rank_needs_gold_source_and_answer():
         ("gold", "no answer here"),
         ("gold", "about fentanyl"),
     ]
-    assert metrics.hit_rank(passages, "gold", ["Fentanyl"]) == 3
-    assert metrics.hit_rank(passages, "gold", ["fentanyl"], need_answer=False) == 2
-    assert metrics.hit_rank(passages, "missing", ["fentanyl"]) is None
-    assert metrics.hit_rank(passages, None, []) is None
+    assert metrics.hit_rank(passages, {"gold"}, ["Fentanyl"]) == 3
+    assert metrics.hit_rank(passages, {"gold"}, ["fentanyl"], need_answer=False) == 2
+    assert metrics.hit_rank(passages, {"missing"}, ["fentanyl"]) is None
+    assert metrics.hit_rank(passages, set(), []) is None
 
 
 def test_recall_and_mrr_on_known_ranks():
@@ -52,12 +53,12 @@ def test_recall_and_mrr_on_known_ranks():
 
 def test_citation_valid_needs_verbatim_offsets_and_gold_source():
     text = "Alpha beta. Gamma delta."
-    assert metrics.citation_valid("d", 12, 24, "Gamma delta.", text, "d")
-    assert not metrics.citation_valid("d", 11, 23, "Gamma delta.", text, "d")  # shifted offsets
-    assert not metrics.citation_valid("e", 12, 24, "Gamma delta.", text, "d")  # not the gold source
-    assert not metrics.citation_valid("d", 12, 99, "Gamma delta.", text, "d")  # past the end
-    assert not metrics.citation_valid("d", 12, 24, "Gamma delta.", None, "d")  # unknown document
-    assert not metrics.citation_valid("d", 12, 24, "Gamma delta.", text, None)  # unanswerable
+    assert metrics.citation_valid("d", 12, 24, "Gamma delta.", text, {"d"})
+    assert not metrics.citation_valid("d", 11, 23, "Gamma delta.", text, {"d"})  # shifted offsets
+    assert not metrics.citation_valid("e", 12, 24, "Gamma delta.", text, {"d"})  # not the gold source
+    assert not metrics.citation_valid("d", 12, 99, "Gamma delta.", text, {"d"})  # past the end
+    assert not metrics.citation_valid("d", 12, 24, "Gamma delta.", None, {"d"})  # unknown document
+    assert not metrics.citation_valid("d", 12, 24, "Gamma delta.", text, set())  # unanswerable
 
 
 def test_abstention_precision_and_recall():
@@ -91,22 +92,13 @@ def test_ndcg_recall_and_rr_at_10():
 
 
 def _result(question: Question, answer: str, abstained: bool, rank, correct, valid=()):
-    return QuestionResult(
-        question,
-        answer,
-        abstained,
-        rank,
-        correct,
-        tuple(object() for _ in valid),
-        tuple(valid),
-        (),
-        10.0,
-    )
+    citations = tuple(Citation("d", "D", n, n + 1, "x") for n, _ in enumerate(valid))
+    return QuestionResult(question, answer, abstained, rank, correct, citations, tuple(valid), (), 10.0)
 
 
 def test_summarize_counts_each_figure_on_the_right_questions():
-    gold = Question("a", "q?", ("x",), "d")
-    none = Question("u", "q?", (), None)
+    gold = Question("a", "q?", ("x",), ("d",))
+    none = Question("u", "q?", (), ())
     results = [
         _result(gold, "x [1]", False, 1, True, [True]),
         _result(gold, "y [1] [2]", False, 4, False, [True, False]),
@@ -120,7 +112,11 @@ def test_summarize_counts_each_figure_on_the_right_questions():
     assert summary["citation"] == {"precision": pytest.approx(2 / 3, abs=1e-4)}
     assert summary["abstention"] == {"precision": 1.0, "recall": 0.5}
     assert [q["pass"] for q in summary["per_question"]] == [True, False, True, False]
-    assert set(summary["per_question"][0]) == {"id", "answer", "abstained", "hit_rank", "pass"}
+    assert set(summary["per_question"][0]) == {"id", "answer", "abstained", "hit_rank", "pass", "citations"}
+    assert summary["per_question"][1]["citations"] == [
+        {"doc_id": "d", "start": 0, "end": 1, "quote": "x"},
+        {"doc_id": "d", "start": 1, "end": 2, "quote": "x"},
+    ]
 
 
 # -- question files ---------------------------------------------------------------------------------
@@ -146,6 +142,8 @@ GOOD = json.dumps({"id": "a", "question": "Who?", "answers": ["x"], "source": "d
         ('{"id": "b", "question": "Who?", "answers": [], "source": "doc"}', "answers"),
         ('{"id": "b", "question": "Who?", "answers": [], "source": null, "extra": 1}', "extra"),
         ('{"id": "a", "question": "Who?", "answers": [], "source": null}', "id"),
+        ('{"id": "b", "question": "Who?", "answers": ["x"], "source": []}', "source"),
+        ('{"id": "b", "question": "Who?", "answers": ["x"], "source": ["doc", 3]}', "source"),
     ],
 )
 def test_malformed_question_names_line_and_field(tmp_path, line, field):
@@ -176,3 +174,13 @@ def test_the_shipped_question_set_loads():
     questions = load_questions(DEFAULT_QUESTIONS)
     assert len(questions) >= 50
     assert sum(not q.answerable for q in questions) >= 10
+
+
+def test_a_fact_reported_by_several_documents_lists_them_all(tmp_path):
+    line = json.dumps({"id": "b", "question": "Who?", "answers": ["x"], "source": ["d1", "d2"]})
+    (question,) = load_questions(_write(tmp_path, line))
+    assert question.sources == ("d1", "d2") and question.answerable
+    text = "x is here."
+    assert metrics.citation_valid("d2", 0, 10, text, text, question.sources)
+    assert not metrics.citation_valid("d3", 0, 10, text, text, question.sources)
+    assert metrics.hit_rank([("d3", text), ("d2", text)], question.sources, ["x"]) == 2

@@ -59,6 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(their articles' paragraphs are indexed)",
     )
     datasets.add_argument(
+        "--squad-half",
+        choices=("fit", "report"),
+        help="with --squad: only the articles of this half (even positions 'fit': the reader "
+        "trained and its threshold was fitted there; odd positions 'report': the figures we "
+        "publish)",
+    )
+    datasets.add_argument(
         "--beir",
         type=Path,
         metavar="DIR",
@@ -75,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         raise RagError("Give --squad or --beir, not both; run `rag eval` once for each.")
     if args.limit is not None and not args.squad:
         raise RagError("--limit works with --squad only.")
+    if args.squad_half is not None and not args.squad:
+        raise RagError("--squad-half works with --squad only.")
     if args.limit is not None and args.limit < 1:
         raise RagError(f"--limit must be at least 1; got {args.limit}.")
     if args.questions and (args.squad or args.beir):
@@ -139,13 +148,15 @@ def _run_questions(args: argparse.Namespace, settings) -> int:
     if args.squad:
         from eval.datasets import cache_key, dataset_settings, ensure_dataset_index, load_squad
 
-        squad = load_squad(args.squad, args.limit)
+        squad = load_squad(args.squad, args.limit, half=args.squad_half)
         questions = squad.questions
-        key = cache_key(args.limit, files=(args.squad,))
+        key = cache_key(args.limit, args.squad_half, files=(args.squad,))
         dataset, docs_dir = dataset_settings(settings, f"squad-{key}")
         pipeline = Pipeline(dataset)
         ensure_dataset_index(pipeline, squad.documents, docs_dir, progress=progress)
         title = f"SQuAD {squad.version or ''} {args.squad.name}".replace("  ", " ")
+        if args.squad_half:
+            title += f", {args.squad_half} half of the articles"
         notes.append(
             f"Corpus: {len(squad.documents):,} paragraphs of {squad.n_articles} articles "
             f"(index {dataset.index_dir}). A retrieval hit is the gold paragraph."
@@ -162,7 +173,7 @@ def _run_questions(args: argparse.Namespace, settings) -> int:
                 f"Built the index over {settings.seeds_dir}/: {report.summary()}", file=sys.stderr
             )
         indexed = pipeline.index().doc_rows
-        missing = sorted({q.source for q in questions if q.source and q.source not in indexed})
+        missing = sorted({s for q in questions for s in q.sources if s not in indexed})
         if missing:
             print(
                 f"warning: {len(missing)} gold source(s) named in {path} are not in the index "

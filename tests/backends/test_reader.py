@@ -1,0 +1,67 @@
+"""The reader that ships with the product: it loads, reads the right way round, and refuses damage."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from rag.backends.reader import BUNDLED_READER, Reader, ReaderError
+
+QUESTION = "When was the Bicentennial Framework launched?"
+ANSWER = (
+    "The framework was launched in 2010 to commemorate the bicentennial of Mexico’s "
+    "independence and the centennial of the Mexican Revolution."
+)
+OTHER = "They have also pledged to prevent the trafficking of weapons and people across their shared border."
+
+
+@pytest.fixture(scope="module")
+def reader():
+    reader = Reader()
+    reader.warm_up()
+    return reader
+
+
+def test_the_shipped_reader_loads_and_prefers_the_answering_sentence(reader):
+    assert reader.model_dir == BUNDLED_READER
+    answer, other = reader.probabilities(QUESTION, [ANSWER, OTHER])
+    assert answer > 0.5 > other
+
+
+def test_the_reader_reads_nothing_when_given_nothing(reader):
+    assert reader.probabilities(QUESTION, []).shape == (0,)
+
+
+@pytest.fixture
+def copied_model(tmp_path):
+    folder = tmp_path / "reader"
+    shutil.copytree(BUNDLED_READER, folder)
+    return folder
+
+
+def test_a_damaged_weights_file_is_refused_naming_it_and_the_rebuild(copied_model):
+    weights = copied_model / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ReaderError) as error:
+        Reader(copied_model).warm_up()
+    assert str(weights) in str(error.value)
+    assert "damaged" in str(error.value) and "python -m train reader" in str(error.value)
+
+
+def test_a_missing_file_or_manifest_is_refused_naming_it(copied_model):
+    (copied_model / "tokenizer.json").unlink()
+    with pytest.raises(ReaderError, match=r"tokenizer\.json is missing"):
+        Reader(copied_model).warm_up()
+    (copied_model / "manifest.json").unlink()
+    with pytest.raises(ReaderError, match=r"manifest\.json"):
+        Reader(copied_model).warm_up()
+
+
+def test_a_truncated_weights_file_is_refused(copied_model):
+    weights = copied_model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(ReaderError, match="damaged"):
+        Reader(copied_model).warm_up()

@@ -1,0 +1,171 @@
+"""Fit how the extractive backend uses the reader, on SQuAD 2.0 dev questions it never saw.
+
+    python -m train calibrate        # after `python -m train reader`; ~10 minutes
+
+The reader's probability alone ranks sentences well but is not the whole story: a
+sentence that the hand-weighted signals like (meaning, coverage of the question's rare
+words, the kind of fact asked for) is likelier to answer too. This fits a small logistic
+model over the reader's logit and those signals, on real retrieval output (hybrid, k=5,
+every paragraph of the fit-half articles indexed) for the questions of the fit half's
+calibration part (`eval.datasets.squad_v2_fit_part`: articles the reader did not train
+on), then picks on the same questions:
+- how many candidates the reader must read (the hand-weighted rank it needs to reach),
+- the probability under which the backend abstains (most questions passed: answerable
+  ones answered correctly, impossible ones abstained from).
+The result is written to `calibration.json` beside the model; figures on the report half
+come from `rag eval --squad-half report`, never from here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.backends.reader import BUNDLED_READER
+
+SQUAD20 = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "squad" / "dev-v2.0.from-explorer.json"
+CALIBRATION = "calibration.json"
+
+
+@dataclass
+class QuestionCandidates:
+    answerable: bool
+    features: np.ndarray  # one row per candidate, in hand-weighted order
+    holds_answer: np.ndarray  # bool per candidate
+    passage_ranks: list[int]
+    gold_rank: int | None  # rank of the first retrieved passage from the gold paragraph
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m train calibrate", description=__doc__.split("\n")[0])
+    parser.add_argument("--squad20", type=Path, default=SQUAD20)
+    parser.add_argument("--model", type=Path, default=BUNDLED_READER)
+    parser.add_argument("--questions", type=int, default=500, help="fit-half questions to use")
+    parser.add_argument("--depth", type=int, default=20, help="candidates read per question")
+    parser.add_argument("--index-dir", type=Path, default=Path(".rag/index"))
+    return parser.parse_args(argv)
+
+
+def collect(args: argparse.Namespace) -> list[QuestionCandidates]:
+    from eval.datasets import (
+        cache_key,
+        dataset_settings,
+        ensure_dataset_index,
+        load_squad,
+        squad_v2_fit_part,
+        squad_v2_half,
+    )
+    from eval.metrics import contains_answer
+    from rag.backends.base import AnswerRequest
+    from rag.backends.extractive import ExtractiveBackend, candidate_features
+    from rag.backends.reader import Reader
+    from rag.config import load_settings
+    from rag.pipeline import Pipeline
+
+    # The index `rag eval --squad-half fit --limit 300` builds: every fit-half article.
+    indexed = load_squad(args.squad20, 300, half="fit")
+    settings = load_settings(overrides={"index_dir": args.index_dir})
+    dataset, docs_dir = dataset_settings(settings, f"squad-{cache_key(300, 'fit', files=(args.squad20,))}")
+    pipeline = Pipeline(dataset)
+    ensure_dataset_index(pipeline, indexed.documents, docs_dir)
+    articles = json.loads(args.squad20.read_text(encoding="utf-8"))["data"]
+    calibration_ids = {
+        qa["id"]
+        for a, article in enumerate(articles)
+        if squad_v2_half(a) == "fit" and squad_v2_fit_part(a) == "calibrate"
+        for paragraph in article["paragraphs"]
+        for qa in paragraph["qas"]
+    }
+    every = [q for q in load_squad(args.squad20, None, half="fit").questions if q.id in calibration_ids]
+    questions = random.Random(7).sample(every, min(args.questions, len(every)))
+    print(f"{len(questions)} of the {len(every)} calibration questions", file=sys.stderr)
+    backend = ExtractiveBackend(dataset)
+    reader = Reader(args.model)
+    collected = []
+    started = time.time()
+    for n, question in enumerate(questions, start=1):
+        retrieval = pipeline.retrieve(question.question, mode="hybrid", k=5)
+        request = AnswerRequest(question.question, retrieval.passages, (), retrieval.query_terms)
+        candidates = backend.rank_sentences(request)[: args.depth]
+        if not candidates:
+            continue
+        logits = reader.logits(question.question, [c.sentence.citation.quote for c in candidates])
+        gold_rank = next(
+            (p.rank for p in retrieval.passages if p.citation.doc_id in question.sources), None
+        )
+        collected.append(
+            QuestionCandidates(
+                answerable=question.answerable,
+                features=np.array([candidate_features(c, float(x)) for c, x in zip(candidates, logits, strict=True)]),
+                holds_answer=np.array(
+                    [question.answerable and contains_answer(c.sentence.citation.quote, question.answers) for c in candidates]
+                ),
+                passage_ranks=[c.passage_rank for c in candidates],
+                gold_rank=gold_rank,
+            )
+        )
+        if n % 50 == 0:
+            print(f"{n}/{len(questions)} questions read, {time.time() - started:.0f} s", file=sys.stderr)
+    return collected
+
+
+def fit(collected: list[QuestionCandidates], depth: int) -> dict:
+    from sklearn.linear_model import LogisticRegression
+
+    rows = np.concatenate([q.features[:depth] for q in collected])
+    labels = np.concatenate([q.holds_answer[:depth] for q in collected])
+    model = LogisticRegression(C=1.0, max_iter=1000).fit(rows, labels)
+    weights, bias = model.coef_[0], float(model.intercept_[0])
+
+    def outcomes(use_combined: bool, n_candidates: int, threshold: float) -> dict:
+        passed = answered_right = abstained_right = n_answerable = n_impossible = 0
+        for q in collected:
+            feats = q.features[:n_candidates]
+            scores = 1 / (1 + np.exp(-(feats @ weights + bias))) if use_combined else 1 / (1 + np.exp(-feats[:, 0]))
+            best = int(np.argmax(scores))
+            abstain = scores[best] < threshold
+            if q.answerable:
+                n_answerable += 1
+                ok = not abstain and bool(q.holds_answer[best])
+                answered_right += ok
+            else:
+                n_impossible += 1
+                ok = abstain
+                abstained_right += ok
+            passed += ok
+        return {
+            "pass": passed / len(collected),
+            "accuracy": answered_right / max(1, n_answerable),
+            "abstention_recall": abstained_right / max(1, n_impossible),
+        }
+
+    grid = np.round(np.arange(0.05, 0.96, 0.01), 2)
+    table = []
+    for use_combined in (False, True):
+        for n_candidates in (4, 6, 8, 10, 12, 16, 20):
+            if n_candidates > depth:
+                continue
+            best_t = max(grid, key=lambda t: outcomes(use_combined, n_candidates, t)["pass"])
+            table.append({"combined": use_combined, "candidates": n_candidates, "threshold": float(best_t),
+                          **outcomes(use_combined, n_candidates, best_t)})  # fmt: skip
+    return {"weights": weights.tolist(), "bias": bias, "table": table}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    collected = collect(args)
+    result = fit(collected, args.depth)
+    for row in result["table"]:
+        print(json.dumps(row))
+    print(json.dumps({k: v for k, v in result.items() if k != "table"}))
+    (args.model / "calibration-search.json").write_text(json.dumps(result, indent=2) + "\n")
+    return 0

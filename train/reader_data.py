@@ -1,0 +1,150 @@
+"""Training pairs for the reader: (question, sentence, does this sentence answer it?).
+
+Sentences are cut by the product's own splitter (`rag.text.sentence_spans`) so the
+reader learns on the units it will score at answer time.
+
+Where the pairs come from (all SQuAD, CC BY-SA 4.0):
+- SQuAD 1.1 train: positive = the sentence holding the answer's first character;
+  hard negative = the paragraph's other sentence sharing most words with the question;
+  easy negative (every other question) = the best-overlapping sentence of another
+  paragraph of the same article, the kind of sentence retrieval brings next to it.
+- SQuAD 2.0 dev, the training part of the *fit* half of its articles only (see
+  `eval.datasets.squad_v2_half` and `squad_v2_fit_part`; the calibration part and the
+  report half are never trained on):
+  answerable questions as above; each impossible question gives negatives for the two
+  sentences of its paragraph that share most words with it. These are questions written
+  to look answerable, the only such source here: they teach "the answer is not here"
+  rather than "this is the most relevant sentence".
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from eval.datasets import squad_v2_fit_part, squad_v2_half
+from rag.text import analyze, sentence_spans
+
+
+@dataclass(frozen=True)
+class Pair:
+    question: str
+    sentence: str
+    label: float
+    origin: str
+
+
+@dataclass(frozen=True)
+class _Paragraph:
+    sentences: tuple[str, ...]
+    starts: tuple[int, ...]
+    terms: tuple[frozenset[str], ...]
+
+
+def _paragraph(context: str) -> _Paragraph:
+    spans = sentence_spans(context)
+    sentences = tuple(context[s.start : s.end] for s in spans)
+    return _Paragraph(
+        sentences=sentences,
+        starts=tuple(s.start for s in spans),
+        terms=tuple(frozenset(analyze(s)) for s in sentences),
+    )
+
+
+def _answer_sentence(paragraph: _Paragraph, answer_start: int) -> int | None:
+    for index in range(len(paragraph.starts) - 1, -1, -1):
+        if paragraph.starts[index] <= answer_start:
+            return index
+    return None
+
+
+def _by_overlap(question_terms: frozenset[str], paragraph: _Paragraph, skip: int | None) -> list[int]:
+    """Sentence indices, most question words shared first (ties: paragraph order)."""
+    order = [i for i in range(len(paragraph.sentences)) if i != skip]
+    return sorted(order, key=lambda i: -len(question_terms & paragraph.terms[i]))
+
+
+def _articles(path: Path) -> list[dict]:
+    return json.loads(Path(path).read_text(encoding="utf-8"))["data"]
+
+
+def answerable_pairs(
+    question: str,
+    terms: frozenset[str],
+    paragraph: _Paragraph,
+    answer_start: int,
+    neighbour: _Paragraph | None,
+    origin: str,
+) -> list[Pair]:
+    gold = _answer_sentence(paragraph, answer_start)
+    if gold is None:
+        return []
+    pairs = [Pair(question, paragraph.sentences[gold], 1.0, origin)]
+    hard = _by_overlap(terms, paragraph, skip=gold)
+    if hard:
+        pairs.append(Pair(question, paragraph.sentences[hard[0]], 0.0, origin))
+    if neighbour is not None and neighbour.sentences:
+        easy = _by_overlap(terms, neighbour, skip=None)[0]
+        pairs.append(Pair(question, neighbour.sentences[easy], 0.0, origin + "-other"))
+    return pairs
+
+
+def squad11_pairs(path: Path, n_questions: int, rng: random.Random) -> list[Pair]:
+    """Pairs from `n_questions` questions of SQuAD 1.1 train, sampled across all articles."""
+    articles = _articles(path)
+    slots = [
+        (a, p, q)
+        for a, article in enumerate(articles)
+        for p, paragraph in enumerate(article["paragraphs"])
+        for q in range(len(paragraph["qas"]))
+    ]
+    chosen = sorted(rng.sample(slots, min(n_questions, len(slots))))
+    cache: dict[tuple[int, int], _Paragraph] = {}
+
+    def paragraph_at(a: int, p: int) -> _Paragraph:
+        if (a, p) not in cache:
+            cache[(a, p)] = _paragraph(articles[a]["paragraphs"][p]["context"])
+        return cache[(a, p)]
+
+    pairs: list[Pair] = []
+    for n, (a, p, q) in enumerate(chosen):
+        qa = articles[a]["paragraphs"][p]["qas"][q]
+        n_paragraphs = len(articles[a]["paragraphs"])
+        neighbour = None
+        if n % 2 == 0 and n_paragraphs > 1:
+            other = rng.choice([i for i in range(n_paragraphs) if i != p])
+            neighbour = paragraph_at(a, other)
+        pairs += answerable_pairs(
+            qa["question"],
+            frozenset(analyze(qa["question"])),
+            paragraph_at(a, p),
+            qa["answers"][0]["answer_start"],
+            neighbour,
+            "squad1.1",
+        )
+    return pairs
+
+
+def squad20_fit_pairs(path: Path, impossible_negatives: int = 2) -> list[Pair]:
+    """Pairs from every question of the training part of SQuAD 2.0 dev's fit half."""
+    pairs: list[Pair] = []
+    for a, article in enumerate(_articles(path)):
+        if squad_v2_half(a) != "fit" or squad_v2_fit_part(a) != "train":
+            continue
+        for paragraph_json in article["paragraphs"]:
+            paragraph = _paragraph(paragraph_json["context"])
+            for qa in paragraph_json["qas"]:
+                terms = frozenset(analyze(qa["question"]))
+                answers = qa.get("answers") or []
+                if qa.get("is_impossible") or not answers:
+                    for index in _by_overlap(terms, paragraph, skip=None)[:impossible_negatives]:
+                        pairs.append(
+                            Pair(qa["question"], paragraph.sentences[index], 0.0, "squad2.0-impossible")
+                        )
+                else:
+                    pairs += answerable_pairs(
+                        qa["question"], terms, paragraph, answers[0]["answer_start"], None, "squad2.0"
+                    )
+    return pairs
