@@ -50,8 +50,8 @@ test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow and not browser"
 
 lint: install
-	$(BIN)/ruff check rag ui eval tests bench
-	$(BIN)/ruff format --check rag ui eval tests bench
+	$(BIN)/ruff check rag ui eval tests bench train
+	$(BIN)/ruff format --check rag ui eval tests bench train
 
 bench: install
 	$(BIN)/python -m bench

@@ -92,7 +92,6 @@ def squad_v2_fit_part(article_index: int) -> str:
     return "calibrate" if (article_index // 2) % 3 == 2 else "train"
 
 
-
 def load_squad(path: Path, limit: int | None = None, half: str | None = None) -> SquadSet:
     """Questions and paragraphs of a SQuAD v1.1/v2.0 JSON file.
 

@@ -6,7 +6,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rag.errors import RagError
 
@@ -85,15 +85,59 @@ class Settings:
     # The most tokens the model may write in one answer: sent as `max_tokens`, and the
     # stream is cut there if the server ignores it (a base model can run on for minutes).
     llm_max_tokens: int = 400
+    # Each backend's own options, as given: (backend, option, value, where it was given).
+    # They are read from `[backends.NAME]` tables and RAG_BACKEND_NAME_OPTION variables and
+    # checked by the backend's own `Options` class (see `backend_options`), since only the
+    # backend knows them.
+    raw_backend_options: tuple[tuple[str, str, Any, str], ...] = ()
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with `changes` applied and checked (None values are ignored)."""
         changes = {key: value for key, value in changes.items() if value is not None}
         return validated(dataclasses.replace(self, **_coerce_all(changes, source="arguments")))
 
+    def backend_options(self, backend: str, options_class: type[T]) -> T:
+        """Backend `backend`'s options: `options_class`'s defaults, then what was given, checked."""
+        known = {f.name: type(f.default) for f in fields(options_class)}  # type: ignore[arg-type]
+        prefix = backend_variable(backend, "")
+        values: dict[str, Any] = {}
+        # File entries come first, variables after: a variable overrides the file.
+        for name, key, value, source in self.raw_backend_options:
+            if name == "" and key.startswith(prefix):
+                name, key = backend, key[len(prefix) :].lower()
+            if name != backend:
+                continue
+            if key not in known:
+                listed = ", ".join(sorted(known)) or "none"
+                raise RagError(
+                    f"Unknown option {key!r} for backend {backend!r} in {source}. "
+                    f"Its options: {listed}."
+                )
+            values[key] = _coerce_to(known[key], f"{backend}.{key}", value, source)
+        try:
+            return options_class(**values)
+        except ValueError as error:
+            raise RagError(f"Backend {backend!r}: {error}") from None
+
+
+T = TypeVar("T")
+# Fields of Settings that are not one setting each.
+_NOT_A_SETTING = ("raw_backend_options",)
+BACKEND_VARIABLE_PREFIX = "RAG_BACKEND_"
+
+
+def backend_variable(backend: str, option: str) -> str:
+    """The environment variable that sets `option` of `backend` (RAG_BACKEND_NAME_OPTION)."""
+    return f"{BACKEND_VARIABLE_PREFIX}{backend.upper().replace('-', '_')}_{option.upper()}"
+
+
+def setting_names() -> list[str]:
+    """The core settings, in the order `rag config` shows them."""
+    return list(_field_types())
+
 
 def _field_types() -> dict[str, type]:
-    return {f.name: type(f.default) for f in fields(Settings)}
+    return {f.name: type(f.default) for f in fields(Settings) if f.name not in _NOT_A_SETTING}
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
@@ -102,7 +146,11 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     if name not in types:
         known = ", ".join(sorted(types))
         raise RagError(f"Unknown setting {name!r} in {source}. Known settings: {known}.")
-    wanted = types[name]
+    return _coerce_to(types[name], name, value, source)
+
+
+def _coerce_to(wanted: type, name: str, value: Any, source: str) -> Any:
+    """Convert `value` to `wanted`, or say plainly why it cannot be."""
     try:
         if wanted is bool:
             if isinstance(value, str):
@@ -188,6 +236,7 @@ def load_settings(
     """Defaults, then `rag.toml` (or `config_file`), then `RAG_*` variables, then `overrides`."""
     environ = dict(os.environ if environ is None else environ)
     values: dict[str, Any] = {}
+    raw_options: list[tuple[str, str, Any, str]] = []
 
     path = config_file or Path(environ.get("RAG_CONFIG", "rag.toml"))
     if config_file is not None and not path.is_file():
@@ -200,6 +249,19 @@ def load_settings(
             table = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise RagError(f"Config file {path} is not valid TOML: {error}") from None
+        backends = table.pop("backends", {})
+        if not isinstance(backends, dict) or not all(
+            isinstance(t, dict) for t in backends.values()
+        ):
+            raise RagError(
+                f"In {path}, `backends` must hold one table per backend, e.g. "
+                "[backends.extractive] with that backend's options under it."
+            )
+        raw_options += [
+            (backend, key, value, f"{path} [backends.{backend}]")
+            for backend, options in backends.items()
+            for key, value in options.items()
+        ]
         values.update(_coerce_all(table, source=str(path)))
 
     names = _field_types()
@@ -212,4 +274,11 @@ def load_settings(
         if value is not None:
             values[name] = _coerce(name, value, source=f"--{name.replace('_', '-')}")
 
-    return validated(Settings(**values))
+    # Which backend a variable names is known only to the backends (names may hold "_"):
+    # keep every RAG_BACKEND_* variable, and let each backend pick its own (`_backend_env`).
+    raw_options += [
+        ("", variable, value, f"${variable}")
+        for variable, value in sorted(environ.items())
+        if variable.startswith(BACKEND_VARIABLE_PREFIX)
+    ]
+    return validated(Settings(**values, raw_backend_options=tuple(raw_options)))

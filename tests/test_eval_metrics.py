@@ -55,7 +55,9 @@ def test_citation_valid_needs_verbatim_offsets_and_gold_source():
     text = "Alpha beta. Gamma delta."
     assert metrics.citation_valid("d", 12, 24, "Gamma delta.", text, {"d"})
     assert not metrics.citation_valid("d", 11, 23, "Gamma delta.", text, {"d"})  # shifted offsets
-    assert not metrics.citation_valid("e", 12, 24, "Gamma delta.", text, {"d"})  # not the gold source
+    assert not metrics.citation_valid(
+        "e", 12, 24, "Gamma delta.", text, {"d"}
+    )  # not the gold source
     assert not metrics.citation_valid("d", 12, 99, "Gamma delta.", text, {"d"})  # past the end
     assert not metrics.citation_valid("d", 12, 24, "Gamma delta.", None, {"d"})  # unknown document
     assert not metrics.citation_valid("d", 12, 24, "Gamma delta.", text, set())  # unanswerable
@@ -93,7 +95,9 @@ def test_ndcg_recall_and_rr_at_10():
 
 def _result(question: Question, answer: str, abstained: bool, rank, correct, valid=()):
     citations = tuple(Citation("d", "D", n, n + 1, "x") for n, _ in enumerate(valid))
-    return QuestionResult(question, answer, abstained, rank, correct, citations, tuple(valid), (), 10.0)
+    return QuestionResult(
+        question, answer, abstained, rank, correct, citations, tuple(valid), (), 10.0
+    )
 
 
 def test_summarize_counts_each_figure_on_the_right_questions():
@@ -112,7 +116,14 @@ def test_summarize_counts_each_figure_on_the_right_questions():
     assert summary["citation"] == {"precision": pytest.approx(2 / 3, abs=1e-4)}
     assert summary["abstention"] == {"precision": 1.0, "recall": 0.5}
     assert [q["pass"] for q in summary["per_question"]] == [True, False, True, False]
-    assert set(summary["per_question"][0]) == {"id", "answer", "abstained", "hit_rank", "pass", "citations"}
+    assert set(summary["per_question"][0]) == {
+        "id",
+        "answer",
+        "abstained",
+        "hit_rank",
+        "pass",
+        "citations",
+    }
     assert summary["per_question"][1]["citations"] == [
         {"doc_id": "d", "start": 0, "end": 1, "quote": "x"},
         {"doc_id": "d", "start": 1, "end": 2, "quote": "x"},

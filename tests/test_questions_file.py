@@ -38,8 +38,10 @@ def test_every_line_parses_with_exact_keys_and_types(records):
         assert isinstance(r["answers"], list)
         assert all(isinstance(a, str) and a.strip() for a in r["answers"]), r
         source = r["source"]
-        assert source is None or isinstance(source, str) or (
-            isinstance(source, list) and source and all(isinstance(s, str) for s in source)
+        assert (
+            source is None
+            or isinstance(source, str)
+            or (isinstance(source, list) and source and all(isinstance(s, str) for s in source))
         ), r
 
 

@@ -31,12 +31,16 @@ DEFAULT_OUT = REPO / "rag" / "models" / "reader"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m train reader", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m train reader", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--squad11", type=Path, default=SQUAD / "train-v1.1.from-explorer.json")
     parser.add_argument("--squad20", type=Path, default=SQUAD / "dev-v2.0.from-explorer.json")
     parser.add_argument("--heldout11", type=Path, default=SQUAD / "dev-v1.1.from-explorer.json")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--questions", type=int, default=9000, help="SQuAD 1.1 train questions to use")
+    parser.add_argument(
+        "--questions", type=int, default=9000, help="SQuAD 1.1 train questions to use"
+    )
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=96)
@@ -45,7 +49,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--heldout", type=int, default=300, help="held-out questions per figure")
     parser.add_argument("--checkpoint-every", type=int, default=150, help="batches")
     parser.add_argument("--log-every", type=int, default=25, help="batches")
-    parser.add_argument("--limit-pairs", type=int, default=None, help="smoke runs: train on N pairs")
+    parser.add_argument(
+        "--limit-pairs", type=int, default=None, help="smoke runs: train on N pairs"
+    )
     return parser.parse_args(argv)
 
 
@@ -57,7 +63,9 @@ def length_grouped_batches(pairs: list[Pair], batch: int, rng: random.Random) ->
     window = batch * 50
     batches: list[list[Pair]] = []
     for start in range(0, len(shuffled), window):
-        block = sorted(shuffled[start : start + window], key=lambda p: len(p.question) + len(p.sentence))
+        block = sorted(
+            shuffled[start : start + window], key=lambda p: len(p.question) + len(p.sentence)
+        )
         batches += [block[i : i + batch] for i in range(0, len(block), batch)]
     rng.shuffle(batches)
     return batches
@@ -70,7 +78,9 @@ def load_start_model(max_length: int):
     return CrossEncoder(str(get_model_path()), num_labels=1, max_length=max_length)
 
 
-def score_pairs(model, pairs: list[tuple[str, str]], max_length: int, batch: int = 64) -> list[float]:
+def score_pairs(
+    model, pairs: list[tuple[str, str]], max_length: int, batch: int = 64
+) -> list[float]:
     """Logits of the model for (question, sentence) pairs, in order."""
     import torch
 
@@ -116,19 +126,28 @@ def train(args: argparse.Namespace) -> dict:
     for pair in pairs:
         key = f"{pair.origin}:{int(pair.label)}"
         counts[key] = counts.get(key, 0) + 1
-    record(event="data", pairs=len(pairs), counts=counts, args={k: str(v) for k, v in vars(args).items()})
+    record(
+        event="data",
+        pairs=len(pairs),
+        counts=counts,
+        args={k: str(v) for k, v in vars(args).items()},
+    )
 
     model = load_start_model(args.max_length)
     net = model.transformers_model
     for parameter in net.bert.embeddings.parameters():
         parameter.requires_grad = False
-    batches = [b for _ in range(args.epochs) for b in length_grouped_batches(pairs, args.batch, rng)]
+    batches = [
+        b for _ in range(args.epochs) for b in length_grouped_batches(pairs, args.batch, rng)
+    ]
     trainable = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01)
     warmup = max(1, len(batches) // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
-        lambda step: min((step + 1) / warmup, max(0.0, (len(batches) - step) / (len(batches) - warmup))),
+        lambda step: min(
+            (step + 1) / warmup, max(0.0, (len(batches) - step) / (len(batches) - warmup))
+        ),
     )
     net.train()
     running, seen = None, 0
@@ -179,7 +198,10 @@ def save(model, out: Path) -> None:
     weights = staging / "model.safetensors"
     from safetensors.torch import load_file, save_file
 
-    tensors = {k: v.to(torch.float16) if v.is_floating_point() else v for k, v in load_file(weights).items()}
+    tensors = {
+        k: v.to(torch.float16) if v.is_floating_point() else v
+        for k, v in load_file(weights).items()
+    }
     save_file(tensors, weights, metadata={"format": "pt"})
     # File by file: each replace is atomic, so a crash mid-save leaves whole files.
     for item in staging.iterdir():
@@ -193,8 +215,8 @@ def save(model, out: Path) -> None:
 
 def heldout_figures(model, args: argparse.Namespace) -> dict:
     """Sentence choice on SQuAD 1.1 dev and answerable-vs-impossible on SQuAD 2.0's report half."""
-    from train.reader_data import _answer_sentence, _articles, _paragraph
     from eval.datasets import squad_v2_half
+    from train.reader_data import _answer_sentence, _articles, _paragraph
 
     rng = random.Random(0)
     figures: dict[str, float] = {}
@@ -213,7 +235,9 @@ def heldout_figures(model, args: argparse.Namespace) -> dict:
     questions = sample(args.heldout11, lambda a: True)
     for qa, paragraph_json in questions:
         paragraph = _paragraph(paragraph_json["context"])
-        scores = score_pairs(model, [(qa["question"], s) for s in paragraph.sentences], args.max_length)
+        scores = score_pairs(
+            model, [(qa["question"], s) for s in paragraph.sentences], args.max_length
+        )
         gold = _answer_sentence(paragraph, qa["answers"][0]["answer_start"])
         correct += int(max(range(len(scores)), key=scores.__getitem__) == gold)
     figures["squad11_dev_sentence_accuracy"] = round(correct / max(1, len(questions)), 4)
@@ -221,10 +245,14 @@ def heldout_figures(model, args: argparse.Namespace) -> dict:
     best_answerable, best_impossible = [], []
     for qa, paragraph_json in sample(args.squad20, lambda a: squad_v2_half(a) == "report"):
         paragraph = _paragraph(paragraph_json["context"])
-        best = max(score_pairs(model, [(qa["question"], s) for s in paragraph.sentences], args.max_length))
+        best = max(
+            score_pairs(model, [(qa["question"], s) for s in paragraph.sentences], args.max_length)
+        )
         (best_impossible if qa.get("is_impossible") else best_answerable).append(best)
     wins = sum((a > i) + 0.5 * (a == i) for a in best_answerable for i in best_impossible)
-    figures["squad20_report_auc"] = round(wins / max(1, len(best_answerable) * len(best_impossible)), 4)
+    figures["squad20_report_auc"] = round(
+        wins / max(1, len(best_answerable) * len(best_impossible)), 4
+    )
     figures["squad20_report_questions"] = len(best_answerable) + len(best_impossible)
     return figures
 

@@ -60,7 +60,9 @@ def _answer_sentence(paragraph: _Paragraph, answer_start: int) -> int | None:
     return None
 
 
-def _by_overlap(question_terms: frozenset[str], paragraph: _Paragraph, skip: int | None) -> list[int]:
+def _by_overlap(
+    question_terms: frozenset[str], paragraph: _Paragraph, skip: int | None
+) -> list[int]:
     """Sentence indices, most question words shared first (ties: paragraph order)."""
     order = [i for i in range(len(paragraph.sentences)) if i != skip]
     return sorted(order, key=lambda i: -len(question_terms & paragraph.terms[i]))
@@ -141,10 +143,20 @@ def squad20_fit_pairs(path: Path, impossible_negatives: int = 2) -> list[Pair]:
                 if qa.get("is_impossible") or not answers:
                     for index in _by_overlap(terms, paragraph, skip=None)[:impossible_negatives]:
                         pairs.append(
-                            Pair(qa["question"], paragraph.sentences[index], 0.0, "squad2.0-impossible")
+                            Pair(
+                                qa["question"],
+                                paragraph.sentences[index],
+                                0.0,
+                                "squad2.0-impossible",
+                            )
                         )
                 else:
                     pairs += answerable_pairs(
-                        qa["question"], terms, paragraph, answers[0]["answer_start"], None, "squad2.0"
+                        qa["question"],
+                        terms,
+                        paragraph,
+                        answers[0]["answer_start"],
+                        None,
+                        "squad2.0",
                     )
     return pairs

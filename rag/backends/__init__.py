@@ -14,6 +14,7 @@ from rag.backends.base import (
     AnswerRequest,
     Availability,
     Backend,
+    BackendOptions,
     abstention_text,
     final_answer,
 )
@@ -29,8 +30,10 @@ __all__ = [
     "Availability",
     "Backend",
     "BackendInfo",
+    "BackendOptions",
     "abstention_text",
     "backend_names",
+    "backend_options_in_effect",
     "describe_backends",
     "final_answer",
     "load_backend",
@@ -64,6 +67,8 @@ def load_backend(name: str, settings: Settings) -> Backend:
         )
     try:
         return backend_class(settings)
+    except RagError:  # its options were wrong: the message already says which
+        raise
     except Exception as error:  # nor may a third party's constructor
         raise RagError(
             f"Answer backend {name!r} failed to start: {type(error).__name__}: {error}"
@@ -75,6 +80,25 @@ class BackendInfo:
     name: str
     description: str
     availability: Availability
+    # The options in effect (None when the backend could not be made).
+    options: BackendOptions | None = None
+
+
+def backend_options_in_effect(settings: Settings) -> dict[str, BackendOptions | str]:
+    """Each registered backend's options as `settings` set them, or why they cannot be read.
+
+    Only the backend classes are loaded, not made: no backend connects or loads a model.
+    """
+    found: dict[str, BackendOptions | str] = {}
+    for name, entry_point in sorted(_entry_points().items()):
+        try:
+            backend_class = entry_point.load()
+            found[name] = settings.backend_options(name, backend_class.Options)
+        except RagError as error:
+            found[name] = str(error)
+        except Exception as error:  # a third party's import error must not hide the others
+            found[name] = f"backend {name!r} failed to load: {type(error).__name__}: {error}"
+    return found
 
 
 def describe_backends(settings: Settings) -> list[BackendInfo]:
@@ -86,5 +110,7 @@ def describe_backends(settings: Settings) -> list[BackendInfo]:
         except RagError as error:
             infos.append(BackendInfo(name, "", Availability(False, str(error))))
             continue
-        infos.append(BackendInfo(name, backend.description, backend.availability()))
+        infos.append(
+            BackendInfo(name, backend.description, backend.availability(), backend.options)
+        )
     return infos

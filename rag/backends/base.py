@@ -32,6 +32,17 @@ class AnswerRequest:
 
 
 @dataclass(frozen=True)
+class BackendOptions:
+    """A backend's own settings. Subclass it with typed fields and defaults (a comment above
+    each field says what it does: `rag config` shows it) and name it in `Backend.Options`.
+
+    Users set them in a `[backends.NAME]` table of rag.toml or as RAG_BACKEND_NAME_OPTION
+    variables; the types are checked, and `__post_init__` may raise ValueError for a value
+    out of range: the user sees the message with the backend's name.
+    """
+
+
+@dataclass(frozen=True)
 class Availability:
     """Whether a backend can answer now, and if not, what the user should do."""
 
@@ -44,9 +55,15 @@ class Backend(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    # This backend's own settings (see BackendOptions); read once, when the backend is made.
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.options = settings.backend_options(self.name, self.Options)
+
+    def warm_up(self) -> None:
+        """Load what the first answer would otherwise wait for (a model); the chat calls it."""
 
     def availability(self) -> Availability:
         """Whether this backend is configured; the UI and `rag backends` show the reason."""

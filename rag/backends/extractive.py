@@ -9,11 +9,18 @@ remain the whole method when the reader is turned off (`use_reader = false`).
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rag.backends.base import AnswerRequest, Backend, abstention_text
+from rag.backends.base import AnswerRequest, Backend, BackendOptions, abstention_text
+from rag.config import Settings
 from rag.text import CAPITALISED_RUN, words
 from rag.types import Answer, ScoredSentence
+
+if TYPE_CHECKING:
+    from rag.backends.reader import Reader
 
 _NUMBER_WORDS = {
     "one",
@@ -85,6 +92,31 @@ _TIME_WORDS = {
 }
 _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)s?\b")
 _DIGITS = re.compile(r"\d")
+
+
+@dataclass(frozen=True)
+class ExtractiveOptions(BackendOptions):
+    # Pick the sentence and abstain with the reader (a model trained to read the question and
+    # the sentence together); false: the hand-weighted signals alone, as before the reader.
+    use_reader: bool = True
+    # Folder of a reader model ("": the one that ships with the product).
+    reader_model: str = ""
+    # Abstain when the best sentence's probability of answering is below this
+    # (0: the threshold fitted with the model, in its calibration.json).
+    threshold: float = 0.0
+    # Sentences the reader reads per question, best by the hand-weighted score first; more
+    # finds more answers and costs a forward pass each (0: the number fitted with the model).
+    candidates: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold < 1.0:
+            raise ValueError(
+                f"option 'threshold' must be at least 0 and below 1; got {self.threshold!r}."
+            )
+        if not 0 <= self.candidates <= 200:
+            raise ValueError(
+                f"option 'candidates' must be between 0 and 200; got {self.candidates!r}."
+            )
 
 
 @dataclass(frozen=True)
@@ -177,27 +209,36 @@ class ExtractiveBackend(Backend):
     # A second sentence is quoted only if it scores nearly as well as the first.
     SECOND_SENTENCE_RATIO = 0.92
 
-    # The reader reads this many sentences, best by the hand-weighted score first: it bounds
-    # the time a question takes (a cross-encoder costs a forward pass per sentence).
-    READER_CANDIDATES = 12
-    # Abstain when the reader gives even the best sentence less than this probability.
-    READER_THRESHOLD = 0.5
+    Options = ExtractiveOptions
+    options: ExtractiveOptions
     # A second sentence is quoted when the reader rates it nearly as well as the first.
     READER_SECOND_RATIO = 0.9
-    USE_READER = True
 
-    def __init__(self, settings) -> None:
+    def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self._reader = None
+        self._reader: Reader | None = None
+        self._reader_lock = threading.Lock()
 
     @property
-    def reader(self):
-        """The reader model, loaded on the first question."""
+    def reader(self) -> Reader:
+        """The reader model and its calibration, loaded (and checked) on the first question."""
         if self._reader is None:
-            from rag.backends.reader import Reader
+            with self._reader_lock:
+                if self._reader is None:
+                    from rag.backends.reader import Reader
 
-            self._reader = Reader()
+                    model = Path(self.options.reader_model) if self.options.reader_model else None
+                    self._reader = Reader(
+                        model,
+                        runtime=self.settings.model_runtime,
+                        cache_dir=self.settings.model_cache_dir,
+                    )
         return self._reader
+
+    def warm_up(self) -> None:
+        """Load the reader now, so the first question does not wait for it."""
+        if self.options.use_reader:
+            self.reader.warm_up()
 
     def answer(self, request: AnswerRequest) -> Answer:
         chosen = self.choose(request)
@@ -227,28 +268,37 @@ class ExtractiveBackend(Backend):
         candidates = self.rank_sentences(request)
         if not candidates or _names_unknown_number(request):
             return []
-        if self.USE_READER:
+        if self.options.use_reader:
             return self._choose_by_reader(request, candidates)
         return self._choose_by_weights(candidates)
 
     def _choose_by_reader(
         self, request: AnswerRequest, candidates: list[_Candidate]
     ) -> list[_Candidate]:
-        pool = candidates[: self.READER_CANDIDATES]
+        reader = self.reader
+        calibration = reader.calibration
+        pool = candidates[: self.options.candidates or calibration.candidates]
+        threshold = self.options.threshold or calibration.threshold
         question = request.standalone or request.question
-        probabilities = self.reader.probabilities(question, [c.sentence.citation.quote for c in pool])
+        logits = reader.logits(question, [c.sentence.citation.quote for c in pool])
+        probabilities = calibration.probabilities(
+            [candidate_features(c, float(x)) for c, x in zip(pool, logits, strict=True)]
+        )
         read = sorted(
-            (replace(c, read=float(p), score=float(p)) for c, p in zip(pool, probabilities, strict=True)),
+            (
+                replace(c, read=float(p), score=float(p))
+                for c, p in zip(pool, probabilities, strict=True)
+            ),
             key=lambda c: -c.score,
         )
         best = read[0]
-        if best.score < self.READER_THRESHOLD:
+        if best.score < threshold:
             return []
         chosen = [best]
         for candidate in read[1:]:
             if len(chosen) >= self.settings.max_answer_sentences:
                 break
-            if candidate.score < max(self.READER_THRESHOLD, self.READER_SECOND_RATIO * best.score):
+            if candidate.score < max(threshold, self.READER_SECOND_RATIO * best.score):
                 break
             if not any(_same_text(candidate, other) for other in chosen):
                 chosen.append(candidate)
@@ -353,4 +403,10 @@ def _names_unknown_number(request: AnswerRequest) -> bool:
     return any(term.term.isdigit() and not term.in_corpus for term in request.query_terms)
 
 
-__all__ = ["ExtractiveBackend", "expected_answer_type", "holds_answer_type"]
+__all__ = [
+    "ExtractiveBackend",
+    "ExtractiveOptions",
+    "candidate_features",
+    "expected_answer_type",
+    "holds_answer_type",
+]

@@ -17,16 +17,19 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from rag.errors import RagError
+from rag.onnx_model import Notify, print_notice
 
 BUNDLED_READER = Path(__file__).resolve().parent.parent / "models" / "reader"
 MANIFEST = "manifest.json"
+CALIBRATION = "calibration.json"
 REBUILD_HINT = (
     "Reinstall the package (`make install`) to restore the shipped reader, or retrain it "
     "with `python -m train reader`"
@@ -67,7 +70,9 @@ def verify_model(model_dir: Path) -> None:
     except FileNotFoundError:
         raise ReaderError(f"The reader model has no {manifest_path}. {REBUILD_HINT}.") from None
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ReaderError(f"The reader's {manifest_path} is damaged ({error}). {REBUILD_HINT}.") from None
+        raise ReaderError(
+            f"The reader's {manifest_path} is damaged ({error}). {REBUILD_HINT}."
+        ) from None
     for name, expected in files.items():
         path = model_dir / name
         if not path.is_file():
@@ -79,57 +84,136 @@ def verify_model(model_dir: Path) -> None:
             )
 
 
-class Reader:
-    """Scores (question, sentence) pairs: the probability that the sentence answers."""
+@dataclass(frozen=True)
+class Calibration:
+    """How the backend turns the reader's logit and the hand-weighted signals into a probability.
 
-    def __init__(self, model_dir: Path | None = None, max_length: int = 96) -> None:
+    Fitted with the model (`python -m train calibrate`) on SQuAD 2.0 questions the reader
+    never trained on; `features` are `rag.backends.extractive.candidate_features`.
+    """
+
+    weights: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 0.0)
+    bias: float = 0.0
+    threshold: float = 0.5
+    candidates: int = 12
+
+    @classmethod
+    def read(cls, model_dir: Path) -> Calibration:
+        path = model_dir / CALIBRATION
+        if not path.is_file():
+            return cls()  # a model trained elsewhere: its logit alone, an even threshold
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+            return cls(
+                weights=tuple(float(w) for w in values["weights"]),
+                bias=float(values["bias"]),
+                threshold=float(values["threshold"]),
+                candidates=int(values["candidates"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ReaderError(
+                f"The reader's {path} is damaged ({error}). {REBUILD_HINT}."
+            ) from None
+
+    def probabilities(self, features: Sequence[Sequence[float]]) -> np.ndarray:
+        """The calibrated probability that each candidate answers."""
+        if not len(features):
+            return np.zeros(0)
+        rows = np.asarray(features, dtype=np.float64)
+        return 1.0 / (1.0 + np.exp(-(rows @ np.asarray(self.weights) + self.bias)))
+
+
+class Reader:
+    """Scores (question, sentence) pairs: how likely the sentence answers the question.
+
+    Runs on ONNX Runtime (exported once from the saved model, like the embedder; see
+    `rag.onnx_model`) unless `runtime` is "torch" or the export is refused.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        runtime: str = "onnx",
+        cache_dir: Path | None = None,
+        notify: Notify = print_notice,
+    ) -> None:
         self.model_dir = Path(model_dir) if model_dir is not None else BUNDLED_READER
-        self.max_length = max_length
-        # One forward pass at a time: the tokenizer is not safe to share between threads.
-        self._busy = threading.Lock()
+        self.wanted_runtime = runtime
+        self.cache_dir = cache_dir
+        self.notify = notify
+        self._loading = threading.Lock()
+        self._score: Callable[[list[tuple[str, str]]], np.ndarray] | None = None
+        self.runtime = runtime
 
     @cached_property
-    def _model(self):
-        verify_model(self.model_dir)
+    def calibration(self) -> Calibration:
+        self.warm_up()
+        return Calibration.read(self.model_dir)
+
+    def warm_up(self) -> None:
+        """Load (and check) the model now rather than on the first question."""
+        if self._score is None:
+            with self._loading:
+                if self._score is None:
+                    verify_model(self.model_dir)
+                    self._score = self._load()
+
+    def _load(self) -> Callable[[list[tuple[str, str]]], np.ndarray]:
+        if self.wanted_runtime == "onnx":
+            from rag.onnx_model import ExportError, OnnxModel
+
+            try:
+                model = OnnxModel(
+                    self.model_dir, "cross-encoder", self.cache_dir, self.notify, label="the reader"
+                ).load()
+                return lambda pairs: model.logits(pairs)[:, 0]
+            except ExportError as error:
+                self.notify(f"The reader cannot run on ONNX ({error}); running it on torch.")
+        self.runtime = "torch"
+        return self._torch_scorer()
+
+    def _torch_scorer(self) -> Callable[[list[tuple[str, str]]], np.ndarray]:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        import torch
         from sentence_transformers import CrossEncoder
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
         try:
-            model = CrossEncoder(str(self.model_dir), device="cpu", max_length=self.max_length)
+            model = CrossEncoder(str(self.model_dir), device="cpu")
         except (OSError, ValueError, RuntimeError) as error:
             raise ReaderError(
                 f"Cannot load the reader model from {self.model_dir} ({error}). {REBUILD_HINT}."
             ) from None
         # Shipped in fp16 to halve its size; CPUs compute in fp32.
         model.transformers_model.float().eval()
-        return model
+        # The fast tokenizer is not safe to share between threads.
+        busy = threading.Lock()
 
-    def warm_up(self) -> None:
-        """Load (and check) the model now rather than on the first question."""
-        _ = self._model
+        def score(pairs: list[tuple[str, str]]) -> np.ndarray:
+            with busy, torch.inference_mode():
+                features = model.tokenizer(
+                    [q for q, _ in pairs],
+                    [s for _, s in pairs],
+                    truncation=True,
+                    max_length=model.max_length,
+                    padding=True,
+                    return_tensors="pt",
+                )
+                logits = model.transformers_model(**features).logits[:, 0]
+            return logits.float().numpy()
+
+        return score
 
     def logits(self, question: str, sentences: Sequence[str]) -> np.ndarray:
         """The reader's raw score per sentence (higher: more likely to answer)."""
         if not sentences:
             return np.zeros(0, dtype=np.float32)
-        import torch
-
-        model = self._model
-        with self._busy, torch.inference_mode():
-            features = model.tokenizer(
-                [question] * len(sentences),
-                list(sentences),
-                truncation=True,
-                max_length=self.max_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            scores = model.transformers_model(**features).logits.squeeze(-1)
-        return scores.float().numpy().reshape(-1)
+        self.warm_up()
+        assert self._score is not None
+        return np.asarray(self._score([(question, s) for s in sentences]), dtype=np.float32)
 
     def probabilities(self, question: str, sentences: Sequence[str]) -> np.ndarray:
-        """The probability that each sentence answers `question`."""
+        """The reader's own probability that each sentence answers `question` (uncalibrated)."""
         return 1.0 / (1.0 + np.exp(-self.logits(question, sentences)))

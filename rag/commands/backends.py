@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 
 HELP = "List the registered answer backends and whether each is configured."
 
@@ -27,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
                         "description": i.description,
                         "available": i.availability.ok,
                         "reason": i.availability.reason,
+                        "options": asdict(i.options) if i.options is not None else None,
                     }
                     for i in infos
                 ],
@@ -40,4 +42,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{info.name}{default}: {state}")
         if info.description:
             print(f"    {info.description}")
+        if info.options is not None:
+            for name, value in asdict(info.options).items():
+                print(f"    {name} = {value!r}")
     return 0

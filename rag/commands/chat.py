@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"Built the index over {settings.seeds_dir}/: {report.summary()}", file=sys.stderr)
     print("Loading the embedding model…", file=sys.stderr)
     pipeline.embedder.warm_up()
+    pipeline.backend().warm_up()
 
     from ui.app import launch
 

@@ -16,8 +16,19 @@ def run(args: argparse.Namespace) -> int:
 
     from rag.cli import settings_from
 
+    from rag.backends import backend_options_in_effect
+    from rag.config import backend_variable, setting_names
+
     settings = settings_from(args)
-    for field in fields(settings):
-        value = getattr(settings, field.name)
-        print(f"{field.name} = {str(value)!r}    # RAG_{field.name.upper()}")
+    for name in setting_names():
+        value = getattr(settings, name)
+        print(f"{name} = {str(value)!r}    # RAG_{name.upper()}")
+    for backend, options in backend_options_in_effect(settings).items():
+        print(f"\n[backends.{backend}]")
+        if isinstance(options, str):  # the backend failed to load: say why, go on
+            print(f"# {options}")
+            continue
+        for field in fields(options):
+            value = getattr(options, field.name)
+            print(f"{field.name} = {value!r}    # {backend_variable(backend, field.name)}")
     return 0

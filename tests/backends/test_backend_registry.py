@@ -148,6 +148,8 @@ def test_rag_backends_lists_an_installed_plugin(plugin_path, tmp_path):
     assert listed["lead"]["description"].startswith("Quotes the first sentence")
     assert listed["openai"]["available"] is False and "llm_model" in listed["openai"]["reason"]
     assert listed["extractive"]["available"] is True
+    assert listed["lead"]["options"] == {"sentence": 1}
+    assert listed["extractive"]["options"]["use_reader"] is True
 
 
 @pytest.mark.slow
@@ -174,6 +176,19 @@ def test_rag_ask_uses_a_plugin_backend_with_no_change_to_our_code(
     top = seed_pipeline.retrieve(question).passages[0]
     assert answer["citations"][0]["quote"] == top.sentences[0].citation.quote
     assert answer["answer"] == f"{top.sentences[0].citation.quote} [1]"
+
+    # The plugin's own option, from rag.toml, is checked and used with no change to our code.
+    (tmp_path / "rag.toml").write_text("[backends.lead]\nsentence = 2\n", encoding="utf-8")
+    second = run_rag("ask", question, "--backend", "lead", "--index", index, "--json",
+                     env={"PYTHONPATH": plugin_path}, cwd=tmp_path)  # fmt: skip
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["citations"][0]["quote"] == top.sentences[1].citation.quote
+    (tmp_path / "rag.toml").write_text("[backends.lead]\nsentence = 0\n", encoding="utf-8")
+    refused = run_rag("ask", question, "--backend", "lead", "--index", index,
+                      env={"PYTHONPATH": plugin_path}, cwd=tmp_path)  # fmt: skip
+    assert refused.returncode == 1
+    assert "Backend 'lead': option 'sentence' must be 1 or more; got 0." in refused.stderr
+    (tmp_path / "rag.toml").unlink()
 
     # Without the plugin installed, the same command says what is registered.
     missing = run_rag("ask", question, "--backend", "lead", "--index", index, cwd=tmp_path)

@@ -1,0 +1,62 @@
+"""Each backend owns its options: read from [backends.NAME] and RAG_BACKEND_NAME_OPTION, checked."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.backends import load_backend
+from rag.backends.extractive import ExtractiveOptions
+from rag.config import load_settings
+from rag.errors import RagError
+
+from .test_backend_registry import run_rag
+
+
+def settings_with(tmp_path, toml: str, environ: dict[str, str] | None = None):
+    path = tmp_path / "rag.toml"
+    path.write_text(toml, encoding="utf-8")
+    return load_settings(config_file=path, environ=environ or {})
+
+
+def test_a_backend_table_sets_that_backends_options_and_a_variable_overrides_it(tmp_path):
+    toml = "top_k = 4\n[backends.extractive]\nthreshold = 0.7\ncandidates = 6\n"
+    settings = settings_with(tmp_path, toml, {"RAG_BACKEND_EXTRACTIVE_CANDIDATES": "9"})
+    backend = load_backend("extractive", settings)
+    assert settings.top_k == 4
+    assert backend.options == ExtractiveOptions(threshold=0.7, candidates=9)
+
+
+def test_defaults_when_nothing_is_given():
+    backend = load_backend("extractive", load_settings(environ={}))
+    assert backend.options == ExtractiveOptions()
+
+
+@pytest.mark.parametrize(
+    ("toml", "environ", "expected"),
+    [
+        ("[backends.extractive]\nthreshhold = 0.7\n", {},
+         "Unknown option 'threshhold' for backend 'extractive' in"),
+        ("[backends.extractive]\nthreshold = 'high'\n", {}, "'extractive.threshold'"),
+        ("[backends.extractive]\ncandidates = 2.5\n", {}, "'extractive.candidates'"),
+        ("[backends.extractive]\nuse_reader = 'maybe'\n", {}, "'extractive.use_reader'"),
+        ("", {"RAG_BACKEND_EXTRACTIVE_CANDIDATES": "8x"}, "$RAG_BACKEND_EXTRACTIVE_CANDIDATES"),
+        ("", {"RAG_BACKEND_EXTRACTIVE_CANDIDATE": "8"}, "Unknown option 'candidate'"),
+        ("[backends.extractive]\nthreshold = 1.5\n", {},
+         "Backend 'extractive': option 'threshold' must be at least 0 and below 1; got 1.5."),
+        ("backends = 3\n", {}, "`backends` must hold one table per backend"),
+    ],
+)  # fmt: skip
+def test_a_wrong_option_is_refused_naming_it(tmp_path, toml, environ, expected):
+    with pytest.raises(RagError) as error:
+        load_backend("extractive", settings_with(tmp_path, toml, environ))
+    assert expected in str(error.value)
+
+
+def test_rag_config_and_rag_backends_show_each_backends_options(tmp_path):
+    (tmp_path / "rag.toml").write_text("[backends.extractive]\ncandidates = 7\n", encoding="utf-8")
+    shown = run_rag("config", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "[backends.extractive]" in shown.stdout
+    assert "candidates = 7    # RAG_BACKEND_EXTRACTIVE_CANDIDATES" in shown.stdout
+    listed = run_rag("backends", cwd=tmp_path)
+    assert "    candidates = 7" in listed.stdout
