@@ -62,7 +62,7 @@ class Backend(ABC):
         self.settings = settings
         self.options = settings.backend_options(self.name, self.Options)
 
-    def warm_up(self) -> None:
+    def warm_up(self) -> None:  # noqa: B027 - optional: most backends have nothing to load
         """Load what the first answer would otherwise wait for (a model); the chat calls it."""
 
     def availability(self) -> Availability:

@@ -14,9 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import fields
 
-    from rag.cli import settings_from
-
     from rag.backends import backend_options_in_effect
+    from rag.cli import settings_from
     from rag.config import backend_variable, setting_names
 
     settings = settings_from(args)
