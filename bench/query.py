@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.common import REPO, percentiles, print_table, run_worker, write_result
 
-STAGES = ("embed_question", "dense_search", "bm25_search", "fusion", "answer", "total")
+STAGES = ("embed_question", "dense_search", "bm25_search", "fusion", "read", "answer", "total")
 MODES = ("dense", "bm25", "hybrid")
 QUESTIONS = REPO / "eval" / "questions.jsonl"
 GOAL_RATIO = 1.2

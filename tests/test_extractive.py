@@ -78,6 +78,9 @@ def test_factual_and_paraphrased_questions_are_answered(seed_pipeline, question,
         "How many kilograms of fentanyl were seized in 2022?",
         "On what date were the four US citizens kidnapped in Matamoros?",
         "What were the names of the US citizens kidnapped in Matamoros?",
+        # On topic, close to sentences that are there: only the reader tells these apart.
+        "What prison sentence did Ovidio Guzmán López receive?",
+        "How much money did the United States give Mexico for the campaign?",
     ],
 )
 def test_questions_the_documents_do_not_answer_are_abstained(seed_pipeline, question):
@@ -134,3 +137,30 @@ def test_a_sentence_found_in_two_documents_is_quoted_once(scratch_pipeline, tmp_
     retrieved = [s.citation.quote for p in answer.passages for s in p.sentences]
     assert retrieved.count(sentence) == 2, "both copies were retrieved"
     assert answer.text.count(sentence) == 1
+
+
+def test_the_reader_picks_the_sentence_and_says_how_sure_it_is(seed_pipeline):
+    answer = seed_pipeline.ask("Who did Antony Blinken speak with?")
+    assert "Marcelo Ebrard" in answer.citations[0].quote
+    assert 0.0 < answer.citations[0].score <= 1.0  # the calibrated probability of answering
+    assert answer.timings_ms["read"] > 0
+
+
+def test_the_hand_weighted_method_stays_as_a_named_option(seed_pipeline):
+    import dataclasses
+
+    from rag.backends.extractive import ExtractiveBackend
+
+    settings = dataclasses.replace(
+        seed_pipeline.settings, raw_backend_options=(("extractive", "use_reader", False, "test"),)
+    )
+    backend = ExtractiveBackend(settings)
+    assert backend.options.use_reader is False
+    retrieval = seed_pipeline.retrieve("When was the Bicentennial Framework launched?")
+    from rag.backends.base import AnswerRequest
+
+    answer = backend.answer(
+        AnswerRequest(retrieval.question, retrieval.passages, (), retrieval.query_terms)
+    )
+    assert "launched in 2010" in answer.text and "read" not in answer.timings_ms
+    assert backend._reader is None  # the reader was never loaded

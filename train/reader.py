@@ -50,6 +50,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--checkpoint-every", type=int, default=150, help="batches")
     parser.add_argument("--log-every", type=int, default=25, help="batches")
     parser.add_argument(
+        "--heldout-only",
+        action="store_true",
+        help="train nothing: measure the model saved in --out and add the figures to its log",
+    )
+    parser.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        help="batches: stop early, the learning-rate schedule still planned for the whole run "
+        "(the shipped model stopped after 600 of 953 to fit the session; see TRAINING.md)",
+    )
+    parser.add_argument(
         "--limit-pairs", type=int, default=None, help="smoke runs: train on N pairs"
     )
     return parser.parse_args(argv)
@@ -151,7 +163,8 @@ def train(args: argparse.Namespace) -> dict:
     )
     net.train()
     running, seen = None, 0
-    for step, batch in enumerate(batches, start=1):
+    planned = batches[: args.stop_after] if args.stop_after else batches
+    for step, batch in enumerate(planned, start=1):
         features = model.tokenizer(
             [p.question for p in batch],
             [p.sentence for p in batch],
@@ -170,7 +183,7 @@ def train(args: argparse.Namespace) -> dict:
         optimizer.zero_grad()
         seen += len(batch)
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-        if step % args.log_every == 0 or step == len(batches):
+        if step % args.log_every == 0 or step == len(planned):
             elapsed = time.time() - started
             record(event="step", step=step, of=len(batches), loss=round(running, 4),
                    pairs_per_s=round(seen / elapsed, 2), lr=schedule.get_last_lr()[0])  # fmt: skip
@@ -257,8 +270,21 @@ def heldout_figures(model, args: argparse.Namespace) -> dict:
     return figures
 
 
+def measure_saved(args: argparse.Namespace) -> dict:
+    """The held-out figures of the model already in `args.out`, appended to its training log."""
+    from sentence_transformers import CrossEncoder
+
+    model = CrossEncoder(str(args.out), device="cpu", max_length=args.max_length)
+    model.transformers_model.float()
+    figures = heldout_figures(model, args)
+    with (args.out / "training-log.jsonl").open("a", encoding="utf-8") as log:
+        log.write(json.dumps({"event": "heldout", **figures}) + "\n")
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    figures = train(args)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    figures = measure_saved(args) if args.heldout_only else train(args)
     print(json.dumps(figures, indent=2))
     return 0 if all(not math.isnan(v) for v in figures.values()) else 1

@@ -183,7 +183,39 @@ def fit(collected: list[QuestionCandidates], depth: int) -> dict:
             best_t = max(grid, key=lambda t: outcomes(use_combined, n_candidates, t)["pass"])
             table.append({"combined": use_combined, "candidates": n_candidates, "threshold": float(best_t),
                           **outcomes(use_combined, n_candidates, best_t)})  # fmt: skip
-    return {"weights": weights.tolist(), "bias": bias, "table": table}
+    return {"weights": weights.tolist(), "bias": bias, "table": table,
+            "rerank": rerank_figures(collected, weights, bias, depth)}  # fmt: skip
+
+
+def rerank_figures(collected: list[QuestionCandidates], weights, bias: float, depth: int) -> dict:
+    """Recall@1 and MRR of the gold paragraph, in retrieval's order and re-ranked by the reader.
+
+    Re-ranked: passages in order of their best read sentence's probability; passages with
+    no sentence read keep retrieval's order, after them.
+    """
+    before, after = [], []
+    for q in collected:
+        if not q.answerable or q.gold_rank is None:
+            before.append(0.0)
+            after.append(0.0)
+            continue
+        scores = 1 / (1 + np.exp(-(q.features[:depth] @ weights + bias)))
+        best: dict[int, float] = {}
+        for rank, score in zip(q.passage_ranks[:depth], scores, strict=False):
+            best[rank] = max(best.get(rank, 0.0), float(score))
+        order = sorted(best, key=lambda rank: -best[rank])
+        order += [rank for rank in range(1, 6) if rank not in best]
+        before.append(1.0 / q.gold_rank)
+        after.append(1.0 / (order.index(q.gold_rank) + 1) if q.gold_rank in order else 0.0)
+    answerable = [q for q in collected if q.answerable]
+    n = max(1, len(answerable))
+    return {
+        "questions": len(answerable),
+        "recall@1_retrieval": sum(x == 1.0 for x in before) / n,
+        "recall@1_reranked": sum(x == 1.0 for x in after) / n,
+        "mrr_retrieval": sum(before) / n,
+        "mrr_reranked": sum(after) / n,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         "figures_on_those_questions": {k: chosen[k] for k in ("pass", "accuracy", "abstention_recall")},
     }  # fmt: skip
     print(json.dumps(calibration, indent=2))
+    print(json.dumps({"rerank": result["rerank"]}, indent=2))
     (args.model / "training-calibration-search.json").write_text(
         json.dumps(result, indent=2) + "\n"
     )

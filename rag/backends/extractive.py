@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -241,7 +242,8 @@ class ExtractiveBackend(Backend):
             self.reader.warm_up()
 
     def answer(self, request: AnswerRequest) -> Answer:
-        chosen = self.choose(request)
+        timings: dict[str, float] = {}
+        chosen = self.choose(request, timings)
         if not chosen:
             return Answer(
                 question=request.question,
@@ -249,6 +251,7 @@ class ExtractiveBackend(Backend):
                 abstained=True,
                 backend=self.name,
                 passages=request.passages,
+                timings_ms=timings,
             )
         # Quote in passage order, then document order, so the answer reads as the text does.
         chosen.sort(key=lambda c: (c.passage_rank, c.sentence.citation.start))
@@ -261,22 +264,34 @@ class ExtractiveBackend(Backend):
             backend=self.name,
             citations=citations,
             passages=request.passages,
+            timings_ms=timings,
         )
 
-    def choose(self, request: AnswerRequest) -> list[_Candidate]:
-        """The sentences to quote, best first; empty when the passages do not answer."""
+    def choose(
+        self, request: AnswerRequest, timings: dict[str, float] | None = None
+    ) -> list[_Candidate]:
+        """The sentences to quote, best first; empty when the passages do not answer.
+
+        With `timings`, the reader's time (loading it on the first question apart) is
+        added under "read_model" and "read".
+        """
         candidates = self.rank_sentences(request)
         if not candidates or _names_unknown_number(request):
             return []
         if self.options.use_reader:
-            return self._choose_by_reader(request, candidates)
+            return self._choose_by_reader(request, candidates, {} if timings is None else timings)
         return self._choose_by_weights(candidates)
 
     def _choose_by_reader(
-        self, request: AnswerRequest, candidates: list[_Candidate]
+        self, request: AnswerRequest, candidates: list[_Candidate], timings: dict[str, float]
     ) -> list[_Candidate]:
         reader = self.reader
+        if not reader.loaded:  # the first question: loading is not what a question costs
+            started = time.perf_counter()
+            reader.warm_up()
+            timings["read_model"] = (time.perf_counter() - started) * 1000
         calibration = reader.calibration
+        started = time.perf_counter()
         pool = candidates[: self.options.candidates or calibration.candidates]
         threshold = self.options.threshold or calibration.threshold
         question = request.standalone or request.question
@@ -284,6 +299,7 @@ class ExtractiveBackend(Backend):
         probabilities = calibration.probabilities(
             [candidate_features(c, float(x)) for c, x in zip(pool, logits, strict=True)]
         )
+        timings["read"] = (time.perf_counter() - started) * 1000
         read = sorted(
             (
                 replace(c, read=float(p), score=float(p))

@@ -145,6 +145,10 @@ class Reader:
         self._score: Callable[[list[tuple[str, str]]], np.ndarray] | None = None
         self.runtime = runtime
 
+    @property
+    def loaded(self) -> bool:
+        return self._score is not None
+
     @cached_property
     def calibration(self) -> Calibration:
         self.warm_up()

@@ -65,3 +65,23 @@ def test_a_truncated_weights_file_is_refused(copied_model):
     weights.write_bytes(weights.read_bytes()[:1000])
     with pytest.raises(ReaderError, match="damaged"):
         Reader(copied_model).warm_up()
+
+
+def test_rag_ask_with_a_damaged_reader_says_which_file_and_what_to_do(
+    copied_model, seed_pipeline, tmp_path
+):
+    from .test_backend_registry import run_rag
+
+    weights = copied_model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    result = run_rag(
+        "ask",
+        "When was the Bicentennial Framework launched?",
+        "--index",
+        str(seed_pipeline.settings.index_dir),
+        env={"RAG_BACKEND_EXTRACTIVE_READER_MODEL": str(copied_model)},
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert str(weights) in result.stderr and "python -m train reader" in result.stderr
+    assert "Traceback" not in result.stderr
