@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 	# torch first and pinned: it comes from this machine's disk as a CPU build.
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e ".[ui,llm,serve,eval,test]"
-	# Export the embedding model to ONNX now (once per model), not on the first question.
+	# Export the embedding model and the reader to ONNX now (once per model), not on the
+	# first question; the reader's files are checked against their manifest on the way.
 	$(BIN)/python -c "from rag.embedding import Embedder; Embedder().warm_up()"
+	$(BIN)/python -c "from rag.backends.reader import Reader; Reader().warm_up()"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -76,6 +76,7 @@ def collect(args: argparse.Namespace) -> list[QuestionCandidates]:
     from rag.backends.reader import Reader
     from rag.config import load_settings
     from rag.pipeline import Pipeline
+    from rag.query import Query
 
     # The index `rag eval --squad-half fit --limit 300` builds: every fit-half article.
     indexed = load_squad(args.squad20, 300, half="fit")
@@ -103,7 +104,7 @@ def collect(args: argparse.Namespace) -> list[QuestionCandidates]:
     collected = []
     started = time.time()
     for n, question in enumerate(questions, start=1):
-        retrieval = pipeline.retrieve(question.question, mode="hybrid", k=5)
+        retrieval = pipeline.retrieve(Query(question.question, mode="hybrid", k=5))
         request = AnswerRequest(question.question, retrieval.passages, (), retrieval.query_terms)
         candidates = backend.rank_sentences(request)[: args.depth]
         if not candidates:
