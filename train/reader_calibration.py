@@ -10,8 +10,9 @@ every paragraph of the fit-half articles indexed) for the questions of the fit h
 calibration part (`eval.datasets.squad_v2_fit_part`: articles the reader did not train
 on), then picks on the same questions:
 - how many candidates the reader must read (the hand-weighted rank it needs to reach),
-- the probability under which the backend abstains (most questions passed: answerable
-  ones answered correctly, impossible ones abstained from).
+- the probability under which the backend abstains: the best mean of answer accuracy
+  (answerable questions) and abstention recall (impossible ones), so that neither
+  side's share of the questions decides it.
 The result is written to `calibration.json` beside the model; figures on the report half
 come from `rag eval --squad-half report`, never from here.
 """
@@ -58,6 +59,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--questions", type=int, default=500, help="fit-half questions to use")
     parser.add_argument("--depth", type=int, default=20, help="candidates read per question")
     parser.add_argument("--index-dir", type=Path, default=Path(".rag/index"))
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="keep what the reader read here (pickle) and reuse it when it exists",
+    )
     return parser.parse_args(argv)
 
 
@@ -175,16 +182,25 @@ def fit(collected: list[QuestionCandidates], depth: int) -> dict:
             "abstention_recall": abstained_right / max(1, n_impossible),
         }
 
-    grid = np.round(np.arange(0.05, 0.96, 0.01), 2)
-    table = []
+    def balanced(figures: dict) -> float:
+        # Answering right and abstaining right weigh the same whatever their share of the
+        # questions: how many questions a user's documents do not answer is unknown.
+        return (figures["accuracy"] + figures["abstention_recall"]) / 2
+
+    grid = np.round(np.arange(0.02, 0.96, 0.01), 2)
+    table, curve = [], []
     for use_combined in (False, True):
-        for n_candidates in (4, 6, 8, 10, 12, 16, 20):
+        for n_candidates in (2, 3, 4, 6, 8, 10, 12, 16, 20):
             if n_candidates > depth:
                 continue
-            best_t = max(grid, key=lambda t: outcomes(use_combined, n_candidates, t)["pass"])
-            table.append({"combined": use_combined, "candidates": n_candidates, "threshold": float(best_t),
-                          **outcomes(use_combined, n_candidates, best_t)})  # fmt: skip
-    return {"weights": weights.tolist(), "bias": bias, "table": table,
+            rows = [
+                {"threshold": float(t), **outcomes(use_combined, n_candidates, t)} for t in grid
+            ]
+            best = max(rows, key=balanced)
+            table.append({"combined": use_combined, "candidates": n_candidates, **best})
+            if use_combined and n_candidates == 8:
+                curve = rows
+    return {"weights": weights.tolist(), "bias": bias, "table": table, "curve_combined_8": curve,
             "rerank": rerank_figures(collected, weights, bias, depth)}  # fmt: skip
 
 
@@ -222,14 +238,25 @@ def rerank_figures(collected: list[QuestionCandidates], weights, bias: float, de
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    collected = collect(args)
+    import pickle
+
+    if args.cache and args.cache.is_file():
+        collected = pickle.loads(args.cache.read_bytes())
+    else:
+        collected = collect(args)
+        if args.cache:
+            args.cache.write_bytes(pickle.dumps(collected))
     result = fit(collected, args.depth)
     for row in result["table"]:
         print(json.dumps(row))
     combined = [row for row in result["table"] if row["combined"]]
-    best_pass = max(row["pass"] for row in combined)
+
+    def balanced(row: dict) -> float:
+        return (row["accuracy"] + row["abstention_recall"]) / 2
+
+    best_score = max(balanced(row) for row in combined)
     # The fewest candidates within half a point of the best: each one costs a forward pass.
-    chosen = min((row for row in combined if row["pass"] >= best_pass - 0.005),
+    chosen = min((row for row in combined if balanced(row) >= best_score - 0.005),
                  key=lambda row: row["candidates"])  # fmt: skip
     calibration = {
         "weights": result["weights"],
