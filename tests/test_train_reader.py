@@ -12,33 +12,63 @@ import pytest
 pytestmark = pytest.mark.slow
 
 FACTS = [
-    ("The honey bee colony has one queen.", "How many queens does a honey bee colony have?", "one queen"),
-    ("Worker bees build combs from wax secreted by glands in their abdomen.",
-     "What do worker bees build combs from?", "wax"),
-    ("Bees communicate the location of flowers with the waggle dance.",
-     "How do bees tell where flowers are?", "the waggle dance"),
-    ("The waggle dance was described by Karl von Frisch in 1927.", "Who described the waggle dance?",
-     "Karl von Frisch"),
-    ("Mount Etna in Sicily is one of the most active volcanoes in the world.",
-     "Where is Mount Etna?", "Sicily"),
-    ("Its eruption in 1669 destroyed parts of Catania.", "Which city did the 1669 eruption damage?",
-     "Catania"),
-]  # fmt: skip
+    (
+        "The honey bee colony has one queen.",
+        "How many queens does a honey bee colony have?",
+        "one queen",
+    ),
+    (
+        "Worker bees build combs from wax secreted by glands in their abdomen.",
+        "What do worker bees build combs from?",
+        "wax",
+    ),
+    (
+        "Bees communicate the location of flowers with the waggle dance.",
+        "How do bees tell where flowers are?",
+        "the waggle dance",
+    ),
+    (
+        "The waggle dance was described by Karl von Frisch in 1927.",
+        "Who described the waggle dance?",
+        "Karl von Frisch",
+    ),
+    (
+        "Mount Etna in Sicily is one of the most active volcanoes in the world.",
+        "Where is Mount Etna?",
+        "Sicily",
+    ),
+    (
+        "Its eruption in 1669 destroyed parts of Catania.",
+        "Which city did the 1669 eruption damage?",
+        "Catania",
+    ),
+]
 
 
 def squad_file(path, impossible: bool):
     """A SQuAD-layout file whose answer offsets are right (training reads them)."""
     context = " ".join(sentence for sentence, _, _ in FACTS)
     qas = [
-        {"id": f"q{n}", "question": question,
-         "answers": [{"text": answer, "answer_start": context.index(answer)}]}
+        {
+            "id": f"q{n}",
+            "question": question,
+            "answers": [{"text": answer, "answer_start": context.index(answer)}],
+        }
         for n, (_, question, answer) in enumerate(FACTS)
-    ]  # fmt: skip
+    ]
     if impossible:
-        qas.append({"id": "x", "question": "What colour is the queen's crown?", "answers": [],
-                    "is_impossible": True})  # fmt: skip
-    data = {"version": "v2.0" if impossible else "1.1",
-            "data": [{"title": "Nature", "paragraphs": [{"context": context, "qas": qas}]}]}  # fmt: skip
+        qas.append(
+            {
+                "id": "x",
+                "question": "What colour is the queen's crown?",
+                "answers": [],
+                "is_impossible": True,
+            }
+        )
+    data = {
+        "version": "v2.0" if impossible else "1.1",
+        "data": [{"title": "Nature", "paragraphs": [{"context": context, "qas": qas}]}],
+    }
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
 
@@ -50,9 +80,30 @@ def test_a_tiny_training_run_lowers_the_loss_and_saves_a_model_that_reads(tmp_pa
     squad11 = squad_file(tmp_path / "train11.json", impossible=False)
     squad20 = squad_file(tmp_path / "dev20.json", impossible=True)
     out = tmp_path / "reader"
-    args = ["--squad11", str(squad11), "--squad20", str(squad20), "--heldout11", str(squad11),
-            "--out", str(out), "--questions", "6", "--epochs", "12", "--batch", "8", "--lr", "2e-4",
-            "--heldout", "3", "--checkpoint-every", "1000", "--log-every", "4"]  # fmt: skip
+    args = [
+        "--squad11",
+        str(squad11),
+        "--squad20",
+        str(squad20),
+        "--heldout11",
+        str(squad11),
+        "--out",
+        str(out),
+        "--questions",
+        "6",
+        "--epochs",
+        "12",
+        "--batch",
+        "8",
+        "--lr",
+        "2e-4",
+        "--heldout",
+        "3",
+        "--checkpoint-every",
+        "1000",
+        "--log-every",
+        "4",
+    ]
     assert main(args) == 0
     log = [json.loads(line) for line in (out / "training-log.jsonl").read_text().splitlines()]
     losses = [entry["loss"] for entry in log if entry["event"] == "step"]

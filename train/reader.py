@@ -185,8 +185,14 @@ def train(args: argparse.Namespace) -> dict:
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         if step % args.log_every == 0 or step == len(planned):
             elapsed = time.time() - started
-            record(event="step", step=step, of=len(batches), loss=round(running, 4),
-                   pairs_per_s=round(seen / elapsed, 2), lr=schedule.get_last_lr()[0])  # fmt: skip
+            record(
+                event="step",
+                step=step,
+                of=len(batches),
+                loss=round(running, 4),
+                pairs_per_s=round(seen / elapsed, 2),
+                lr=schedule.get_last_lr()[0],
+            )
         if step % args.checkpoint_every == 0:
             save(model, args.out)
     save(model, args.out)

@@ -200,8 +200,13 @@ def fit(collected: list[QuestionCandidates], depth: int) -> dict:
             table.append({"combined": use_combined, "candidates": n_candidates, **best})
             if use_combined and n_candidates == 8:
                 curve = rows
-    return {"weights": weights.tolist(), "bias": bias, "table": table, "curve_combined_8": curve,
-            "rerank": rerank_figures(collected, weights, bias, depth)}  # fmt: skip
+    return {
+        "weights": weights.tolist(),
+        "bias": bias,
+        "table": table,
+        "curve_combined_8": curve,
+        "rerank": rerank_figures(collected, weights, bias, depth),
+    }
 
 
 def rerank_figures(collected: list[QuestionCandidates], weights, bias: float, depth: int) -> dict:
@@ -256,8 +261,10 @@ def main(argv: list[str] | None = None) -> int:
 
     best_score = max(balanced(row) for row in combined)
     # The fewest candidates within half a point of the best: each one costs a forward pass.
-    chosen = min((row for row in combined if balanced(row) >= best_score - 0.005),
-                 key=lambda row: row["candidates"])  # fmt: skip
+    chosen = min(
+        (row for row in combined if balanced(row) >= best_score - 0.005),
+        key=lambda row: row["candidates"],
+    )
     calibration = {
         "weights": result["weights"],
         "bias": result["bias"],
@@ -265,15 +272,20 @@ def main(argv: list[str] | None = None) -> int:
         "candidates": chosen["candidates"],
         "features": ["reader_logit", "dense", "coverage", "type_match", "1/passage_rank"],
         "fitted_on": f"{len(collected)} questions of SQuAD 2.0 dev's calibration articles "
-                     "(eval.datasets.squad_v2_fit_part), hybrid retrieval, k=5",
-        "figures_on_those_questions": {k: chosen[k] for k in ("pass", "accuracy", "abstention_recall")},
-    }  # fmt: skip
+        "(eval.datasets.squad_v2_fit_part), hybrid retrieval, k=5",
+        "figures_on_those_questions": {
+            k: chosen[k] for k in ("pass", "accuracy", "abstention_recall")
+        },
+    }
     print(json.dumps(calibration, indent=2))
     print(json.dumps({"rerank": result["rerank"]}, indent=2))
     (args.model / "training-calibration-search.json").write_text(
         json.dumps(result, indent=2) + "\n"
     )
     (args.model / CALIBRATION).write_text(json.dumps(calibration, indent=2) + "\n")
-    write_manifest(args.model, trained_by="python -m train reader && python -m train calibrate",
-                   base_model="all-MiniLM-L6-v2")  # fmt: skip
+    write_manifest(
+        args.model,
+        trained_by="python -m train reader && python -m train calibrate",
+        base_model="all-MiniLM-L6-v2",
+    )
     return 0

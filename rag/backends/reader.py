@@ -53,9 +53,11 @@ def write_manifest(model_dir: Path, **about: object) -> None:
     files = {
         path.name: _sha256(path)
         for path in sorted(model_dir.iterdir())
-        if path.is_file() and path.name != MANIFEST and path.suffix in {".json", ".safetensors"}
+        if path.is_file()
+        and path.name != MANIFEST
+        and path.suffix in {".json", ".safetensors"}
         and not path.name.startswith("training-")
-    }  # fmt: skip
+    }
     staging = model_dir / (MANIFEST + ".tmp")
     staging.write_text(json.dumps({"files": files, **about}, indent=2) + "\n", encoding="utf-8")
     os.replace(staging, model_dir / MANIFEST)

@@ -34,18 +34,24 @@ def test_defaults_when_nothing_is_given():
 @pytest.mark.parametrize(
     ("toml", "environ", "expected"),
     [
-        ("[backends.extractive]\nthreshhold = 0.7\n", {},
-         "Unknown option 'threshhold' for backend 'extractive' in"),
+        (
+            "[backends.extractive]\nthreshhold = 0.7\n",
+            {},
+            "Unknown option 'threshhold' for backend 'extractive' in",
+        ),
         ("[backends.extractive]\nthreshold = 'high'\n", {}, "'extractive.threshold'"),
         ("[backends.extractive]\ncandidates = 2.5\n", {}, "'extractive.candidates'"),
         ("[backends.extractive]\nuse_reader = 'maybe'\n", {}, "'extractive.use_reader'"),
         ("", {"RAG_BACKEND_EXTRACTIVE_CANDIDATES": "8x"}, "$RAG_BACKEND_EXTRACTIVE_CANDIDATES"),
         ("", {"RAG_BACKEND_EXTRACTIVE_CANDIDATE": "8"}, "Unknown option 'candidate'"),
-        ("[backends.extractive]\nthreshold = 1.5\n", {},
-         "Backend 'extractive': option 'threshold' must be at least 0 and below 1; got 1.5."),
+        (
+            "[backends.extractive]\nthreshold = 1.5\n",
+            {},
+            "Backend 'extractive': option 'threshold' must be at least 0 and below 1; got 1.5.",
+        ),
         ("backends = 3\n", {}, "`backends` must hold one table per backend"),
     ],
-)  # fmt: skip
+)
 def test_a_wrong_option_is_refused_naming_it(tmp_path, toml, environ, expected):
     with pytest.raises(RagError) as error:
         load_backend("extractive", settings_with(tmp_path, toml, environ))

@@ -179,13 +179,30 @@ def test_rag_ask_uses_a_plugin_backend_with_no_change_to_our_code(
 
     # The plugin's own option, from rag.toml, is checked and used with no change to our code.
     (tmp_path / "rag.toml").write_text("[backends.lead]\nsentence = 2\n", encoding="utf-8")
-    second = run_rag("ask", question, "--backend", "lead", "--index", index, "--json",
-                     env={"PYTHONPATH": plugin_path}, cwd=tmp_path)  # fmt: skip
+    second = run_rag(
+        "ask",
+        question,
+        "--backend",
+        "lead",
+        "--index",
+        index,
+        "--json",
+        env={"PYTHONPATH": plugin_path},
+        cwd=tmp_path,
+    )
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout)["citations"][0]["quote"] == top.sentences[1].citation.quote
     (tmp_path / "rag.toml").write_text("[backends.lead]\nsentence = 0\n", encoding="utf-8")
-    refused = run_rag("ask", question, "--backend", "lead", "--index", index,
-                      env={"PYTHONPATH": plugin_path}, cwd=tmp_path)  # fmt: skip
+    refused = run_rag(
+        "ask",
+        question,
+        "--backend",
+        "lead",
+        "--index",
+        index,
+        env={"PYTHONPATH": plugin_path},
+        cwd=tmp_path,
+    )
     assert refused.returncode == 1
     assert "Backend 'lead': option 'sentence' must be 1 or more; got 0." in refused.stderr
     (tmp_path / "rag.toml").unlink()
