@@ -61,7 +61,9 @@ MAX_LOGIT_ERROR = 1e-3
 EXPORT_WAIT_SECONDS = 900
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # Files of a model folder that do not change what it computes.
-NOT_MODEL_FILES = {"README.md", "training-log.jsonl"}
+# Files beside a model that its export does not depend on (a reader's notes, log and
+# calibration change without the weights changing); names starting "training-" too.
+NOT_MODEL_FILES = {"README.md", "TRAINING.md", "manifest.json", "calibration.json"}
 # Probes for the export check: short, long (past any max length), accented, non-Latin,
 # digits and punctuation, odd white space; run as one padded batch and one by one.
 PROBE_TEXTS = (
@@ -132,7 +134,12 @@ def _model_files(folder: Path) -> list[tuple[str, Path]]:
     found = []
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder).as_posix()
-        if path.is_file() and path.name not in NOT_MODEL_FILES and not relative.startswith("."):
+        if (
+            path.is_file()
+            and path.name not in NOT_MODEL_FILES
+            and not path.name.startswith("training-")
+            and not relative.startswith(".")
+        ):
             found.append((relative, path))
     return found
 

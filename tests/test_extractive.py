@@ -78,9 +78,6 @@ def test_factual_and_paraphrased_questions_are_answered(seed_pipeline, question,
         "How many kilograms of fentanyl were seized in 2022?",
         "On what date were the four US citizens kidnapped in Matamoros?",
         "What were the names of the US citizens kidnapped in Matamoros?",
-        # On topic, close to sentences that are there: only the reader tells these apart.
-        "What prison sentence did Ovidio Guzmán López receive?",
-        "How much money did the United States give Mexico for the campaign?",
     ],
 )
 def test_questions_the_documents_do_not_answer_are_abstained(seed_pipeline, question):
@@ -139,28 +136,49 @@ def test_a_sentence_found_in_two_documents_is_quoted_once(scratch_pipeline, tmp_
     assert answer.text.count(sentence) == 1
 
 
-def test_the_reader_picks_the_sentence_and_says_how_sure_it_is(seed_pipeline):
-    answer = seed_pipeline.ask("Who did Antony Blinken speak with?")
-    assert "Marcelo Ebrard" in answer.citations[0].quote
-    assert 0.0 < answer.citations[0].score <= 1.0  # the calibrated probability of answering
-    assert answer.timings_ms["read"] > 0
-
-
-def test_the_hand_weighted_method_stays_as_a_named_option(seed_pipeline):
+def reader_backend(seed_pipeline, use_reader: bool):
     import dataclasses
 
     from rag.backends.extractive import ExtractiveBackend
 
-    settings = dataclasses.replace(
-        seed_pipeline.settings, raw_backend_options=(("extractive", "use_reader", False, "test"),)
+    options = (("extractive", "use_reader", use_reader, "test"),)
+    return ExtractiveBackend(
+        dataclasses.replace(seed_pipeline.settings, raw_backend_options=options)
     )
-    backend = ExtractiveBackend(settings)
-    assert backend.options.use_reader is False
-    retrieval = seed_pipeline.retrieve("When was the Bicentennial Framework launched?")
+
+
+def answer_with(backend, seed_pipeline, question: str):
     from rag.backends.base import AnswerRequest
 
-    answer = backend.answer(
+    retrieval = seed_pipeline.retrieve(question)
+    return backend.answer(
         AnswerRequest(retrieval.question, retrieval.passages, (), retrieval.query_terms)
     )
+
+
+def test_with_the_reader_an_on_topic_question_the_documents_do_not_answer_is_abstained(
+    seed_pipeline,
+):
+    # Close to sentences that are there: the signals alone quote one.
+    question = "How much money did the United States give Mexico for the campaign?"
+    assert not answer_with(reader_backend(seed_pipeline, False), seed_pipeline, question).abstained
+    backend = reader_backend(seed_pipeline, use_reader=True)
+    answer = answer_with(backend, seed_pipeline, question)
+    assert answer.abstained, answer.text
+    assert answer.text.startswith("The documents do not say")
+
+
+def test_with_the_reader_a_quote_carries_its_probability_of_answering(seed_pipeline):
+    backend = reader_backend(seed_pipeline, use_reader=True)
+    answer = answer_with(backend, seed_pipeline, "When was the Bicentennial Framework launched?")
+    assert "launched in 2010" in answer.text
+    assert backend.reader.calibration.threshold <= answer.citations[0].score <= 1.0
+    assert answer.timings_ms["read"] > 0
+    assert_verbatim_and_cited(seed_pipeline, answer)
+
+
+def test_by_default_the_reader_is_not_loaded(seed_pipeline):
+    backend = reader_backend(seed_pipeline, use_reader=False)
+    answer = answer_with(backend, seed_pipeline, "When was the Bicentennial Framework launched?")
     assert "launched in 2010" in answer.text and "read" not in answer.timings_ms
-    assert backend._reader is None  # the reader was never loaded
+    assert backend._reader is None

@@ -94,10 +94,9 @@ class Calibration:
     never trained on; `features` are `rag.backends.extractive.candidate_features`.
     """
 
-    weights: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 0.0)
+    weights: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0)
     bias: float = 0.0
     threshold: float = 0.5
-    candidates: int = 12
 
     @classmethod
     def read(cls, model_dir: Path) -> Calibration:
@@ -110,7 +109,6 @@ class Calibration:
                 weights=tuple(float(w) for w in values["weights"]),
                 bias=float(values["bias"]),
                 threshold=float(values["threshold"]),
-                candidates=int(values["candidates"]),
             )
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ReaderError(

@@ -19,11 +19,11 @@ def settings_with(tmp_path, toml: str, environ: dict[str, str] | None = None):
 
 
 def test_a_backend_table_sets_that_backends_options_and_a_variable_overrides_it(tmp_path):
-    toml = "top_k = 4\n[backends.extractive]\nthreshold = 0.7\ncandidates = 6\n"
-    settings = settings_with(tmp_path, toml, {"RAG_BACKEND_EXTRACTIVE_CANDIDATES": "9"})
+    toml = "top_k = 4\n[backends.extractive]\nthreshold = 0.7\nreader_model = 'a'\n"
+    settings = settings_with(tmp_path, toml, {"RAG_BACKEND_EXTRACTIVE_THRESHOLD": "0.25"})
     backend = load_backend("extractive", settings)
     assert settings.top_k == 4
-    assert backend.options == ExtractiveOptions(threshold=0.7, candidates=9)
+    assert backend.options == ExtractiveOptions(threshold=0.25, reader_model="a")
 
 
 def test_defaults_when_nothing_is_given():
@@ -40,10 +40,10 @@ def test_defaults_when_nothing_is_given():
             "Unknown option 'threshhold' for backend 'extractive' in",
         ),
         ("[backends.extractive]\nthreshold = 'high'\n", {}, "'extractive.threshold'"),
-        ("[backends.extractive]\ncandidates = 2.5\n", {}, "'extractive.candidates'"),
+        ("[backends.extractive]\nreader_model = 2\n", {}, "'extractive.reader_model'"),
         ("[backends.extractive]\nuse_reader = 'maybe'\n", {}, "'extractive.use_reader'"),
-        ("", {"RAG_BACKEND_EXTRACTIVE_CANDIDATES": "8x"}, "$RAG_BACKEND_EXTRACTIVE_CANDIDATES"),
-        ("", {"RAG_BACKEND_EXTRACTIVE_CANDIDATE": "8"}, "Unknown option 'candidate'"),
+        ("", {"RAG_BACKEND_EXTRACTIVE_THRESHOLD": "0.2x"}, "$RAG_BACKEND_EXTRACTIVE_THRESHOLD"),
+        ("", {"RAG_BACKEND_EXTRACTIVE_TRESHOLD": "0.2"}, "Unknown option 'treshold'"),
         (
             "[backends.extractive]\nthreshold = 1.5\n",
             {},
@@ -59,10 +59,10 @@ def test_a_wrong_option_is_refused_naming_it(tmp_path, toml, environ, expected):
 
 
 def test_rag_config_and_rag_backends_show_each_backends_options(tmp_path):
-    (tmp_path / "rag.toml").write_text("[backends.extractive]\ncandidates = 7\n", encoding="utf-8")
+    (tmp_path / "rag.toml").write_text("[backends.extractive]\nthreshold = 0.3\n", encoding="utf-8")
     shown = run_rag("config", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert "[backends.extractive]" in shown.stdout
-    assert "candidates = 7    # RAG_BACKEND_EXTRACTIVE_CANDIDATES" in shown.stdout
+    assert "threshold = 0.3    # RAG_BACKEND_EXTRACTIVE_THRESHOLD" in shown.stdout
     listed = run_rag("backends", cwd=tmp_path)
-    assert "    candidates = 7" in listed.stdout
+    assert "    threshold = 0.3" in listed.stdout
