@@ -60,9 +60,10 @@ def test_a_wrong_option_is_refused_naming_it(tmp_path, toml, environ, expected):
 
 def test_rag_config_and_rag_backends_show_each_backends_options(tmp_path):
     (tmp_path / "rag.toml").write_text("[backends.extractive]\nthreshold = 0.3\n", encoding="utf-8")
-    shown = run_rag("config", cwd=tmp_path)
+    config = {"RAG_CONFIG": str(tmp_path / "rag.toml")}
+    shown = run_rag("config", cwd=tmp_path, env=config)
     assert shown.returncode == 0, shown.stderr
     assert "[backends.extractive]" in shown.stdout
     assert "threshold = 0.3    # RAG_BACKEND_EXTRACTIVE_THRESHOLD" in shown.stdout
-    listed = run_rag("backends", cwd=tmp_path)
+    listed = run_rag("backends", cwd=tmp_path, env=config)
     assert "    threshold = 0.3" in listed.stdout

@@ -187,7 +187,7 @@ def test_rag_ask_uses_a_plugin_backend_with_no_change_to_our_code(
         "--index",
         index,
         "--json",
-        env={"PYTHONPATH": plugin_path},
+        env={"PYTHONPATH": plugin_path, "RAG_CONFIG": str(tmp_path / "rag.toml")},
         cwd=tmp_path,
     )
     assert second.returncode == 0, second.stderr
@@ -200,7 +200,7 @@ def test_rag_ask_uses_a_plugin_backend_with_no_change_to_our_code(
         "lead",
         "--index",
         index,
-        env={"PYTHONPATH": plugin_path},
+        env={"PYTHONPATH": plugin_path, "RAG_CONFIG": str(tmp_path / "rag.toml")},
         cwd=tmp_path,
     )
     assert refused.returncode == 1
