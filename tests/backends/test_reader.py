@@ -79,7 +79,10 @@ def test_rag_ask_with_a_damaged_reader_says_which_file_and_what_to_do(
         "When was the Bicentennial Framework launched?",
         "--index",
         str(seed_pipeline.settings.index_dir),
-        env={"RAG_BACKEND_EXTRACTIVE_READER_MODEL": str(copied_model)},
+        env={
+            "RAG_BACKEND_EXTRACTIVE_USE_READER": "true",
+            "RAG_BACKEND_EXTRACTIVE_READER_MODEL": str(copied_model),
+        },
         cwd=tmp_path,
     )
     assert result.returncode == 1
