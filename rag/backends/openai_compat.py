@@ -36,6 +36,7 @@ from rag.backends.base import (
     final_answer,
 )
 from rag.backends.grounding import check_answer, is_abstention
+from rag.redaction import redact, split_at_safe_point
 from rag.types import Answer, Passage, Turn
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class OpenAIBackend(Backend):
                     if budget.cut:
                         break  # closing the generator closes the connection: no more is read
             if not "".join(pieces).strip():
-                raise LLMError(f"{self._url()} sent an empty reply")
+                raise LLMError(f"{redact(self._url())} sent an empty reply")
         except LLMError as error:
             yield self._fallback(request, str(error))
             return
@@ -225,11 +226,38 @@ class OpenAIBackend(Backend):
         return self.settings.llm_base_url.rstrip("/") + "/chat/completions"
 
     def _chat(self, messages: list[dict[str, str]], stream: bool) -> Iterator[str | Finish]:
-        """The reply's text pieces (one unless streaming), then why it ended; LLMError on failure."""
+        """The reply's text pieces (one unless streaming), then why it ended; LLMError on failure.
+
+        Every word that reaches a notice, a log line or the screen from the server passes
+        here, so here is the one place the API key and any `Bearer` token are masked
+        (a server or proxy may echo the request's headers back).
+        """
+        key = os.environ.get(self.settings.llm_api_key_env, "").strip()
+        secrets = (key,)
+        held = ""  # text not yet shown: a secret split across pieces is masked whole
+        try:
+            with closing(self._chat_unredacted(messages, stream, key)) as pieces:
+                for piece in pieces:
+                    if not isinstance(piece, str):
+                        if held:
+                            yield redact(held, secrets)
+                            held = ""
+                        yield piece
+                        continue
+                    ready, held = split_at_safe_point(held + piece)
+                    if ready:
+                        yield redact(ready, secrets)
+            if held:
+                yield redact(held, secrets)
+        except LLMError as error:
+            raise LLMError(redact(str(error), secrets)) from None
+
+    def _chat_unredacted(
+        self, messages: list[dict[str, str]], stream: bool, key: str
+    ) -> Iterator[str | Finish]:
         import httpx
 
         url = self._url()
-        key = os.environ.get(self.settings.llm_api_key_env, "").strip()
         headers = {"Accept": "text/event-stream" if stream else "application/json"}
         if key:
             headers["Authorization"] = f"Bearer {key}"
@@ -241,17 +269,14 @@ class OpenAIBackend(Backend):
             "stream": stream,
         }
         timeout = self.settings.llm_timeout
-        log.debug("POST %s model=%s stream=%s", url, self.settings.llm_model, stream)
+        log.debug("POST %s model=%s stream=%s", redact(url), self.settings.llm_model, stream)
         try:
             with httpx.Client(timeout=timeout) as client:
                 with client.stream("POST", url, json=payload, headers=headers) as response:
                     if response.status_code >= 400:
                         body = response.read().decode("utf-8", "replace")
                         raise LLMError(
-                            _redact(
-                                f"{url} answered HTTP {response.status_code}: {_error_detail(body)}",
-                                key,
-                            )
+                            f"{url} answered HTTP {response.status_code}: {_error_detail(body)}"
                         )
                     if stream and "text/event-stream" in response.headers.get("content-type", ""):
                         yield from _sse_pieces(response.iter_lines(), url)
@@ -264,16 +289,11 @@ class OpenAIBackend(Backend):
             ) from None
         except httpx.ConnectError as error:
             raise LLMError(
-                _redact(
-                    f"cannot connect to {url} ({error}); is the server running, "
-                    "and is llm_base_url right?",
-                    key,
-                )
+                f"cannot connect to {url} ({error}); is the server running, "
+                "and is llm_base_url right?"
             ) from None
         except httpx.HTTPError as error:
-            raise LLMError(
-                _redact(f"{type(error).__name__} talking to {url}: {error}", key)
-            ) from None
+            raise LLMError(f"{type(error).__name__} talking to {url}: {error}") from None
 
 
 def build_messages(request: AnswerRequest) -> list[dict[str, str]]:
@@ -403,8 +423,3 @@ def _error_detail(body: str) -> str:
     except ValueError:
         pass
     return body.strip()[:300] or "(empty body)"
-
-
-def _redact(message: str, key: str) -> str:
-    """`message` without the API key, in case a server echoes it back."""
-    return message.replace(key, "***") if key else message

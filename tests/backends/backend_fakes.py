@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -72,6 +72,26 @@ class FakeLLM:
         self.replies.extend(Reply(r) if isinstance(r, str) else r for r in replies)
 
 
+# In a scripted reply, replaced by the request's Authorization header: a server or proxy
+# that echoes what it was sent.
+ECHOED_AUTHORIZATION = "{AUTHORIZATION}"
+
+
+def echo_headers(reply: Reply, headers: dict[str, str]) -> Reply:
+    sent = headers.get("Authorization", "(none)")
+
+    def echo(text):
+        return text.replace(ECHOED_AUTHORIZATION, sent) if isinstance(text, str) else text
+
+    return replace(
+        reply,
+        content=echo(reply.content),
+        raw=echo(reply.raw),
+        raw_events=[echo(line) for line in reply.raw_events] if reply.raw_events else None,
+        pieces=[echo(piece) for piece in reply.pieces] if reply.pieces else None,
+    )
+
+
 def _handler(fake: FakeLLM):
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
@@ -82,6 +102,7 @@ def _handler(fake: FakeLLM):
             body = json.loads(self.rfile.read(length) or b"{}")
             fake.requests.append(Recorded(self.path, dict(self.headers.items()), body))
             reply = fake.replies.pop(0) if fake.replies else Reply("No reply was scripted.")
+            reply = echo_headers(reply, dict(self.headers.items()))
             if reply.delay:
                 time.sleep(reply.delay)
             try:
