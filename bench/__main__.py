@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-NAMES = ("ingest", "embedding", "query", "coldstart", "scale", "serve")
+NAMES = ("ingest", "embedding", "query", "coldstart", "scale", "serve", "spreadsheet")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import serve
 
             serve.run(write=write)
+        elif name == "spreadsheet":
+            from bench import spreadsheet
+
+            spreadsheet.run(write=write)
         elif name == "scale":
             from bench import scale
 
