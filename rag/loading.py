@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -124,8 +125,20 @@ def loader_for(suffix: str) -> Loader | None:
 
 
 def document_id(path: Path) -> str:
-    """A document's id is its file name without the extension."""
-    return printable_path(path.stem)
+    """A document's id is its file name without the extension, printable on one line.
+
+    A file name may hold a newline, a tab or a right-to-left override; each such
+    control or format character becomes "_", so that `rag docs` shows one row per
+    document and an id reads as it is stored.
+    """
+    return "".join(
+        "_" if unicodedata.category(char) in _UNPRINTABLE else char
+        for char in printable_path(path.stem)
+    )
+
+
+# Unicode categories of characters that move or hide text: controls, formats, line breaks.
+_UNPRINTABLE = {"Cc", "Cf", "Zl", "Zp"}
 
 
 def printable_path(name: str | Path) -> str:

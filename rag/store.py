@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -389,21 +390,56 @@ class IndexStore:
     # -- writing ------------------------------------------------------------------
     @contextmanager
     def lock(self, timeout: float = 0) -> Iterator[None]:
-        """Hold the writer's lock; a second writer waits `timeout` s, then gets a clear error."""
+        """Hold the writer's lock; a second writer waits `timeout` s, then gets a clear error.
+
+        A folder where no lock file can be made is said as such at once (it is not
+        "another writer"), and a writer that waits says so on stderr, with the pid
+        of the one it waits for, rather than waiting in silence.
+        """
         from filelock import FileLock, Timeout
 
         self.folder.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.folder / LOCK_FILE))
+        path = self.folder / LOCK_FILE
         try:
-            lock.acquire(timeout=timeout)
-        except Timeout:
-            raise IndexBusyError(
-                f"Another process is writing the index in {self.folder}; "
-                "wait for it to finish and try again (`rag ingest --wait SECONDS` waits for you)."
+            # filelock retries an open that fails until the timeout, as if the lock were
+            # held: try it once ourselves so that the OS error is the one reported.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
+        except OSError as error:
+            raise RagError(
+                f"Cannot create the index's lock file in {self.folder} "
+                f"({error.strerror or error}); choose an index folder you can write "
+                "(--index DIR or index_dir in rag.toml)."
             ) from None
+        lock = FileLock(str(path))
+        owner = path.with_name(LOCK_FILE + ".pid")
         try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            holder = _lock_holder(owner)
+            if timeout <= 0:
+                raise IndexBusyError(
+                    f"The index in {self.folder} is locked by another writer{holder}; "
+                    "wait for it to finish and try again (`rag ingest --wait SECONDS` "
+                    "waits for you)."
+                ) from None
+            print(
+                f"Waiting up to {timeout:g} s for another writer{holder} to finish with "
+                f"the index in {self.folder}…",
+                file=sys.stderr,
+                flush=True,
+            )
+            try:
+                lock.acquire(timeout=timeout)
+            except Timeout:
+                raise IndexBusyError(
+                    f"The index in {self.folder} is still locked by another writer"
+                    f"{_lock_holder(owner)} after {timeout:g} s; try again when it is done."
+                ) from None
+        try:
+            write_text_atomically(owner, str(os.getpid()))
             yield
         finally:
+            owner.unlink(missing_ok=True)
             lock.release()
 
     def commit(self, data: IndexData) -> Path:
@@ -426,6 +462,15 @@ class IndexStore:
             is_generation = entry.name.startswith("gen-") or entry.name.startswith(".gen-")
             if entry.is_dir() and is_generation and entry.name != keep:
                 shutil.rmtree(entry, ignore_errors=True)
+
+
+def _lock_holder(owner: Path) -> str:
+    """ " (pid N)" for the writer that recorded its pid when it took the lock, else ""."""
+    try:
+        pid = int(owner.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return ""
+    return f" (pid {pid})"
 
 
 def _write_generation(folder: Path, data: IndexData) -> None:

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from seed_facts import FRAMEWORK_DOC, SEEDS, UNDERSTANDING_DOC, rag_command
@@ -136,8 +137,29 @@ def test_a_failed_write_leaves_the_previous_index_live(scratch_pipeline, tmp_pat
 
 def test_a_second_writer_fails_clearly_while_the_first_holds_the_lock(scratch_pipeline):
     with scratch_pipeline.store.lock():
-        with pytest.raises(RagError, match="Another process is writing"):
+        with pytest.raises(RagError, match=rf"locked by another writer \(pid {os.getpid()}\)"):
             scratch_pipeline.ingest([SEEDS])
+
+
+def test_a_waiting_writer_says_what_it_waits_for(scratch_pipeline, capsys):
+    store = scratch_pipeline.store
+    with store.lock():
+        with pytest.raises(RagError, match="still locked by another writer .* after 0.3 s"):
+            with store.lock(timeout=0.3):
+                pass
+    waiting = capsys.readouterr().err
+    assert f"Waiting up to 0.3 s for another writer (pid {os.getpid()})" in waiting
+    assert str(store.folder) in waiting
+
+
+def test_a_folder_that_cannot_hold_a_lock_is_not_called_busy():
+    folder = Path("/proc/self/fdinfo")
+    with pytest.raises(RagError) as caught:
+        with IndexStore(folder).lock(timeout=600):
+            pass
+    message = str(caught.value)
+    assert f"Cannot create the index's lock file in {folder}" in message
+    assert "another writer" not in message
 
 
 @pytest.mark.slow

@@ -40,6 +40,26 @@ def auth_from_environment(environ: Mapping[str, str]) -> tuple[str, str] | None:
     return user, password
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` is reachable only from this machine (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: assume others can reach it
+
+
+def open_to_the_network_warning(host: str) -> str:
+    return (
+        f"warning: listening on {host} without sign-in: anyone who can reach this port can "
+        "read the indexed documents and add files to the index. Set "
+        f"{USER_VARIABLE} and {PASSWORD_VARIABLE}, or listen on 127.0.0.1."
+    )
+
+
 def check_port(host: str, port: int) -> None:
     """Fail early, and plainly, if `host:port` cannot be listened on."""
     import socket
@@ -76,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     auth = auth_from_environment(os.environ)
+    if auth is None and not is_loopback(args.host):
+        print(open_to_the_network_warning(args.host), file=sys.stderr)
     check_port(args.host, args.port)
     pipeline = Pipeline(settings)
     with terminal_progress() as progress:

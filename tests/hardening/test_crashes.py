@@ -173,7 +173,7 @@ def test_two_ingests_at_once_one_fails_clearly_the_other_waits(scratch_pipeline,
 
     _, refused = impatient.communicate(timeout=60)
     assert impatient.returncode == 1 and "Traceback" not in refused
-    assert f"Another process is writing the index in {index}" in refused
+    assert f"The index in {index} is locked by another writer" in refused
     assert "wait for it to finish and try again" in refused
     for process in (writer, patient):
         _, errors = process.communicate(timeout=FINISH_TIMEOUT_S)

@@ -264,3 +264,11 @@ def test_a_thousand_small_files_ingest_with_progress(seed_pipeline, tmp_path, ca
 
 def locker_code(number: int) -> str:
     return f"{(number * 7919) % 100_000:05d}"
+
+
+def test_a_file_name_with_a_newline_gives_a_one_line_document_id(tmp_path):
+    from rag.loading import document_id
+
+    assert document_id(tmp_path / "two\nlines.txt") == "two_lines"
+    assert document_id(tmp_path / "evil\u202etxt.exe.md") == "evil_txt.exe"
+    assert document_id(tmp_path / "café 📄.txt") == "café 📄"
