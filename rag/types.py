@@ -7,6 +7,7 @@ fearing the next one will change it underneath.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,6 +147,38 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class Marker:
+    """A citation marker in an answer's text: `text[start:end] == f"[{n}]"`, pointing at
+    `answer.citations[n - 1]`. Set by the backend that placed it; "[2]" inside a quoted
+    sentence is the document's text, not a marker."""
+
+    start: int
+    end: int
+    n: int
+
+
+def cited_text(parts: Iterable[str | int]) -> tuple[str, tuple[Marker, ...]]:
+    """Text and its markers from pieces of text and citation numbers, stripped at both ends.
+
+    `cited_text(["Quote one.", " ", 1])` is `("Quote one. [1]", (Marker(11, 14, 1),))`.
+    """
+    pieces: list[str] = []
+    markers: list[Marker] = []
+    at = 0
+    for part in parts:
+        piece = part if isinstance(part, str) else f"[{part}]"
+        if not isinstance(part, str):
+            markers.append(Marker(at, at + len(piece), part))
+        pieces.append(piece)
+        at += len(piece)
+    text = "".join(pieces)
+    lead = len(text) - len(text.lstrip())
+    text = text.strip()
+    shifted = (Marker(m.start - lead, m.end - lead, m.n) for m in markers)
+    return text, tuple(m for m in shifted if 0 <= m.start and m.end <= len(text))
+
+
+@dataclass(frozen=True)
 class Answer:
     """An answer with the citations its `[n]` markers point to (n = position + 1)."""
 
@@ -161,6 +194,8 @@ class Answer:
     # Sentences of the answer that no cited passage supports (LLM backends).
     unsupported: tuple[str, ...] = ()
     mode: str = ""
+    # Where `text` shows its `[n]` markers (see Marker); only these are markers.
+    markers: tuple[Marker, ...] = ()
     # A language model's own reply when it was not fit to be the answer (it cited no
     # passage, or none supports it): kept for the user to look at, never shown as the answer.
     model_text: str = ""
@@ -173,6 +208,7 @@ class Answer:
             "backend": self.backend,
             "mode": self.mode,
             "citations": [c.to_json(n) for n, c in enumerate(self.citations, start=1)],
+            "markers": [{"start": m.start, "end": m.end, "n": m.n} for m in self.markers],
             "passages": [p.to_json() for p in self.passages],
             "notices": list(self.notices),
             "unsupported": list(self.unsupported),

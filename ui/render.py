@@ -32,7 +32,6 @@ _ENTITIES = {
     **{ord(c): entity for c, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"),
                                         ('"', "&quot;"), ("'", "&#39;"))},
 }  # fmt: skip
-_MARKER = re.compile(r"\[(\d+)\]")
 _PARAGRAPH_BREAK = re.compile(r"\s*\n\s*\n\s*")
 _WHITESPACE = re.compile(r"\s+")
 
@@ -51,18 +50,21 @@ def _attr(text: str) -> str:
     return html.escape(text, quote=True).replace("\n", " ")
 
 
-def answer_text_html(text: str, n_citations: int) -> str:
-    """The answer's text with its `[n]` markers (those that point to a citation) styled."""
+def answer_text_html(answer: Answer) -> str:
+    """The answer's text with its markers styled: those the backend placed (`answer.markers`)
+    that point at a citation. Brackets anywhere else, "[2]" in a quoted sentence, are text."""
     pieces = []
     last = 0
-    for match in _MARKER.finditer(text):
-        n = int(match.group(1))
-        if not 1 <= n <= n_citations:
+    for marker in sorted(answer.markers, key=lambda m: m.start):
+        n = marker.n
+        if not 1 <= n <= len(answer.citations) or marker.start < last:
             continue
-        pieces.append(text_html(text[last : match.start()]))
+        if answer.text[marker.start : marker.end] != f"[{n}]":
+            continue  # a marker that is not where it claims to be is left as text
+        pieces.append(text_html(answer.text[last : marker.start]))
         pieces.append(f'<sup class="rag-marker" title="Source {n}">[{n}]</sup>')
-        last = match.end()
-    pieces.append(text_html(text[last:]))
+        last = marker.end
+    pieces.append(text_html(answer.text[last:]))
     return "".join(pieces)
 
 
@@ -140,7 +142,7 @@ def answer_html(answer: Answer) -> str:
             f'<div class="rag-answer-text">{text_html(answer.text)}</div>'
         )
     else:
-        body = f'<div class="rag-answer-text">{answer_text_html(answer.text, len(answer.citations))}</div>'
+        body = f'<div class="rag-answer-text">{answer_text_html(answer)}</div>'
     notices = "".join(f'<div class="rag-notice">{text_html(n)}</div>' for n in answer.notices)
     if answer.unsupported:
         items = "".join(f"<li>{text_html(s)}</li>" for s in answer.unsupported)

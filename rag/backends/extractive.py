@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from rag.backends.base import AnswerRequest, Backend, BackendOptions, abstention_text
 from rag.config import Settings
 from rag.text import CAPITALISED_RUN, words
-from rag.types import Answer, ScoredSentence
+from rag.types import Answer, ScoredSentence, cited_text
 
 if TYPE_CHECKING:
     from rag.backends.reader import Reader
@@ -251,10 +251,14 @@ class ExtractiveBackend(Backend):
         # Quote in passage order, then document order, so the answer reads as the text does.
         chosen.sort(key=lambda c: (c.passage_rank, c.sentence.citation.start))
         citations = tuple(replace(c.sentence.citation, score=round(c.score, 4)) for c in chosen)
-        text = " ".join(f"{citation.quote} [{n}]" for n, citation in enumerate(citations, start=1))
+        parts: list[str | int] = []
+        for n, citation in enumerate(citations, start=1):
+            parts += [" " if n > 1 else "", citation.quote, " ", n]
+        text, markers = cited_text(parts)
         return Answer(
             question=request.question,
             text=text,
+            markers=markers,
             abstained=False,
             backend=self.name,
             citations=citations,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from rag.backends.base import ABSTAIN_PREFIX
 from rag.text import analyze, sentence_spans, words
-from rag.types import Citation, Passage
+from rag.types import Citation, Marker, Passage, cited_text
 
 # Share of an answer sentence's content terms that its cited passages must contain.
 MIN_COVERAGE = 0.5
@@ -55,6 +55,8 @@ class CheckedAnswer:
     unsupported: tuple[str, ...]
     # How many sentences the answer has, supported or not.
     sentences: int = 0
+    # Where `text` shows the renumbered markers.
+    markers: tuple[Marker, ...] = ()
 
     @property
     def grounded(self) -> bool:
@@ -110,7 +112,8 @@ def check_answer(text: str, passages: Sequence[Passage]) -> CheckedAnswer:
             numbers[key] = len(citations)
         return numbers[key]
 
-    pieces: list[str] = []
+    # The answer as text and citation numbers: markers are placed here, never re-parsed.
+    parts: list[str | int] = []
     position = 0
     spans = answer_sentences(text)
     for start, end in spans:
@@ -126,12 +129,16 @@ def check_answer(text: str, passages: Sequence[Passage]) -> CheckedAnswer:
                     phantoms.append(number)
         cited = list(dict.fromkeys(cited))
 
-        def renumber(match: re.Match[str], terms: set[str] = terms) -> str:
+        rewritten: list[str | int] = []
+        at = 0
+        for match in _MARKER.finditer(sentence):
+            rewritten.append(sentence[at : match.start()])
             given = [int(n) - 1 for n in match.group(2).split(",")]
             kept = dict.fromkeys(cite(passages[i], terms) for i in given if 0 <= i < len(passages))
-            return match.group(1) + "".join(f"[{n}]" for n in kept) if kept else ""
-
-        rewritten = _MARKER.sub(renumber, sentence)
+            if kept:
+                rewritten += [match.group(1), *kept]
+            at = match.end()
+        rewritten.append(sentence[at:])
         if not _supported(
             plain,
             terms,
@@ -140,10 +147,10 @@ def check_answer(text: str, passages: Sequence[Passage]) -> CheckedAnswer:
             passage_words,
             any_one=not cited,
         ):
-            unsupported.append(rewritten.strip())
-        pieces.append(text[position:start] + rewritten)
+            unsupported.append(cited_text(rewritten)[0])
+        parts += [text[position:start], *rewritten]
         position = end
-    pieces.append(text[position:])
+    parts.append(text[position:])
 
     notices: list[str] = []
     if phantoms:
@@ -161,12 +168,14 @@ def check_answer(text: str, passages: Sequence[Passage]) -> CheckedAnswer:
         )
     if not citations:
         notices.append("The answer cites none of the passages.")
+    answer_text, markers = cited_text(parts)
     return CheckedAnswer(
-        "".join(pieces).strip(),
+        answer_text,
         tuple(citations),
         tuple(notices),
         tuple(unsupported),
         sentences=len(spans),
+        markers=markers,
     )
 
 

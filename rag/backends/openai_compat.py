@@ -162,6 +162,7 @@ class OpenAIBackend(Backend):
             abstained=False,
             backend=self.name,
             citations=checked.citations,
+            markers=checked.markers,
             passages=request.passages,
             timings_ms=timings,
             notices=(*checked.notices, *cut),

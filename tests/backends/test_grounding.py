@@ -141,3 +141,17 @@ def test_abstentions_are_recognised():
     )
     assert not is_abstention("The documents do not say the day, but it was October 2021 [1].")
     assert not is_abstention("No, the framework does not include Canada.")
+
+
+def test_markers_are_where_the_check_placed_them_and_nowhere_else(passages):
+    from rag.types import Answer
+    from ui import render
+
+    reply = "The framework was launched in October 2021 [1]. It replaced the Merida Initiative [1]."
+    checked = check_answer(reply, passages)
+    assert len(checked.markers) == 2 and len(checked.citations) == 2
+    assert [checked.text[m.start : m.end] for m in checked.markers] == ["[1]", "[2]"]
+    # Text that only looks like a marker (a document's own "[2]") is not one.
+    answer = Answer("q", checked.text.replace("October", "[2] October"), False, "openai",
+                    checked.citations, passages)  # fmt: skip
+    assert "rag-marker" not in render.answer_text_html(answer)

@@ -27,6 +27,10 @@ def test_escaped_text_reads_back_as_the_text_itself(text):
 
 def test_quotes_and_markup_in_an_answer_read_as_written():
     text = """Don't click <a href="x">here</a> & say "hi" #1 [link](http://e.test) `code`"""
-    shown = render.answer_text_html(text + " [1]", n_citations=1)
+    from rag.types import Answer, Citation, cited_text
+
+    answer_text, markers = cited_text([text, " ", 1])
+    cited = Citation("d", "D", 0, 1, "x")
+    shown = render.answer_text_html(Answer("q", answer_text, False, "b", (cited,), markers=markers))
     assert html.unescape(re.sub(r"<sup[^>]*>\[1\]</sup>", "", shown)).strip() == text
     assert "<a" not in shown and "](" not in shown

@@ -90,7 +90,7 @@ def expected_answers(seed_pipeline) -> list[Expected]:
         answer = seed_pipeline.ask(question.question)
         if question.answerable:
             right = not answer.abstained and any(a in answer.text for a in question.answers)
-            shown = render.answer_text_html(answer.text, len(answer.citations))
+            shown = render.answer_text_html(answer)
         else:
             right = answer.abstained
             shown = render.text_html(answer.text)

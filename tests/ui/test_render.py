@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rag.pipeline import DocumentInfo
-from rag.types import Answer, Citation, Passage
+from rag.types import Answer, Citation, Passage, cited_text
 from ui import render
 
 TEXT = (
@@ -49,14 +49,17 @@ def test_quote_is_shown_alone_when_no_passage_contains_it():
     assert "<mark" in html
 
 
-def cited_answer(text: str) -> Answer:
+def cited_answer(*parts) -> Answer:
     """An extractive answer whose one citation is the quote inside the passage."""
     citations = (citation(QUOTE_START, QUOTE_END),)
-    return Answer("q?", text, False, "extractive", citations=citations, passages=(passage(),))
+    text, markers = cited_text(parts)
+    return Answer(
+        "q?", text, False, "extractive", citations=citations, passages=(passage(),), markers=markers
+    )
 
 
 def test_answer_markers_point_only_to_real_citations():
-    answer = cited_answer("It was 2010. [1] See [7].")
+    answer = cited_answer("It was 2010. ", 1, " See ", 7, ".")
     html = render.answer_html(answer)
     assert '<sup class="rag-marker" title="Source 1">[1]</sup>' in html
     assert "&#91;7&#93;" in html  # not a marker: shown as typed
@@ -105,3 +108,12 @@ def test_an_unused_model_reply_is_behind_a_closed_disclosure_and_inert():
     assert "<details" not in render.answer_html(
         Answer("q", "x [1]", False, "openai", citations=(cited,), passages=(passage(),))
     )
+
+
+def test_a_documents_own_brackets_are_text_not_markers():
+    # The quoted sentence holds "[2]" and "[1]"; only the marker the backend placed is one.
+    answer = cited_answer("Results improved [2] and [1] held. ", 1)
+    html = render.answer_html(answer)
+    assert html.count('class="rag-marker" title=') == 1
+    assert "improved &#91;2&#93; and &#91;1&#93; held." in html
+    assert '<sup class="rag-marker" title="Source 1">[1]</sup>' in html

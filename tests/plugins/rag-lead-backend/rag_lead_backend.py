@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from rag.backends import AnswerRequest, Backend, BackendOptions, abstention_text
-from rag.types import Answer
+from rag.types import Answer, cited_text
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,14 @@ class LeadBackend(Backend):
         sentences = best.sentences or ()
         index = min(self.options.sentence, len(sentences)) - 1
         citation = sentences[index].citation if sentences else best.citation
+        # The marker goes where the backend puts it, never found by parsing the text.
+        text, markers = cited_text([citation.quote, " ", 1])
         return Answer(
             question=request.question,
-            text=f"{citation.quote} [1]",
+            text=text,
             abstained=False,
             backend=self.name,
             citations=(citation,),
             passages=request.passages,
+            markers=markers,
         )
