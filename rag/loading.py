@@ -10,6 +10,7 @@ it its id, its title and its place names ("page 3", "slide 2", "sheet Budget").
 from __future__ import annotations
 
 import codecs
+import errno
 import os
 import re
 import unicodedata
@@ -162,11 +163,15 @@ def find_files(paths: Iterable[Path]) -> tuple[list[FoundFile], list[str]]:
     for path in paths:
         if path.is_dir():
             for candidate in sorted(path.rglob("*")):
+                relative = candidate.relative_to(path).parts
+                # Hidden files, and the lock files Office leaves beside an open document.
+                if any(part.startswith((".", "~$")) for part in relative):
+                    continue
                 if candidate.is_file() and candidate.suffix.lower() in suffixes:
-                    relative = candidate.relative_to(path).parts
-                    # Hidden files, and the lock files Office leaves beside an open document.
-                    if not any(part.startswith((".", "~$")) for part in relative):
-                        found.append(FoundFile(candidate, document_id(candidate)))
+                    found.append(FoundFile(candidate, document_id(candidate)))
+                elif candidate.is_symlink() and not candidate.exists():
+                    # exists() follows the link: False for one that points nowhere or in a loop.
+                    problems.append(f"{candidate}: {_broken_link(candidate)}; skipped")
         elif path.is_file():
             if path.suffix.lower() in suffixes:
                 found.append(FoundFile(path, document_id(path)))
@@ -178,6 +183,18 @@ def find_files(paths: Iterable[Path]) -> tuple[list[FoundFile], list[str]]:
         else:
             problems.append(f"{path}: no such file or folder")
     return found, problems
+
+
+def _broken_link(link: Path) -> str:
+    """Why a symbolic link leads to no file: it loops, or its target is missing."""
+    try:
+        link.resolve(strict=True)
+    except RuntimeError:
+        return "a symbolic link that loops"
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "a symbolic link that loops"
+    return f"a symbolic link to {os.readlink(link)}, which does not exist"
 
 
 def load_document(path: Path, doc_id: str | None = None) -> Document:

@@ -272,3 +272,17 @@ def test_a_file_name_with_a_newline_gives_a_one_line_document_id(tmp_path):
     assert document_id(tmp_path / "two\nlines.txt") == "two_lines"
     assert document_id(tmp_path / "evil\u202etxt.exe.md") == "evil_txt.exe"
     assert document_id(tmp_path / "café 📄.txt") == "café 📄"
+
+
+def test_dangling_and_looping_links_in_a_folder_are_reported(tmp_path):
+    from rag.loading import find_files
+
+    (tmp_path / "good.txt").write_text("A good document.", encoding="utf-8")
+    (tmp_path / "gone.txt").symlink_to(tmp_path / "deleted.txt")
+    (tmp_path / "loop.txt").symlink_to(tmp_path / "loop.txt")
+
+    found, problems = find_files([tmp_path])
+
+    assert [f.doc_id for f in found] == ["good"]
+    assert any("gone.txt: a symbolic link to" in p and "does not exist" in p for p in problems)
+    assert any("loop.txt: a symbolic link that loops" in p for p in problems), problems
