@@ -228,6 +228,34 @@ def invalid_setting(name: str, expected: str, value: Any) -> RagError:
     return RagError(f"Setting {name!r} must be {expected}; got {value!r}.")
 
 
+# RAG_* variables that are not settings but are read elsewhere (sign-in, the API's token).
+OTHER_VARIABLES = ("RAG_CONFIG", "RAG_CHAT_USER", "RAG_CHAT_PASSWORD", "RAG_API_TOKEN")
+
+
+def warn_about_misspelled_variables(environ: dict[str, str], settings: list[str]) -> None:
+    """Warn (on stderr, through logging) about a RAG_ variable that looks like a misspelled one.
+
+    A variable no setting reads is otherwise ignored without a word; one far from every
+    known name is left alone, since other tools may use the RAG_ prefix too.
+    """
+    import difflib
+    import logging
+
+    known = [*settings, *OTHER_VARIABLES]
+    for variable in sorted(environ):
+        if not variable.startswith("RAG_") or variable in known:
+            continue
+        if variable.startswith(BACKEND_VARIABLE_PREFIX):
+            continue  # checked by the backend that owns it
+        close = difflib.get_close_matches(variable, known, n=1, cutoff=0.8)
+        if close:
+            logging.getLogger(__name__).warning(
+                "warning: $%s is not a setting and is ignored; did you mean $%s?",
+                variable,
+                close[0],
+            )
+
+
 def load_settings(
     config_file: Path | None = None,
     environ: dict[str, str] | None = None,
@@ -269,6 +297,7 @@ def load_settings(
         variable = f"RAG_{name.upper()}"
         if variable in environ:
             values[name] = _coerce(name, environ[variable], source=f"${variable}")
+    warn_about_misspelled_variables(environ, [f"RAG_{name.upper()}" for name in names])
 
     for name, value in (overrides or {}).items():
         if value is not None:

@@ -47,3 +47,15 @@ def test_bad_environment_value_names_the_variable():
 def test_missing_config_file_is_an_error(tmp_path):
     with pytest.raises(RagError, match="does not exist"):
         load_settings(tmp_path / "absent.toml", environ={})
+
+
+def test_a_misspelled_variable_is_named_with_the_closest_setting(caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        settings = load_settings(environ={"RAG_TOPK": "9", "RAG_UNRELATED_TOOL": "x"})
+    assert settings.top_k == 5
+    warnings = [record.getMessage() for record in caplog.records]
+    assert warnings == [
+        "warning: $RAG_TOPK is not a setting and is ignored; did you mean $RAG_TOP_K?"
+    ]
