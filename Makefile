@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first and pinned: it comes from this machine's disk as a CPU build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[ui,llm,serve,eval,test]"
+	$(BIN)/pip install --quiet -e ".[ui,llm,serve,eval,milvus,test]"
 	# Export the embedding model and the reader to ONNX now (once per model), not on the
 	# first question; the reader's files are checked against their manifest on the way.
 	$(BIN)/python -c "from rag.embedding import Embedder; Embedder().warm_up()"

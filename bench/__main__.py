@@ -41,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-bm25", action="store_true", help="scale: leave BM25 out")
     parser.add_argument(
+        "--store",
+        choices=("faiss", "milvus"),
+        default="faiss",
+        help="scale: milvus adds Milvus Lite (insert rate, search p50, recall@10) beside FAISS",
+    )
+    parser.add_argument(
         "--add-one",
         action="store_true",
         help="scale: also time adding one document to the on-disk index (rebuilds it all)",
@@ -95,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 add_one=args.add_one,
                 indexes=tuple(kind for kind in args.indexes.split(",") if kind),
                 write=write,
+                milvus=args.store == "milvus",
             )
     print(f"\nbenchmarks took {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return 0

@@ -141,6 +141,53 @@ def vectors_worker(arguments: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- BM25 -------------------------------------------------------------------------------
+def milvus_worker(arguments: dict[str, Any]) -> dict[str, Any]:
+    """Milvus Lite over the same vectors: insert rate, then search p50 and recall@10."""
+    from bench import synthetic
+    from rag import vectors as rag_vectors
+    from rag.vector_stores.milvus_store import MilvusOptions, MilvusVectorStore
+
+    size, kind = arguments["size"], arguments.get("data", "clustered")
+    data = synthetic.vectors(size, kind)
+    queries = synthetic.queries(size, arguments.get("queries", QUERIES), kind)
+    _, truth = rag_vectors.build(data, rag_vectors.VectorIndexSpec("flat")).search(queries, K)
+    per_document = 10
+    with tempfile.TemporaryDirectory(prefix="rag-bench-milvus-") as scratch:
+        store = MilvusVectorStore(
+            MilvusOptions(str(Path(scratch) / "bench.db")),
+            "bench",
+            model="synthetic",
+            dimension=synthetic.DIMENSION,
+        )
+        store.begin(None)
+        with Timer() as inserted:
+            for first in range(0, size, per_document):
+                store.add(f"doc-{first // per_document:07d}", data[first : first + per_document])
+        store.after_commit()
+        samples, found = [], np.full((len(queries), K), -1, dtype=np.int64)
+        for row, query in enumerate(queries):
+            started = time.perf_counter()
+            hits = store.search(query, K)
+            samples.append((time.perf_counter() - started) * 1000)
+            rows = [
+                int(d[4:]) * per_document + int(n)
+                for d, n in zip(hits.doc_ids, hits.numbers, strict=True)
+            ]
+            found[row, : len(rows)] = rows
+        disk = folder_mb(Path(scratch))
+    return {
+        "size": size,
+        "data": kind,
+        "index": "milvus lite FLAT",
+        "search": "exact",
+        "build_s": inserted.seconds,
+        "inserted_per_s": size / inserted.seconds,
+        "disk_mb": disk,
+        **{f"{p}_ms": v for p, v in percentiles(samples).items()},
+        "recall@10": _recall(found, truth),
+    }
+
+
 def bm25_worker(arguments: dict[str, Any]) -> dict[str, Any]:
     """BM25 over `size` chunks of real sentences: build, save, load and search."""
     from bench import synthetic
@@ -345,12 +392,19 @@ STORE_COLUMNS = (
 )
 
 
-def result_name(sizes: tuple[int, ...], data: str) -> str:
+def result_name(sizes: tuple[int, ...], data: str, milvus: bool = False) -> str:
     """`scale` for the default run; other runs get their own file beside it."""
-    if tuple(sizes) == DEFAULT_SIZES and data == "clustered":
+    if tuple(sizes) == DEFAULT_SIZES and data == "clustered" and not milvus:
         return "scale"
     labels = [f"{s // 1_000_000}m" if s % 1_000_000 == 0 else f"{s // 1000}k" for s in sizes]
-    return "-".join(["scale", *labels, *([data] if data != "clustered" else [])])
+    return "-".join(
+        [
+            "scale",
+            *labels,
+            *([data] if data != "clustered" else []),
+            *(["milvus"] if milvus else []),
+        ]
+    )
 
 
 def run(
@@ -361,6 +415,7 @@ def run(
     add_one: bool = False,
     indexes: tuple[str, ...] = (),
     write: bool = True,
+    milvus: bool = False,
 ) -> dict[str, Any]:
     """Every part at every size; print and save the figures."""
     started = time.perf_counter()
@@ -377,6 +432,15 @@ def run(
             vector_rows,
             VECTOR_COLUMNS,
         )
+        if milvus:
+            vector_rows.append(run_worker("scale", {"part": "milvus", "size": size, "data": data}))
+            for row in vector_rows:
+                row.setdefault("inserted_per_s", row["size"] / row["build_s"])
+            print_table(
+                f"FAISS and Milvus Lite, {data} vectors, k={K}, one question at a time",
+                vector_rows,
+                (*VECTOR_COLUMNS, "inserted_per_s"),
+            )
         if bm25:
             bm25_rows.append(run_worker("scale", {"part": "bm25", "size": size}))
             print_table("BM25 over real text (5 sentences a chunk)", bm25_rows, BM25_COLUMNS)
@@ -406,7 +470,7 @@ def run(
         "seconds": time.perf_counter() - started,
     }
     if write:
-        write_result(result_name(sizes, data), figures)
+        write_result(result_name(sizes, data, milvus), figures)
     return figures
 
 
@@ -416,6 +480,7 @@ PARTS = {
     "store_build": store_build_worker,
     "store_load": store_load_worker,
     "store_ingest": store_ingest_worker,
+    "milvus": milvus_worker,
 }
 
 

@@ -14,7 +14,19 @@ from collections.abc import Sequence
 from rag.errors import RagError
 
 # Sub-command name → module in rag.commands; the order is the order of `rag --help`.
-COMMANDS = ("ask", "ingest", "docs", "remove", "backends", "chat", "serve", "mcp", "eval", "config")
+COMMANDS = (
+    "ask",
+    "ingest",
+    "docs",
+    "remove",
+    "migrate",
+    "backends",
+    "chat",
+    "serve",
+    "mcp",
+    "eval",
+    "config",
+)
 
 
 def common_options() -> argparse.ArgumentParser:

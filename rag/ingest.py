@@ -150,8 +150,10 @@ class Ingester:
         report: IngestReport,
         prune_under: Sequence[Path] = (),
     ) -> None:
-        previous = None if rebuild else self._load_previous()
-        rows = self._rows_by_id(previous)
+        previous = self._reusable_previous() if rebuild else self._load_previous()
+        # A rebuild starts from nothing, except vectors it can reuse (a move to another store).
+        reusable = self._rows_by_id(previous) if rebuild else {}
+        rows = {} if rebuild else self._rows_by_id(previous)
         if not loaded and (rebuild or previous is None):
             # Never replace an index (or create an empty one) from nothing readable.
             reasons = "; ".join(report.skipped) or "no readable files found"
@@ -160,16 +162,19 @@ class Ingester:
         changed = []
         for document in loaded:
             digest = content_hash(document)
-            old = rows.get(document.doc_id)
+            old = rows.get(document.doc_id) or reusable.get(document.doc_id)
             if old is not None and old.digest == digest:
+                rows[document.doc_id] = old
                 report.unchanged.append(document.doc_id)
                 continue
             (report.updated if old is not None else report.added).append(document.doc_id)
             changed.append((document, digest))
         for document_rows in self._embed(changed, report):
             rows[document_rows.document.doc_id] = document_rows
-        if report.added or report.updated or report.removed or rebuild or previous is None:
-            self._commit(rows, report)
+        moving = previous is not None and self._moves_store(previous)
+        changed_any = report.added or report.updated or report.removed
+        if changed_any or rebuild or previous is None or moving:
+            self._commit(rows, report, previous, everything=rebuild or moving)
         else:
             report.n_documents = len(rows)
             report.n_chunks = sum(len(r.chunk_spans) for r in rows.values())
@@ -188,7 +193,7 @@ class Ingester:
                 else:
                     report.removed.append(doc_id)
             if report.removed:
-                self._commit(rows, report)
+                self._commit(rows, report, previous)
             else:
                 report.n_documents, report.n_chunks = len(rows), previous.n_chunks
         return report
@@ -215,6 +220,14 @@ class Ingester:
         if not self.store.exists():
             return None
         return self.store.load(wanted=index_settings(self.settings, self.embedder))
+
+    def _reusable_previous(self) -> IndexData | None:
+        """On a rebuild into another vector store, the live index whose vectors can move."""
+        try:
+            previous = self._load_previous()
+        except RagError:  # damaged or built otherwise: what a rebuild is for
+            return None
+        return previous if previous is not None and self._moves_store(previous) else None
 
     def _rows_by_id(self, data: IndexData | None) -> dict[str, DocumentRows]:
         return {} if data is None else data.rows()
@@ -371,7 +384,45 @@ class Ingester:
             self._report_progress("Embedding", begin + len(parts[-1]), len(texts))
         return np.concatenate(parts)[[row_of[text] for text in all_texts]]
 
-    def _commit(self, rows: dict[str, DocumentRows], report: IngestReport) -> None:
+    def move(self, lock_timeout: float = 0) -> IngestReport:
+        """Write the index's vectors to the settings' vector store: no file read, nothing embedded."""
+        report = IngestReport()
+        with self.store.lock(timeout=lock_timeout):
+            previous = self._load_previous()
+            if previous is None:
+                raise IndexMissingError(f"There is no index in {self.store.folder} to move.")
+            rows = self._rows_by_id(previous)
+            report.unchanged.extend(sorted(rows))
+            self._commit(rows, report, previous, everything=True)
+        return report
+
+    def _moves_store(self, previous: IndexData) -> bool:
+        """Whether the settings name another vector store than the live generation's."""
+        entry = previous.manifest_entry_of_store()
+        if self.settings.vector_store == "faiss" or entry.get("kind") != self.settings.vector_store:
+            return entry.get("kind", "faiss") != self.settings.vector_store
+        writer = self._open_writer(entry)
+        return not writer.same_place(entry)
+
+    def _open_writer(self, entry: dict | None):
+        from rag.vector_stores import open_external
+
+        return open_external(
+            self.settings,
+            self.store.folder,
+            self.embedder.label,
+            self.embedder.dimension,
+            entry,
+            for_writing=True,
+        )
+
+    def _commit(
+        self,
+        rows: dict[str, DocumentRows],
+        report: IngestReport,
+        previous: IndexData | None,
+        everything: bool = False,
+    ) -> None:
         if not rows:
             # An index of nothing cannot be searched (nor built, by bm25s).
             raise RagError(
@@ -382,17 +433,51 @@ class Ingester:
         started = time.perf_counter()
         self._report_progress("Writing the index", 0, 1)
         settings = self.settings
+        ordered = [rows[doc_id] for doc_id in sorted(rows)]
+        writer = None
+        if settings.vector_store != "faiss":
+            # The vectors go to the external store first, invisible to readers until the
+            # folder's CURRENT names the generation that records them.
+            entry = self.store.read_manifest().get("vector_store") if self.store.exists() else None
+            writer = self._open_writer(entry)
+            everything = everything or not writer.same_place(entry)
+            # Added documents have no older rows to hide: only these are superseded.
+            superseded = frozenset(report.updated + report.removed)
+            written = set(report.added + report.updated)
+            writer.begin(None if everything else superseded)
+            for done, document_rows in enumerate(ordered, start=1):
+                doc_id = document_rows.document.doc_id
+                if everything or doc_id in written:
+                    writer.add(
+                        doc_id,
+                        self._vectors_of(document_rows, previous),
+                        _chunk_texts(document_rows),
+                    )
+                self._report_progress("Writing the index", done, len(ordered) + 1)
+        else:
+            for document_rows in ordered:
+                # Moving back from an external store: its vectors come here.
+                document_rows.chunk_vectors = self._vectors_of(document_rows, previous)
         data = IndexData.from_rows(
             IndexSettings(self.embedder.label, self.embedder.dimension, chunker_settings(settings)),
-            [rows[doc_id] for doc_id in sorted(rows)],
+            ordered,
             lambda n_chunks: vectors.spec_for(settings, n_chunks),
+            external_store=writer,
         )
         self.store.commit(data)
+        if writer is not None:
+            writer.after_commit()
         report.written = True
         report.n_documents = len(data.documents)
         report.n_chunks = data.n_chunks
         report.timings_s["index"] = time.perf_counter() - started
         self._report_progress("Writing the index", 1, 1)
+
+    def _vectors_of(self, document_rows: DocumentRows, previous: IndexData | None) -> np.ndarray:
+        if document_rows.chunk_vectors is not None:
+            return document_rows.chunk_vectors
+        assert previous is not None, "rows without vectors come from the previous index"
+        return previous.vector_store.vectors(document_rows.document.doc_id)
 
     def _report_progress(self, stage: str, done: int, total: int) -> None:
         if self.on_progress is not None:
@@ -407,3 +492,8 @@ def require_paths(paths: list[Path]) -> list[Path]:
             "Nothing to ingest: " + ", ".join(f"{p} does not exist" for p in missing) + "."
         )
     return paths
+
+
+def _chunk_texts(document_rows: DocumentRows) -> list[str]:
+    text = document_rows.document.text
+    return [text[int(start) : int(end)] for start, end in document_rows.chunk_spans]

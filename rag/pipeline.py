@@ -51,7 +51,7 @@ class Pipeline:
     ) -> None:
         self.settings = settings
         self.embedder = embedder if embedder is not None else Embedder.from_settings(settings)
-        self.store = store if store is not None else IndexStore(settings.index_dir)
+        self.store = store if store is not None else IndexStore(settings.index_dir, settings)
         self._lock = threading.RLock()
         self._data: IndexData | None = None
         self._retriever: Retriever | None = None
@@ -141,6 +141,10 @@ class Pipeline:
     def _ingester(self, on_progress: ProgressCallback | None = None) -> Ingester:
         self._check_index_folder()
         return Ingester(self.settings, self.embedder, self.store, on_progress=on_progress)
+
+    def move_vectors(self, lock_timeout: float = 0) -> IngestReport:
+        """Write the index's vectors to the `vector_store` setting's store (no files, no model)."""
+        return self._ingester().move(lock_timeout=lock_timeout)
 
     def remove(self, doc_ids: Sequence[str], lock_timeout: float = 0) -> IngestReport:
         """Take documents out of the index by id."""

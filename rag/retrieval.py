@@ -105,8 +105,14 @@ class Retriever:
         lexical_scores: dict[int, float] = {}
         if mode in ("bm25", "hybrid"):
             started = time.perf_counter()
-            mask = None if query.doc_ids is None else self.data.chunk_mask(query.doc_ids)
-            scores, ids = self.data.chunk_bm25.top(terms, pool, weight_mask=mask)
+            store = self.data.vector_store
+            if store.full_text:
+                # The engine's own BM25 (Milvus), filtered inside its search.
+                hits = store.search_text(question, pool, query.doc_ids)
+                ids, scores = self.data.chunk_rows(hits), hits.scores
+            else:
+                mask = None if query.doc_ids is None else self.data.chunk_mask(query.doc_ids)
+                scores, ids = self.data.chunk_bm25.top(terms, pool, weight_mask=mask)
             lexical_ids = [int(i) for i in ids]
             lexical_scores = {int(i): float(s) for i, s in zip(ids, scores, strict=True)}
             timings["bm25_search"] = _ms_since(started)
@@ -119,8 +125,11 @@ class Retriever:
         else:
             fused = reciprocal_rank_fusion([dense_ids, lexical_ids], self.rrf_k)
             ranked = sorted(fused.items(), key=lambda item: -item[1])
+        self._add_dense_scores([row for row, _ in ranked], query_vector, dense_scores)
         candidates = [
-            _Candidate(row, score, self._signals(row, query_vector, dense_scores, lexical_scores))
+            _Candidate(
+                row, score, {"bm25": lexical_scores.get(row, 0.0), "dense": dense_scores[row]}
+            )
             for row, score in ranked
         ]
         chosen = self._without_duplicates(candidates, k)
@@ -134,16 +143,19 @@ class Retriever:
         timings["fusion"] = _ms_since(started)
         return Retrieval(question, mode, passages, query_terms)
 
-    def _signals(
-        self, row: int, query_vector: np.ndarray, dense: dict[int, float], lexical: dict[int, float]
-    ) -> dict[str, float]:
-        signals = {"bm25": lexical.get(row, 0.0)}
-        if row in dense:
-            signals["dense"] = dense[row]
-        else:
-            vector = self.data.vector_index.reconstruct(int(row))
-            signals["dense"] = float(np.dot(vector, query_vector))
-        return signals
+    def _add_dense_scores(
+        self, rows: list[int], query_vector: np.ndarray, dense: dict[int, float]
+    ) -> None:
+        """The dense score of each candidate the dense search did not return (one store call)."""
+        missing = [row for row in rows if row not in dense]
+        if not missing:
+            return
+        data = self.data
+        doc_rows = data.chunk_doc[missing]
+        numbers = np.asarray(missing) - data.chunk_bounds[doc_rows]
+        doc_ids = [data.doc_ids[int(d)] for d in doc_rows]
+        found = data.vector_store.chunk_vectors(doc_ids, numbers.tolist()) @ query_vector
+        dense.update(zip(missing, (float(score) for score in found), strict=True))
 
     def _without_duplicates(self, candidates: list[_Candidate], k: int) -> list[_Candidate]:
         chosen: list[_Candidate] = []

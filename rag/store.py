@@ -45,7 +45,7 @@ from rag.chunking import ChunkerSettings
 from rag.durable import fsync_tree, write_text_atomically
 from rag.errors import REBUILD_HINT, IndexBusyError, IndexMismatchError, IndexMissingError, RagError
 from rag.types import Document
-from rag.vector_stores.base import VectorHits, VectorStore
+from rag.vector_stores.base import ExternalVectorStore, VectorHits, VectorStore
 
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)
@@ -76,7 +76,7 @@ class DocumentRows:
     digest: str
     chunk_spans: np.ndarray  # (n, 2) int64
     chunk_tokens: np.ndarray  # (n,) int32
-    chunk_vectors: np.ndarray  # (n, dim)
+    chunk_vectors: np.ndarray | None  # (n, dim); None: kept in the external store
     sentence_spans: np.ndarray  # (m, 2) int64
     sentence_vectors: np.ndarray  # (m, dim)
 
@@ -97,8 +97,10 @@ class IndexData:
     sentence_start: np.ndarray  # int64
     sentence_end: np.ndarray  # int64
     sentence_vectors: np.ndarray  # float32 (n_sentences, dimension)
-    vector_index: Any  # faiss index over chunk vectors
+    vector_index: Any  # faiss index over chunk vectors; None when they live elsewhere ...
     chunk_bm25: lexical.LexicalIndex
+    # ... in this store (Milvus), which the manifest names.
+    external_store: ExternalVectorStore | None = None
 
     @classmethod
     def from_rows(
@@ -106,8 +108,12 @@ class IndexData:
         settings: IndexSettings,
         rows: Sequence[DocumentRows],
         choose_spec: Callable[[int], vectors.VectorIndexSpec],
+        external_store: ExternalVectorStore | None = None,
     ) -> IndexData:
-        """The index of `rows` (kept in their order); `choose_spec(n_chunks)` picks the FAISS kind."""
+        """The index of `rows` (kept in their order); `choose_spec(n_chunks)` picks the FAISS kind.
+
+        With `external_store` (already holding the vectors) no FAISS index is built.
+        """
         from rag.text import analyze_many
 
         dimension = settings.dimension
@@ -126,8 +132,12 @@ class IndexData:
         chunk_doc = doc_of_each("chunk_spans")
         chunk_spans = stacked("chunk_spans", 2, np.int64)
         sentence_spans = stacked("sentence_spans", 2, np.int64)
-        chunk_vectors = stacked("chunk_vectors", dimension, np.float32)
-        spec = choose_spec(len(chunk_vectors))
+        n_chunks = len(chunk_doc)
+        if external_store is None:
+            spec = choose_spec(n_chunks)
+            vector_index = vectors.build(stacked("chunk_vectors", dimension, np.float32), spec)
+        else:
+            spec, vector_index = vectors.VectorIndexSpec(), None
         chunk_texts = [
             documents[d].text[s:e] for d, (s, e) in zip(chunk_doc, chunk_spans, strict=True)
         ]
@@ -144,13 +154,18 @@ class IndexData:
             sentence_start=sentence_spans[:, 0],
             sentence_end=sentence_spans[:, 1],
             sentence_vectors=stacked("sentence_vectors", dimension, np.float32),
-            vector_index=vectors.build(chunk_vectors, spec),
+            vector_index=vector_index,
             chunk_bm25=lexical.LexicalIndex.build(analyze_many(chunk_texts)),
+            external_store=external_store,
         )
 
     def rows(self) -> dict[str, DocumentRows]:
         """Each document's share, by id: what `from_rows` takes back (unchanged ones carry over)."""
-        chunk_vectors = vectors.all_vectors(self.vector_index)
+        # An external store keeps its vectors: rows carry none (None), and only changed
+        # documents are written to it again.
+        chunk_vectors = (
+            None if self.vector_index is None else vectors.all_vectors(self.vector_index)
+        )
         # Rows are stored grouped by document, so each document's share is one slice:
         # one binary search per document instead of a mask over every chunk.
         chunk_bounds = self.chunk_bounds
@@ -164,13 +179,19 @@ class IndexData:
                 digest=self.hashes[row],
                 chunk_spans=np.stack([self.chunk_start[chunks], self.chunk_end[chunks]], 1),
                 chunk_tokens=np.asarray(self.chunk_tokens[chunks]),
-                chunk_vectors=chunk_vectors[chunks],
+                chunk_vectors=None if chunk_vectors is None else chunk_vectors[chunks],
                 sentence_spans=np.stack(
                     [self.sentence_start[sentences], self.sentence_end[sentences]], 1
                 ),
                 sentence_vectors=np.asarray(self.sentence_vectors[sentences]),
             )
         return rows
+
+    def manifest_entry_of_store(self) -> dict[str, Any]:
+        """Where this generation's vectors live, as its manifest records it."""
+        if self.external_store is None:
+            return {"kind": "faiss"}
+        return self.external_store.to_manifest()
 
     @property
     def n_chunks(self) -> int:
@@ -184,6 +205,8 @@ class IndexData:
     @cached_property
     def vector_store(self) -> VectorStore:
         """The chunk vectors behind the vector-store contract (searches with a document filter)."""
+        if self.external_store is not None:
+            return self.external_store
         from rag.vector_stores.faiss_store import FaissVectorStore
 
         return FaissVectorStore(
@@ -246,6 +269,7 @@ class IndexData:
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **self.settings.to_json(),
             "vector_index": self.vector_spec.to_json(),
+            "vector_store": self.manifest_entry_of_store(),
             "n_chunks": self.n_chunks,
             "n_sentences": int(len(self.sentence_doc)),
             "documents": {
@@ -315,8 +339,10 @@ class DocumentTable(Sequence[Document]):
 class IndexStore:
     """One index folder: find, check, read and atomically replace its live generation."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, settings: Any = None) -> None:
         self.folder = Path(folder)
+        # rag.config.Settings: how to reach an external vector store (its token's variable).
+        self.settings = settings
 
     # -- reading ------------------------------------------------------------------
     def exists(self) -> bool:
@@ -381,11 +407,27 @@ class IndexStore:
         if wanted is not None:
             self.check_compatible(manifest, wanted)
         try:
-            return _read_generation(generation, manifest)
+            data = _read_generation(generation, manifest)
         except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
             raise RagError(
                 f"The index in {generation} is damaged or incomplete ({error}). {REBUILD_HINT}"
             ) from None
+        if data.vector_index is None:
+            # The vectors live outside the folder, where the manifest says.
+            data.external_store = self._open_external(manifest)
+        return data
+
+    def _open_external(self, manifest: dict[str, Any]) -> ExternalVectorStore:
+        from rag.config import Settings
+        from rag.vector_stores import open_external
+
+        return open_external(
+            self.settings or Settings(index_dir=self.folder),
+            self.folder,
+            manifest["model"],
+            manifest["dimension"],
+            manifest["vector_store"],
+        )
 
     # -- writing ------------------------------------------------------------------
     @contextmanager
@@ -507,7 +549,8 @@ def _write_generation(folder: Path, data: IndexData) -> None:
         end=data.sentence_end,
     )
     np.save(folder / "sentence_vectors.npy", data.sentence_vectors)
-    vectors.save(data.vector_index, folder / "vectors.faiss")
+    if data.vector_index is not None:
+        vectors.save(data.vector_index, folder / "vectors.faiss")
     data.chunk_bm25.save(folder / "bm25-chunks")
     # The manifest goes last: a generation with a manifest is a complete one.
     (folder / MANIFEST_FILE).write_text(json.dumps(data.manifest(), indent=2), encoding="utf-8")
@@ -549,6 +592,7 @@ def _read_documents_v1(folder: Path) -> tuple[list[Document], list[str]]:
 
 
 def _read_generation(folder: Path, manifest: dict[str, Any]) -> IndexData:
+    """The generation's files; `vector_index` is None when an external store holds the vectors."""
     documents, hashes = _read_documents(folder)
     if isinstance(documents, DocumentTable):
         doc_ids = documents.doc_ids
@@ -560,19 +604,11 @@ def _read_generation(folder: Path, manifest: dict[str, Any]) -> IndexData:
     sentences = np.load(folder / "sentences.npz")
     spec_json = manifest["vector_index"]
     spec = vectors.VectorIndexSpec.from_json(spec_json)
-    vector_index = vectors.load(folder / "vectors.faiss", spec)
     chunk_doc = chunks["doc"]
-    if vector_index.ntotal != len(chunk_doc) or manifest["n_chunks"] != len(chunk_doc):
-        raise ValueError(
-            f"{vector_index.ntotal} vectors for {len(chunk_doc)} chunks "
-            f"(manifest says {manifest['n_chunks']})"
-        )
-    # A vectors.faiss from another index still reads; searching it would fail an assertion.
-    if vector_index.d != manifest["dimension"]:
-        raise ValueError(
-            f"its vectors have {vector_index.d} dimensions, "
-            f"its manifest says {manifest['dimension']}"
-        )
+    store_kind = manifest.get("vector_store", {"kind": "faiss"}).get("kind")
+    vector_index = (
+        None if store_kind != "faiss" else _read_vectors(folder, manifest, spec, chunk_doc)
+    )
     sentence_vectors = np.load(folder / "sentence_vectors.npy", mmap_mode="r")
     sentence_doc = sentences["doc"]
     if len(sentence_vectors) != len(sentence_doc):
@@ -585,7 +621,7 @@ def _read_generation(folder: Path, manifest: dict[str, Any]) -> IndexData:
         vector_spec=spec,
         documents=documents,
         hashes=hashes,
-        chunk_doc=chunk_doc,
+        chunk_doc=chunks["doc"],
         chunk_start=chunks["start"],
         chunk_end=chunks["end"],
         chunk_tokens=chunks["tokens"],
@@ -596,3 +632,22 @@ def _read_generation(folder: Path, manifest: dict[str, Any]) -> IndexData:
         vector_index=vector_index,
         chunk_bm25=lexical.LexicalIndex.load(folder / "bm25-chunks"),
     )
+
+
+def _read_vectors(
+    folder: Path, manifest: dict[str, Any], spec: vectors.VectorIndexSpec, chunk_doc: np.ndarray
+):
+    """The generation's FAISS index, checked against its chunks and manifest."""
+    vector_index = vectors.load(folder / "vectors.faiss", spec)
+    if vector_index.ntotal != len(chunk_doc) or manifest["n_chunks"] != len(chunk_doc):
+        raise ValueError(
+            f"{vector_index.ntotal} vectors for {len(chunk_doc)} chunks "
+            f"(manifest says {manifest['n_chunks']})"
+        )
+    # A vectors.faiss from another index still reads; searching it would fail an assertion.
+    if vector_index.d != manifest["dimension"]:
+        raise ValueError(
+            f"its vectors have {vector_index.d} dimensions, "
+            f"its manifest says {manifest['dimension']}"
+        )
+    return vector_index

@@ -23,6 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="wait this long for another ingest to finish (default: fail at once)",
     )
+    parser.add_argument(
+        "--vector-store",
+        metavar="NAME",
+        help="faiss or milvus (default: the vector_store setting); a new one gets every "
+        "vector, reused, not embedded again",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
         "--watch",
@@ -38,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from rag.ingest import require_paths
     from rag.pipeline import Pipeline
 
-    settings = settings_from(args)
+    settings = settings_from(args, vector_store=args.vector_store)
     if args.watch:
         return _watch(args, settings)
     paths = require_paths(args.paths or [settings.seeds_dir])

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from rag import plugins
 from rag.errors import RagError
-from rag.vector_stores.base import StoreDescription, VectorHits, VectorStore
+from rag.vector_stores.base import ExternalVectorStore, StoreDescription, VectorHits, VectorStore
 
 ENTRY_POINT_GROUP = "rag.vector_stores"
 
 __all__ = [
+    "ExternalVectorStore",
     "StoreDescription",
     "VectorHits",
     "VectorStore",
@@ -24,12 +25,25 @@ __all__ = [
 
 def store_names() -> list[str]:
     """Names of every registered vector store, sorted."""
-    return sorted(plugins.registered(ENTRY_POINT_GROUP))
+    return sorted({*OUR_STORES, *plugins.registered(ENTRY_POINT_GROUP)})
+
+
+# Ours, for an installed package whose metadata predates the entry-point group (an
+# editable install not yet re-run): the same names and targets as pyproject.toml.
+OUR_STORES = {
+    "faiss": "rag.vector_stores.faiss_store:FaissVectorStore",
+    "milvus": "rag.vector_stores.milvus_store:MilvusVectorStore",
+}
 
 
 def store_class(name: str) -> type[VectorStore]:
     """The class registered as vector store `name`."""
-    registered = plugins.registered(ENTRY_POINT_GROUP)
+    from importlib.metadata import EntryPoint
+
+    registered = {
+        ours: EntryPoint(ours, target, ENTRY_POINT_GROUP) for ours, target in OUR_STORES.items()
+    }
+    registered.update(plugins.registered(ENTRY_POINT_GROUP))
     if name not in registered:
         known = ", ".join(sorted(registered)) or "none (is the package installed?)"
         raise RagError(f"No vector store named {name!r}. Registered vector stores: {known}.")
@@ -46,3 +60,14 @@ def store_class(name: str) -> type[VectorStore]:
             "rag.vector_stores.VectorStore subclass."
         )
     return found
+
+
+def open_external(
+    settings, index_folder, model: str, dimension: int, entry: dict | None, for_writing=False
+) -> ExternalVectorStore:
+    """The external store a generation's manifest `entry` names, or (writing) the settings' one."""
+    name = settings.vector_store if for_writing else (entry or {}).get("kind", "faiss")
+    found = store_class(name)
+    if not issubclass(found, ExternalVectorStore):
+        raise RagError(f"Vector store {name!r} keeps its vectors in the index folder.")
+    return found.open(settings, index_folder, model, dimension, entry, for_writing)

@@ -9,9 +9,10 @@ from the chosen documents, never k nearest of everything with the others dropped
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -46,6 +47,8 @@ class VectorStore(ABC):
 
     # The name it is registered under in the `rag.vector_stores` entry-point group.
     name: ClassVar[str]
+    # True when the store also ranks chunk texts itself (BM25 inside the engine).
+    full_text: bool = False
 
     @abstractmethod
     def add(self, doc_id: str, vectors: np.ndarray) -> None:
@@ -72,3 +75,55 @@ class VectorStore(ABC):
     @abstractmethod
     def describe(self) -> StoreDescription:
         """Kind, location, model and dimension, and the number of vectors."""
+
+    def chunk_vectors(self, doc_ids: Sequence[str], numbers: Sequence[int]) -> np.ndarray:
+        """The vectors of chunks (doc_ids[i], numbers[i]), in that order."""
+        wanted = list(zip(doc_ids, numbers, strict=True))
+        if not wanted:
+            return np.zeros((0, self.describe().dimension), dtype=np.float32)
+        by_document = {doc_id: self.vectors(doc_id) for doc_id in set(doc_ids)}
+        return np.stack([by_document[doc_id][int(number)] for doc_id, number in wanted])
+
+    def search_text(
+        self, question: str, k: int, doc_ids: frozenset[str] | None = None
+    ) -> VectorHits:
+        """The store's own keyword (BM25) search; only where `full_text` is True."""
+        raise NotImplementedError(f"vector store {self.name!r} has no full-text search")
+
+
+class ExternalVectorStore(VectorStore):
+    """A store outside the index folder (a database): written before CURRENT flips.
+
+    The folder's generation records where the vectors are (`to_manifest`); a reader
+    opens the store from that record with `open`. A writer calls `begin`, adds the
+    changed documents, the folder commits, then `after_commit` tidies up.
+    """
+
+    @classmethod
+    @abstractmethod
+    def open(
+        cls,
+        settings: Any,
+        index_folder: Path,
+        model: str,
+        dimension: int,
+        entry: dict[str, Any] | None,
+        for_writing: bool = False,
+    ) -> ExternalVectorStore:
+        """The store the live generation's `entry` names (None: a new one from `settings`)."""
+
+    @abstractmethod
+    def same_place(self, entry: dict[str, Any] | None) -> bool:
+        """Whether the live generation's `entry` names this very store (else move every vector)."""
+
+    @abstractmethod
+    def begin(self, changed: frozenset[str] | None) -> None:
+        """Start a new generation in which `changed` documents (None: all) are rewritten."""
+
+    @abstractmethod
+    def to_manifest(self) -> dict[str, Any]:
+        """What a generation records to find this store again (never a secret)."""
+
+    @abstractmethod
+    def after_commit(self) -> None:
+        """The new generation is live: drop what it superseded."""

@@ -95,6 +95,12 @@ class FaissVectorStore(VectorStore):
             return np.zeros((0, self.index.d), dtype=np.float32)
         return self.index.reconstruct_n(first, n)
 
+    def chunk_vectors(self, doc_ids, numbers) -> np.ndarray:
+        rows = [self._runs[d][0] + int(n) for d, n in zip(doc_ids, numbers, strict=True)]
+        if not rows:
+            return np.zeros((0, self.index.d), dtype=np.float32)
+        return np.stack([self.index.reconstruct(row) for row in rows])
+
     def count(self) -> int:
         return int(self.index.ntotal)
 
