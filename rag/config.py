@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from dataclasses import dataclass, fields
@@ -162,31 +163,49 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     return _coerce_to(types[name], name, value, source)
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
 def _coerce_to(wanted: type, name: str, value: Any, source: str) -> Any:
-    """Convert `value` to `wanted`, or say plainly why it cannot be."""
+    """`value` as a `wanted`, checked strictly, or a RagError naming `name` and `source`.
+
+    Environment variables (`source` "$NAME") are text and are parsed, strictly: "5x" is
+    no number. Everything else (rag.toml, flags, code) must already have the type: a
+    bool is not a number (`top_k = true`), a string is not one either (`top_k = "5"`).
+    """
+    from_text = source.startswith("$") and isinstance(value, str)
+    given = value
     try:
-        if wanted is bool:
-            if isinstance(value, str):
-                if value.lower() in ("1", "true", "yes", "on"):
-                    return True
-                if value.lower() in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(value)
-            return bool(value)
-        if wanted is int and (isinstance(value, float) or isinstance(value, bool)):
-            raise ValueError(value)
-        if wanted in (int, float) and isinstance(value, str):
-            return wanted(value.strip())
-        if wanted is str and not isinstance(value, str):
-            raise ValueError(value)
-        if issubclass(wanted, Path):
-            if not isinstance(value, str | Path):
-                raise ValueError(value)
+        if from_text and wanted in (bool, int, float):
+            value = _parse_text(wanted, value)
+        if wanted is bool and isinstance(value, bool):
+            return value
+        if wanted is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if wanted is float and isinstance(value, int | float) and not isinstance(value, bool):
+            if math.isfinite(value):
+                return float(value)
+        if wanted is str and isinstance(value, str):
+            return value
+        if issubclass(wanted, Path) and isinstance(value, str | Path):
             return Path(value)
-        return wanted(value)
-    except (TypeError, ValueError):
-        kind = "a path" if issubclass(wanted, Path) else wanted.__name__
-        raise RagError(f"Setting {name!r} in {source} must be {kind}, got {value!r}.") from None
+    except ValueError:
+        pass
+    kind = "a path" if issubclass(wanted, Path) else wanted.__name__
+    raise RagError(f"Setting {name!r} in {source} must be {kind}, got {given!r}.") from None
+
+
+def _parse_text(wanted: type, text: str) -> Any:
+    """An environment variable's text as `wanted`; ValueError if it is not exactly one."""
+    text = text.strip()
+    if wanted is bool:
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ValueError(text)
+    return wanted(text)
 
 
 def _coerce_all(values: dict[str, Any], source: str) -> dict[str, Any]:

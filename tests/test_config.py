@@ -59,3 +59,31 @@ def test_a_misspelled_variable_is_named_with_the_closest_setting(caplog):
     assert warnings == [
         "warning: $RAG_TOPK is not a setting and is ignored; did you mean $RAG_TOP_K?"
     ]
+
+
+@pytest.mark.parametrize(
+    ("toml", "phrase"),
+    [
+        ("llm_temperature = true", "'llm_temperature' in {path} must be float, got True"),
+        ("llm_timeout = true", "'llm_timeout' in {path} must be float, got True"),
+        ('top_k = "5"', "'top_k' in {path} must be int, got '5'"),
+        ("top_k = 5.0", "'top_k' in {path} must be int, got 5.0"),
+        ("llm_timeout = inf", "'llm_timeout' in {path} must be float, got inf"),
+    ],
+)
+def test_wrong_types_in_the_file_are_errors(tmp_path, toml, phrase):
+    path = tmp_path / "rag.toml"
+    path.write_text(toml + "\n", encoding="utf-8")
+    with pytest.raises(RagError) as caught:
+        load_settings(path, environ={})
+    assert phrase.format(path=path) in str(caught.value)
+
+
+def test_environment_variables_are_parsed_strictly_and_named():
+    with pytest.raises(RagError, match=r"'top_k' in \$RAG_TOP_K must be int, got '5x'"):
+        load_settings(environ={"RAG_TOP_K": "5x"})
+    assert load_settings(environ={"RAG_TOP_K": " 7 ", "RAG_LLM_TIMEOUT": "2.5"}).top_k == 7
+    with pytest.raises(RagError, match=r"\$RAG_LLM_TIMEOUT must be float, got 'nan'"):
+        load_settings(environ={"RAG_LLM_TIMEOUT": "nan"})
+    good_int = load_settings(environ={}, overrides={"llm_timeout": 30})
+    assert good_int.llm_timeout == 30.0
