@@ -7,6 +7,7 @@ when the window is wanted.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,8 @@ from rag.pipeline import DocumentInfo, Pipeline  # noqa: E402
 from rag.query import Query  # noqa: E402
 from rag.types import Answer, Turn  # noqa: E402
 from ui import render  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 # Questions about the bundled seed documents, for a first-time user.
 EXAMPLE_QUESTIONS = (
@@ -421,6 +424,8 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
                             elem_id="rag-upload",
                         )
 
+        for choice in (backend, mode, only):
+            quiet_refusals(choice)
         ask_inputs = [question, turns, backend, mode, top_k, only]
         ask_outputs = [chatbot, turns, passages, question]
         # The answer itself shows that work is under way; no overlay over the panels.
@@ -473,6 +478,25 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
 def document_choices(documents: list[DocumentInfo]) -> list[tuple[str, str]]:
     """The picker's entries: each document by its title and id (titles may repeat)."""
     return [(f"{d.title} ({d.doc_id})", d.doc_id) for d in documents]
+
+
+def quiet_refusals(component: gr.components.Component) -> gr.components.Component:
+    """Refuse a value outside the component's choices with one log line, not a traceback.
+
+    A client can send any value through the API; Gradio rejects one that is not among
+    the choices, rightly, but prints a full traceback for it.
+    """
+    preprocess = component.preprocess
+
+    def checked(payload: Any) -> Any:
+        try:
+            return preprocess(payload)
+        except gr.Error as error:
+            log.warning("Refused a request: %s", error.message)
+            raise gr.Error(error.message, print_exception=False) from None
+
+    component.preprocess = checked  # type: ignore[method-assign]
+    return component
 
 
 def _echo(value: str) -> str:

@@ -147,3 +147,19 @@ def test_paths_are_checked_against_the_real_upload_folder(tmp_path):
 
     assert accepted == [inside.resolve(), inside.resolve()]
     assert len(refused) == 2 and all("not in the upload folder" in r for r in refused)
+
+
+def test_a_backend_outside_the_choices_is_refused_in_one_log_line(chat, capfd, caplog):
+    import httpx
+
+    _, _, url = chat
+    capfd.readouterr()
+    data = ["When was it launched?", None, "no-such-backend", "hybrid", 5, []]
+    with httpx.Client(base_url=url, timeout=60) as http:
+        event = http.post("gradio_api/call/ask", json={"data": data}).json()["event_id"]
+        reply = http.get(f"gradio_api/call/ask/{event}").text
+    assert "event: error" in reply
+    logged = capfd.readouterr().err
+    assert "Traceback" not in logged, logged
+    refusals = [r.getMessage() for r in caplog.records if "no-such-backend" in r.getMessage()]
+    assert len(refusals) == 1 and "Refused a request" in refusals[0], refusals
