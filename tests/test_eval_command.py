@@ -92,7 +92,7 @@ def test_json_has_the_documented_keys(workspace):
     assert set(result["latency_ms"]) == {"p50", "p95"}
     assert [q["id"] for q in result["per_question"]] == ["drug", "blinken", "city", "off-topic"]
     for q in result["per_question"]:
-        assert set(q) == {"id", "answer", "abstained", "hit_rank", "pass"}
+        assert set(q) == {"id", "answer", "abstained", "hit_rank", "pass", "citations"}
     # Easy questions over two documents: every gold passage is retrieved in the top 5.
     assert result["retrieval"]["recall@5"] == 1.0
     assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p95"]

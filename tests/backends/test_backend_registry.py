@@ -149,7 +149,7 @@ def test_rag_backends_lists_an_installed_plugin(plugin_path, tmp_path):
     assert listed["openai"]["available"] is False and "llm_model" in listed["openai"]["reason"]
     assert listed["extractive"]["available"] is True
     assert listed["lead"]["options"] == {"sentence": 1}
-    assert listed["extractive"]["options"]["use_reader"] is True
+    assert listed["extractive"]["options"]["use_reader"] is False
 
 
 @pytest.mark.slow
