@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.backends.reader import BUNDLED_READER, CALIBRATION, write_manifest
+from rag.backends.reader import BUNDLED_READER, CALIBRATION, FEATURES, write_manifest
 
 SQUAD20 = (
     Path(__file__).resolve().parent.parent.parent
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         "weights": result["weights"],
         "bias": result["bias"],
         "threshold": chosen["threshold"],
-        "features": ["reader_logit", "coverage", "type_match", "1/passage_rank"],
+        "features": list(FEATURES),
         "fitted_on": f"{len(collected)} questions of SQuAD 2.0 dev's calibration articles "
         "(eval.datasets.squad_v2_fit_part), hybrid retrieval, k=5",
         "figures_on_those_questions": {

@@ -30,6 +30,8 @@ from rag.onnx_model import Notify, print_notice
 BUNDLED_READER = Path(__file__).resolve().parent.parent / "models" / "reader"
 MANIFEST = "manifest.json"
 CALIBRATION = "calibration.json"
+# What the calibration weighs, in order (`rag.backends.extractive.candidate_features`).
+FEATURES = ("reader_logit", "coverage", "type_match", "1/passage_rank")
 REBUILD_HINT = (
     "Reinstall the package (`make install`) to restore the shipped reader, or retrain it "
     "with `python -m train reader`"
@@ -105,11 +107,17 @@ class Calibration:
             return cls()  # a model trained elsewhere: its logit alone, an even threshold
         try:
             values = json.loads(path.read_text(encoding="utf-8"))
-            return cls(
+            calibration = cls(
                 weights=tuple(float(w) for w in values["weights"]),
                 bias=float(values["bias"]),
                 threshold=float(values["threshold"]),
             )
+            if len(calibration.weights) != len(FEATURES):
+                raise ValueError(
+                    f"{len(calibration.weights)} weights for the {len(FEATURES)} features "
+                    f"{', '.join(FEATURES)}"
+                )
+            return calibration
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ReaderError(
                 f"The reader's {path} is damaged ({error}). {REBUILD_HINT}."

@@ -88,3 +88,16 @@ def test_rag_ask_with_a_damaged_reader_says_which_file_and_what_to_do(
     assert result.returncode == 1
     assert str(weights) in result.stderr and "python -m train reader" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_calibration_for_other_features_is_refused_naming_it(copied_model):
+    import json
+
+    from rag.backends.reader import Calibration
+
+    path = copied_model / "calibration.json"
+    values = json.loads(path.read_text(encoding="utf-8"))
+    values["weights"] = values["weights"] + [0.5]
+    path.write_text(json.dumps(values), encoding="utf-8")
+    with pytest.raises(ReaderError, match=r"calibration\.json is damaged \(5 weights for the 4"):
+        Calibration.read(copied_model)
