@@ -23,12 +23,17 @@ pytestmark = pytest.mark.slow
 FOLLOW_TIMEOUT_S = 60
 
 
-def start_watcher(folder, index, log):
+def start_watcher(folder, index, log, ignoring_interrupts: bool = False):
+    def ignore_interrupts() -> None:
+        # What a script's background job gets from its shell: SIGINT ignored.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     return subprocess.Popen(
         rag_command("ingest", "--watch", str(folder), "--index", str(index), "--quiet"),
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        preexec_fn=ignore_interrupts if ignoring_interrupts else None,
     )
 
 
@@ -119,3 +124,20 @@ def test_a_killed_watcher_loses_nothing_and_catches_up_on_restart(tmp_path):
         finally:
             restarted.send_signal(signal.SIGINT)
             restarted.wait(timeout=30)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_a_watcher_started_with_interrupts_ignored(tmp_path, stop_signal):
+    folder, index, log_path = tmp_path / "docs", tmp_path / "index", tmp_path / "watch.log"
+    folder.mkdir()
+    expected = {"bay": write(folder / "bay.txt", "The bay froze over in the winter of 1963.")}
+    with open(log_path, "w") as log:
+        watcher = start_watcher(folder, index, log, ignoring_interrupts=True)
+        try:
+            wait_for(index, expected, watcher, log_path)
+            watcher.send_signal(stop_signal)
+            assert watcher.wait(timeout=30) == 0, log_path.read_text()
+        finally:
+            if watcher.poll() is None:
+                watcher.kill()
+    assert "Stopped watching" in log_path.read_text()

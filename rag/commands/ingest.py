@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -91,6 +92,11 @@ def _watch(args: argparse.Namespace, settings) -> int:
     def error(error: RagError) -> None:
         print(f"{time.strftime('%H:%M:%S')} {error}", file=sys.stderr, flush=True)
 
+    # Ctrl-C stops the watch even where the starting shell ignored SIGINT (a background job
+    # of a script: Python then keeps it ignored), and a service manager's SIGTERM stops it the
+    # same way: both end between or inside ingests, at a whole generation.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(f"Watching {', '.join(map(str, folders))} (Ctrl-C to stop)...", flush=True)
     try:
         watch(Pipeline(settings), folders, report, error)
