@@ -209,7 +209,7 @@ class Reader:
                     [q for q, _ in pairs],
                     [s for _, s in pairs],
                     truncation=True,
-                    max_length=model.max_length,
+                    max_length=model.max_seq_length,
                     padding=True,
                     return_tensors="pt",
                 )
