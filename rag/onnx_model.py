@@ -181,7 +181,8 @@ def _read_text(path: Path) -> str:
         return ""
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The hex SHA-256 of a file's bytes (the ONNX export and the reader's manifest check)."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
@@ -394,7 +395,7 @@ def _export(model_dir: Path, kind: str, digest: str, staging: Path) -> ExportInf
         normalized="Normalize" in modules,
         activation=activation,
         onnx_bytes=(staging / ONNX_FILE).stat().st_size,
-        onnx_sha256=_file_sha256(staging / ONNX_FILE),
+        onnx_sha256=file_sha256(staging / ONNX_FILE),
         min_probe_agreement=0.0,
         exported_with=versions,
     )
@@ -543,7 +544,7 @@ class OnnxModel:
         digests: list[str] = []
         # hashlib releases the GIL: the hash costs little next to the session's own loading.
         hashing = threading.Thread(
-            target=lambda: digests.append("" if verified else _file_sha256(onnx_file)),
+            target=lambda: digests.append("" if verified else file_sha256(onnx_file)),
             daemon=True,
         )
         hashing.start()

@@ -13,7 +13,6 @@ that rebuilds it, rather than quietly answering with a broken model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import RagError
-from rag.onnx_model import Notify, print_notice
+from rag.onnx_model import Notify, file_sha256, print_notice
 
 BUNDLED_READER = Path(__file__).resolve().parent.parent / "models" / "reader"
 MANIFEST = "manifest.json"
@@ -42,18 +41,10 @@ class ReaderError(RagError):
     """The reader's model files are missing or damaged; the message names the file."""
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as data:
-        for block in iter(lambda: data.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_manifest(model_dir: Path, **about: object) -> None:
     """Record every file of a saved model with its SHA-256, so damage is detected on load."""
     files = {
-        path.name: _sha256(path)
+        path.name: file_sha256(path)
         for path in sorted(model_dir.iterdir())
         if path.is_file()
         and path.name != MANIFEST
@@ -81,7 +72,7 @@ def verify_model(model_dir: Path) -> None:
         path = model_dir / name
         if not path.is_file():
             raise ReaderError(f"The reader model file {path} is missing. {REBUILD_HINT}.")
-        if _sha256(path) != expected:
+        if file_sha256(path) != expected:
             raise ReaderError(
                 f"The reader model file {path} is damaged (its SHA-256 differs from the one "
                 f"recorded when it was saved). {REBUILD_HINT}."
