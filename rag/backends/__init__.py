@@ -20,7 +20,7 @@ from rag.backends.base import (
 )
 from rag.config import Settings
 from rag.errors import RagError
-from rag.plugins import registered
+from rag.plugins import options_in_effect, registered
 
 ENTRY_POINT_GROUP = "rag.backends"
 
@@ -89,16 +89,8 @@ def backend_options_in_effect(settings: Settings) -> dict[str, BackendOptions | 
 
     Only the backend classes are loaded, not made: no backend connects or loads a model.
     """
-    found: dict[str, BackendOptions | str] = {}
-    for name, entry_point in sorted(_entry_points().items()):
-        try:
-            backend_class = entry_point.load()
-            found[name] = settings.backend_options(name, backend_class.Options)
-        except RagError as error:
-            found[name] = str(error)
-        except Exception as error:  # a third party's import error must not hide the others
-            found[name] = f"backend {name!r} failed to load: {type(error).__name__}: {error}"
-    return found
+    entry_points = sorted(_entry_points().items())
+    return options_in_effect(settings, "backends", [(name, ep.load) for name, ep in entry_points])
 
 
 def describe_backends(settings: Settings) -> list[BackendInfo]:

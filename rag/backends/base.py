@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from rag.config import Settings
+from rag.plugins import PluginOptions
 from rag.types import Answer, Passage, QueryTerm, Turn
 
 ABSTAIN_PREFIX = "The documents do not say"
@@ -31,15 +32,11 @@ class AnswerRequest:
     standalone: str = ""
 
 
-@dataclass(frozen=True)
-class BackendOptions:
-    """A backend's own settings. Subclass it with typed fields and defaults (a comment above
-    each field says what it does: `rag config` shows it) and name it in `Backend.Options`.
-
-    Users set them in a `[backends.NAME]` table of rag.toml or as RAG_BACKEND_NAME_OPTION
-    variables; the types are checked, and `__post_init__` may raise ValueError for a value
-    out of range: the user sees the message with the backend's name.
-    """
+# A backend's own settings: subclass it, name the subclass in `Backend.Options`, and read
+# them as `self.options`; users set them in [backends.NAME] or RAG_BACKEND_NAME_OPTION.
+# The one options base of every extension point (rag.plugins.PluginOptions), by the name
+# backends have always used.
+BackendOptions = PluginOptions
 
 
 @dataclass(frozen=True)
@@ -60,7 +57,7 @@ class Backend(ABC):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.options = settings.backend_options(self.name, self.Options)
+        self.options = settings.plugin_options("backends", self.name, self.Options)
 
     def warm_up(self) -> None:  # noqa: B027 - optional: most backends have nothing to load
         """Load what the first answer would otherwise wait for (a model); the chat calls it."""

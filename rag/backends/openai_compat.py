@@ -11,7 +11,9 @@ sentence of a passage. Any failure to get a reply (no server, timeout, HTTP
 error, malformed response) gives the extractive backend's answer instead, with
 a notice saying what failed; that answer's `backend` is `FALLBACK_BACKEND`.
 
-The API key is read from the environment variable named by `llm_api_key_env`
+Its settings are its own options (`OpenAIOptions`: `[backends.openai]` in rag.toml,
+RAG_BACKEND_OPENAI_* variables; the old `llm_*` settings are still read, with a note).
+The API key is read from the environment variable named by the `api_key_env` option
 on every request, sent only in the Authorization header, and kept out of
 logs and notices.
 """
@@ -32,6 +34,7 @@ from rag.backends.base import (
     AnswerRequest,
     Availability,
     Backend,
+    BackendOptions,
     abstention_text,
     final_answer,
 )
@@ -72,6 +75,34 @@ class LLMError(Exception):
     """The server could not give a usable reply; the message says what went wrong."""
 
 
+@dataclass(frozen=True)
+class OpenAIOptions(BackendOptions):
+    # The server's base URL, up to and including /v1 (Ollama on this machine by default).
+    base_url: str = "http://127.0.0.1:11434/v1"
+    # The model name the server knows; "" leaves the backend not configured.
+    model: str = ""
+    # The name of the environment variable holding the API key, never the key itself.
+    api_key_env: str = "OPENAI_API_KEY"
+    # Sampling temperature, 0 to 2.
+    temperature: float = 0.0
+    # Seconds to wait for the connection and for each piece of the reply.
+    timeout: float = 60.0
+    # The most tokens the model may write in one answer: sent as `max_tokens`, and the
+    # stream is cut there if the server ignores it (a base model can run on for minutes).
+    max_tokens: int = 400
+
+    def __post_init__(self) -> None:
+        for ok, option, expected in (
+            (self.timeout > 0, "timeout", "more than 0 seconds"),
+            (0.0 <= self.temperature <= 2.0, "temperature", "between 0 and 2"),
+            (16 <= self.max_tokens <= 32768, "max_tokens", "between 16 and 32768"),
+        ):
+            if not ok:
+                raise ValueError(
+                    f"option {option!r} must be {expected}; got {getattr(self, option)!r}."
+                )
+
+
 class OpenAIBackend(Backend):
     """Answers with a language model behind an OpenAI-compatible chat-completions API."""
 
@@ -80,13 +111,16 @@ class OpenAIBackend(Backend):
         "A language model on any OpenAI-compatible server (OpenAI, Ollama, vLLM, llama.cpp, "
         "LM Studio); answers are checked against the passages."
     )
+    Options = OpenAIOptions
+    options: OpenAIOptions
 
     def availability(self) -> Availability:
-        if not self.settings.llm_model.strip():
+        if not self.options.model.strip():
             return Availability(
                 False,
-                'set llm_model to a model your server serves (llm_model = "llama3.1" in '
-                "rag.toml, or RAG_LLM_MODEL), and llm_base_url if it is not Ollama on this machine",
+                "set model under [backends.openai] to a model your server serves "
+                '(model = "llama3.1" in rag.toml, or RAG_BACKEND_OPENAI_MODEL), and base_url '
+                "if it is not Ollama on this machine",
             )
         if importlib.util.find_spec("httpx") is None:
             return Availability(False, "httpx is not installed: pip install 'rag[llm]'")
@@ -110,7 +144,7 @@ class OpenAIBackend(Backend):
             return
         started = time.perf_counter()
         pieces: list[str] = []
-        budget = TokenBudget(self.settings.llm_max_tokens)
+        budget = TokenBudget(self.options.max_tokens)
         try:
             with closing(self._chat(build_messages(request), stream)) as reply_pieces:
                 for piece in reply_pieces:
@@ -133,7 +167,8 @@ class OpenAIBackend(Backend):
         reply = "".join(pieces)
         cut = (
             (
-                f"The model's reply was cut at llm_max_tokens = {self.settings.llm_max_tokens} tokens.",
+                f"The model's reply was cut at max_tokens = {self.options.max_tokens} tokens "
+                "([backends.openai]).",
             )
             if budget.cut
             else ()
@@ -224,7 +259,7 @@ class OpenAIBackend(Backend):
 
     # -- the protocol -----------------------------------------------------------------
     def _url(self) -> str:
-        return self.settings.llm_base_url.rstrip("/") + "/chat/completions"
+        return self.options.base_url.rstrip("/") + "/chat/completions"
 
     def _chat(self, messages: list[dict[str, str]], stream: bool) -> Iterator[str | Finish]:
         """The reply's text pieces (one unless streaming), then why it ended; LLMError on failure.
@@ -233,7 +268,7 @@ class OpenAIBackend(Backend):
         here, so here is the one place the API key and any `Bearer` token are masked
         (a server or proxy may echo the request's headers back).
         """
-        key = os.environ.get(self.settings.llm_api_key_env, "").strip()
+        key = os.environ.get(self.options.api_key_env, "").strip()
         secrets = (key,)
         held = ""  # text not yet shown: a secret split across pieces is masked whole
         try:
@@ -263,14 +298,14 @@ class OpenAIBackend(Backend):
         if key:
             headers["Authorization"] = f"Bearer {key}"
         payload = {
-            "model": self.settings.llm_model,
+            "model": self.options.model,
             "messages": messages,
-            "temperature": self.settings.llm_temperature,
-            "max_tokens": self.settings.llm_max_tokens,
+            "temperature": self.options.temperature,
+            "max_tokens": self.options.max_tokens,
             "stream": stream,
         }
-        timeout = self.settings.llm_timeout
-        log.debug("POST %s model=%s stream=%s", redact(url), self.settings.llm_model, stream)
+        timeout = self.options.timeout
+        log.debug("POST %s model=%s stream=%s", redact(url), self.options.model, stream)
         try:
             with httpx.Client(timeout=timeout) as client:
                 with client.stream("POST", url, json=payload, headers=headers) as response:
@@ -286,12 +321,13 @@ class OpenAIBackend(Backend):
                         yield from _message_content(response.read(), url)
         except httpx.TimeoutException:
             raise LLMError(
-                f"no reply from {url} within {timeout:g} s; raise llm_timeout if the model is slow"
+                f"no reply from {url} within {timeout:g} s; raise timeout under [backends.openai] "
+                "if the model is slow"
             ) from None
         except httpx.ConnectError as error:
             raise LLMError(
                 f"cannot connect to {url} ({error}); is the server running, "
-                "and is llm_base_url right?"
+                "and is base_url under [backends.openai] right?"
             ) from None
         except httpx.HTTPError as error:
             raise LLMError(f"{type(error).__name__} talking to {url}: {error}") from None

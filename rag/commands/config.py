@@ -12,22 +12,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import fields
-
     from rag.backends import backend_options_in_effect
     from rag.cli import settings_from
-    from rag.config import backend_variable, setting_names
+    from rag.config import setting_names
+    from rag.loading import loader_options_in_effect
 
     settings = settings_from(args)
     for name in setting_names():
         value = getattr(settings, name)
         print(f"{name} = {str(value)!r}    # RAG_{name.upper()}")
-    for backend, options in backend_options_in_effect(settings).items():
-        print(f"\n[backends.{backend}]")
-        if isinstance(options, str):  # the backend failed to load: say why, go on
+    print_option_tables("backends", backend_options_in_effect(settings))
+    print_option_tables("loaders", loader_options_in_effect(settings))
+    return 0
+
+
+def print_option_tables(kind: str, in_effect: dict) -> None:
+    """One rag.toml table per extension: its options in effect, each with its variable."""
+    from dataclasses import fields
+
+    from rag.config import option_variable
+
+    for name, options in in_effect.items():
+        print(f"\n[{kind}.{name}]")
+        if isinstance(options, str):  # the extension failed to load: say why, go on
             print(f"# {options}")
             continue
+        if not fields(options):
+            print("# (no options)")
         for field in fields(options):
             value = getattr(options, field.name)
-            print(f"{field.name} = {value!r}    # {backend_variable(backend, field.name)}")
-    return 0
+            print(f"{field.name} = {value!r}    # {option_variable(kind, name, field.name)}")

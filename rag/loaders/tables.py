@@ -15,6 +15,7 @@ from rag.loading import (
     Extracted,
     Loader,
     LoaderOptions,
+    TextOptions,
     clean_text,
     decode_text,
     join_parts,
@@ -32,6 +33,15 @@ class TableOptions(LoaderOptions):
             raise ValueError(
                 f"max_rows_per_sheet must be at least 1, got {self.max_rows_per_sheet}"
             )
+
+
+@dataclass(frozen=True)
+class CsvOptions(TableOptions, TextOptions):
+    """A text table's options: the row limit, and the text encoding."""
+
+    def __post_init__(self) -> None:
+        TableOptions.__post_init__(self)
+        TextOptions.__post_init__(self)
 
 
 def rows_as_text(rows: Iterable[Sequence[Any]], max_rows: int) -> tuple[str, bool]:
@@ -118,11 +128,11 @@ class CsvLoader(Loader):
     name = "csv"
     suffixes = (".csv", ".tsv")
     description = "comma- (or tab-, semicolon-) separated tables: one row a line with its headers"
-    Options = TableOptions
+    Options = CsvOptions
 
     def extract(self, path: Path) -> Extracted:
-        assert isinstance(self.options, TableOptions)
-        text = decode_text(path.read_bytes(), path)
+        assert isinstance(self.options, CsvOptions)
+        text = decode_text(path.read_bytes(), path, self.options.encoding)
         try:
             dialect: Any = csv.Sniffer().sniff(text[:65536], delimiters=",;\t|")
         except csv.Error:  # one column, or too irregular to tell: commas

@@ -5,34 +5,44 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rag.loading import Extracted, Loader, clean_text, decode_text, heading_title
+from rag.loading import Extracted, Loader, TextOptions, clean_text, decode_text, heading_title
 
 # Tags whose content is code or chrome, never document text.
 HTML_SKIPPED_TAGS = ("script", "style", "noscript", "template", "svg", "head")
 
 
-class TextLoader(Loader):
+class TextFileLoader(Loader):
+    """A loader of files that are text: decoded by the `encoding` option, or detected."""
+
+    Options = TextOptions
+    options: TextOptions
+
+    def read_text(self, path: Path) -> str:
+        return decode_text(path.read_bytes(), path, self.options.encoding)
+
+
+class TextLoader(TextFileLoader):
     name = "text"
     suffixes = (".txt",)
     description = "plain text in any encoding"
 
     def extract(self, path: Path) -> Extracted:
-        text = decode_text(path.read_bytes(), path)
+        text = self.read_text(path)
         return Extracted(text, title=heading_title(text))
 
 
-class MarkdownLoader(Loader):
+class MarkdownLoader(TextFileLoader):
     name = "markdown"
     suffixes = (".md", ".markdown")
     description = "Markdown; the first # heading is the title"
 
     def extract(self, path: Path) -> Extracted:
-        text = decode_text(path.read_bytes(), path)
+        text = self.read_text(path)
         match = re.search(r"^\s{0,3}#\s+(.+?)\s*#*\s*$", text, flags=re.MULTILINE)
         return Extracted(text, title=match.group(1).strip() if match else heading_title(text))
 
 
-class HtmlLoader(Loader):
+class HtmlLoader(TextFileLoader):
     name = "html"
     suffixes = (".html", ".htm")
     description = "web pages: the visible text, by paragraph; <title> or the first heading"
@@ -40,7 +50,7 @@ class HtmlLoader(Loader):
     def extract(self, path: Path) -> Extracted:
         from bs4 import BeautifulSoup
 
-        soup = BeautifulSoup(decode_text(path.read_bytes(), path), "html.parser")
+        soup = BeautifulSoup(self.read_text(path), "html.parser")
         title = soup.title.get_text(" ", strip=True) if soup.title else ""
         for tag in soup(HTML_SKIPPED_TAGS):
             tag.decompose()

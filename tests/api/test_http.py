@@ -45,7 +45,9 @@ def test_models_are_the_backends_with_the_default_marked(client):
     assert {"extractive", "openai"} <= set(by_id)
     assert by_id["extractive"]["available"] is True and by_id["extractive"]["default"] is True
     # openai has no model configured here: listed, with what to do about it.
-    assert by_id["openai"]["available"] is False and "llm_model" in by_id["openai"]["reason"]
+    assert (
+        by_id["openai"]["available"] is False and "[backends.openai]" in by_id["openai"]["reason"]
+    )
 
 
 def test_ask_gives_the_same_object_as_rag_ask_json(client, seed_pipeline):

@@ -8,7 +8,6 @@ and used by `rag ask --backend lead` with no change to our code.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +20,6 @@ from rag.config import Settings
 from rag.errors import RagError
 
 from .backend_fakes import API_KEY, KEY_ENV
-
-PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "rag-lead-backend"
 
 
 def run_rag(
@@ -57,12 +54,13 @@ def test_an_unknown_backend_is_an_error_naming_the_registered_ones():
 
 
 def test_describe_backends_says_whether_each_is_configured():
-    infos = {i.name: i for i in describe_backends(Settings(llm_model=""))}
+    infos = {i.name: i for i in describe_backends(Settings())}
     assert infos["extractive"].availability.ok
     assert not infos["openai"].availability.ok
-    assert "llm_model" in infos["openai"].availability.reason
+    assert "model under [backends.openai]" in infos["openai"].availability.reason
 
-    infos = {i.name: i for i in describe_backends(Settings(llm_model="llama3.1"))}
+    configured = Settings().with_options("backends", "openai", model="llama3.1")
+    infos = {i.name: i for i in describe_backends(configured)}
     assert infos["openai"].availability.ok
 
 
@@ -99,7 +97,8 @@ def test_a_plugin_cannot_take_a_built_in_name(monkeypatch):
 def test_loading_a_backend_imports_nobody_elses_heavy_dependencies(name, must_not_import):
     code = (
         "import sys; from rag.backends import load_backend; from rag.config import Settings; "
-        f"load_backend({name!r}, Settings(llm_model='m')).availability(); "
+        f"load_backend({name!r}, Settings().with_options('backends', 'openai', model='m'))"
+        ".availability(); "
         f"print([m for m in {must_not_import!r} if m in sys.modules])"
     )
     result = subprocess.run(
@@ -112,30 +111,7 @@ def test_loading_a_backend_imports_nobody_elses_heavy_dependencies(name, must_no
 @pytest.fixture(scope="module")
 def plugin_path(tmp_path_factory) -> str:
     """The example plugin, pip-installed into a temporary folder for PYTHONPATH."""
-    work = tmp_path_factory.mktemp("plugin")
-    source = work / "source"
-    # Build from a copy: pip would leave build/ and *.egg-info in tests/plugins.
-    shutil.copytree(PLUGIN, source)
-    target = work / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--target",
-            str(target),
-            str(source),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return str(target)
+    return hardening.helpers.install_plugin("rag-lead-backend", tmp_path_factory.mktemp("plugin"))
 
 
 @pytest.mark.slow
@@ -146,7 +122,8 @@ def test_rag_backends_lists_an_installed_plugin(plugin_path, tmp_path):
     listed = {item["name"]: item for item in json.loads(result.stdout)}
     assert listed["lead"]["available"] is True
     assert listed["lead"]["description"].startswith("Quotes the first sentence")
-    assert listed["openai"]["available"] is False and "llm_model" in listed["openai"]["reason"]
+    assert listed["openai"]["available"] is False
+    assert "[backends.openai]" in listed["openai"]["reason"]
     assert listed["extractive"]["available"] is True
     assert listed["lead"]["options"] == {"sentence": 1}
     assert listed["extractive"]["options"]["use_reader"] is False
@@ -233,9 +210,9 @@ def test_rag_ask_backend_openai_against_a_named_server(llm_server, seed_pipeline
         str(seed_pipeline.settings.index_dir),
         "--json",
         env={
-            "RAG_LLM_BASE_URL": llm_server.base_url,
-            "RAG_LLM_MODEL": "test-model",
-            "RAG_LLM_API_KEY_ENV": KEY_ENV,
+            "RAG_BACKEND_OPENAI_BASE_URL": llm_server.base_url,
+            "RAG_BACKEND_OPENAI_MODEL": "test-model",
+            "RAG_BACKEND_OPENAI_API_KEY_ENV": KEY_ENV,
             KEY_ENV: API_KEY,
         },
         cwd=tmp_path,
@@ -267,11 +244,17 @@ def test_rag_ask_backend_openai_with_no_server_falls_back(seed_pipeline, closed_
         "openai",
         "--index",
         str(seed_pipeline.settings.index_dir),
+        # The old names still work, each with one line saying the new one.
         env={"RAG_LLM_BASE_URL": f"http://127.0.0.1:{closed_port}/v1", "RAG_LLM_MODEL": "m"},
         cwd=tmp_path,
     )
 
     assert result.returncode == 0, result.stderr
+    deprecated = [line for line in result.stderr.splitlines() if "deprecated" in line]
+    assert deprecated == [
+        "warning: $RAG_LLM_BASE_URL is deprecated; use $RAG_BACKEND_OPENAI_BASE_URL instead.",
+        "warning: $RAG_LLM_MODEL is deprecated; use $RAG_BACKEND_OPENAI_MODEL instead.",
+    ]
     assert "launched in 2010" in result.stdout
     assert "note: The LLM did not answer (cannot connect" in result.stdout
     assert "extractive (fallback)" in result.stderr

@@ -29,10 +29,10 @@ def api_key(monkeypatch):
     return API_KEY
 
 
-def backend_for(base_url: str, **settings):
-    values = dict(llm_base_url=base_url, llm_model="test-model", llm_api_key_env=KEY_ENV)
-    values.update(settings)
-    return load_backend("openai", Settings().replace(**values))
+def backend_for(base_url: str, **options):
+    values = dict(base_url=base_url, model="test-model", api_key_env=KEY_ENV)
+    values.update(options)
+    return load_backend("openai", Settings().with_options("backends", "openai", **values))
 
 
 def request(passages, question=QUESTION, **extra) -> AnswerRequest:
@@ -260,14 +260,14 @@ def test_http_500_falls_back(llm_server, passages, api_key, streaming):
 @pytest.mark.parametrize("streaming", [False, True], ids=["answer", "stream"])
 def test_a_timeout_falls_back(llm_server, passages, api_key, streaming):
     llm_server.script(Reply(GOOD_REPLY, delay=1.0))
-    backend = backend_for(llm_server.base_url, llm_timeout=0.2)
+    backend = backend_for(llm_server.base_url, timeout=0.2)
     answer = (
         run_stream(backend, request(passages))[1]
         if streaming
         else backend.answer(request(passages))
     )
 
-    assert_fell_back(answer, "within 0.2 s", "llm_timeout")
+    assert_fell_back(answer, "within 0.2 s", "raise timeout under [backends.openai]")
 
 
 def test_broken_json_falls_back(llm_server, passages, api_key):
@@ -305,7 +305,9 @@ def test_no_server_falls_back(closed_port, passages, api_key, streaming):
         else backend.answer(request(passages))
     )
 
-    assert_fell_back(answer, "cannot connect", f"127.0.0.1:{closed_port}", "llm_base_url")
+    assert_fell_back(
+        answer, "cannot connect", f"127.0.0.1:{closed_port}", "base_url under [backends.openai]"
+    )
 
 
 def test_the_fallback_is_the_extractive_answer(passages, closed_port, api_key):
@@ -326,17 +328,18 @@ def test_the_fallback_is_the_extractive_answer(passages, closed_port, api_key):
 
 # -- configuration -------------------------------------------------------------------------------
 def test_not_configured_without_a_model_and_says_which_setting():
-    backend = load_backend("openai", Settings(llm_model=""))
+    backend = load_backend("openai", Settings())
     availability = backend.availability()
 
     assert not availability.ok
-    assert "llm_model" in availability.reason and "RAG_LLM_MODEL" in availability.reason
+    assert "model under [backends.openai]" in availability.reason
+    assert "RAG_BACKEND_OPENAI_MODEL" in availability.reason
 
 
 def test_answering_unconfigured_falls_back_without_a_request(passages):
-    answer = load_backend("openai", Settings(llm_model="")).answer(request(passages))
+    answer = load_backend("openai", Settings()).answer(request(passages))
 
-    assert_fell_back(answer, "not configured", "llm_model")
+    assert_fell_back(answer, "not configured", "model under [backends.openai]")
 
 
 def test_the_llm_rewrites_a_follow_up_for_retrieval(llm_server, api_key):
@@ -369,8 +372,8 @@ def test_when_the_rewrite_fails_the_rule_is_used(closed_port, api_key):
 def test_pipeline_ask_stream_with_the_openai_backend(llm_server, seed_pipeline, api_key):
     from rag.pipeline import Pipeline
 
-    settings = seed_pipeline.settings.replace(
-        llm_base_url=llm_server.base_url, llm_model="test-model", llm_api_key_env=KEY_ENV
+    settings = seed_pipeline.settings.with_options(
+        "backends", "openai", base_url=llm_server.base_url, model="test-model", api_key_env=KEY_ENV
     )
     pipeline = Pipeline(settings, embedder=seed_pipeline.embedder)  # share the loaded model
     llm_server.script(
@@ -407,7 +410,7 @@ def test_pipeline_ask_stream_with_the_openai_backend(llm_server, seed_pipeline, 
 def test_requests_carry_max_tokens(llm_server, passages, api_key):
     llm_server.script(GOOD_REPLY, GOOD_REPLY)
     backend_for(llm_server.base_url).answer(request(passages))
-    backend_for(llm_server.base_url, llm_max_tokens=64).answer(request(passages))
+    backend_for(llm_server.base_url, max_tokens=64).answer(request(passages))
     assert [sent.body["max_tokens"] for sent in llm_server.requests] == [400, 64]
 
 
@@ -417,14 +420,12 @@ def test_a_stream_that_runs_on_is_cut_at_max_tokens(llm_server, passages, docume
     # A model that ignores max_tokens and repeats itself, as a base model does.
     pieces = ["The Bicentennial Framework ", "was launched ", "in October 2021 [1]. "]
     llm_server.script(Reply(pieces=pieces, repeat=50_000))
-    streamed, final = run_stream(
-        backend_for(llm_server.base_url, llm_max_tokens=40), request(passages)
-    )
+    streamed, final = run_stream(backend_for(llm_server.base_url, max_tokens=40), request(passages))
 
     assert count_tokens("".join(streamed)) <= 40
     # We hung up: the server could not write the rest of its ~12 MB.
     assert llm_server.events_sent < 3 * 50_000
-    assert "cut at llm_max_tokens = 40 tokens" in " ".join(final.notices)
+    assert "cut at max_tokens = 40 tokens ([backends.openai])" in " ".join(final.notices)
     assert final.backend == "openai" and final.citations
     assert_verbatim(final, documents)
 
@@ -433,7 +434,7 @@ def test_a_reply_the_server_cut_at_max_tokens_says_so(llm_server, passages, api_
     llm_server.script(Reply(GOOD_REPLY, finish_reason="length"))
     answer = backend_for(llm_server.base_url).answer(request(passages))
     assert answer.backend == "openai"
-    assert "cut at llm_max_tokens = 400 tokens" in " ".join(answer.notices)
+    assert "cut at max_tokens = 400 tokens ([backends.openai])" in " ".join(answer.notices)
 
 
 @pytest.mark.parametrize(

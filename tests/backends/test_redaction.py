@@ -47,8 +47,8 @@ def test_an_echoed_authorization_header_is_masked_everywhere(
         pytest.skip("a stream's events are only sent to a streaming request")
     monkeypatch.setenv(KEY_ENV, API_KEY)
     llm_server.script(FAILURES[failure])
-    settings = Settings().replace(
-        llm_base_url=llm_server.base_url, llm_model="test-model", llm_api_key_env=KEY_ENV
+    settings = Settings().with_options(
+        "backends", "openai", base_url=llm_server.base_url, model="test-model", api_key_env=KEY_ENV
     )
     backend = load_backend("openai", settings)
     request = AnswerRequest(QUESTION, passages)

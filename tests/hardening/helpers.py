@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from seed_facts import REPO, rag_command
@@ -11,6 +13,7 @@ from seed_facts import REPO, rag_command
 SEED_QUESTION = "When was the Bicentennial Framework launched?"
 SEED_ANSWER = "launched in 2010"
 OUTPUT = REPO / "test-output"
+PLUGINS = REPO / "tests" / "plugins"
 
 
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -57,3 +60,34 @@ def assert_clear_error(result: subprocess.CompletedProcess, *phrases: str) -> st
     for phrase in phrases:
         assert phrase in errors[0], (phrase, errors[0])
     return errors[0]
+
+
+def install_plugin(name: str, work: Path) -> str:
+    """The example plugin tests/plugins/NAME, pip-installed into a folder: the PYTHONPATH
+    that adds it to this one (which may point at a worktree's rag).
+
+    The shared venv is left untouched; the copy keeps pip's build/ and *.egg-info out of
+    tests/plugins.
+    """
+    source = work / "source"
+    shutil.copytree(PLUGINS / name, source)
+    target = work / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return os.pathsep.join(filter(None, [str(target), os.environ.get("PYTHONPATH")]))

@@ -25,7 +25,7 @@ from .helpers import SEED_QUESTION, assert_clear_error, cli_env, run_rag
         ("top_k = 10000", ("'top_k' must be between 1 and 100", "got 10000")),
         ('mode = "semantic"', ("'mode' must be one of dense, bm25, hybrid",)),
         ("index_dir = [1, 2]", ("'index_dir'", "must be a path")),
-        ("llm_timeout = nan", ("'llm_timeout'",)),
+        ("[loaders]\npdf = 3", ("`loaders` must hold one table per loader",)),
         ("top_k = 5\ntop_k = 6", ("not valid TOML",)),
     ],
 )

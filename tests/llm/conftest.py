@@ -79,13 +79,13 @@ def llama_server(tmp_path_factory):
 
 def llm_settings(seed_pipeline, base_url: str, index_dir: Path | None = None):
     """Settings that answer with the openai backend through `base_url`."""
-    return seed_pipeline.settings.replace(
-        backend="openai",
-        llm_base_url=base_url,
-        llm_model=MODEL_ALIAS,
-        llm_max_tokens=MAX_TOKENS,
-        llm_timeout=120.0,
-        index_dir=index_dir,
+    return seed_pipeline.settings.replace(backend="openai", index_dir=index_dir).with_options(
+        "backends",
+        "openai",
+        base_url=base_url,
+        model=MODEL_ALIAS,
+        max_tokens=MAX_TOKENS,
+        timeout=120.0,
     )
 
 

@@ -55,10 +55,10 @@ def documents(seed_pipeline):
 def test_rag_ask_answers_through_the_real_server(llama_server, seed_pipeline, documents, tmp_path):
     env = cli_env(
         tmp_path,
-        RAG_LLM_BASE_URL=llama_server.base_url,
-        RAG_LLM_MODEL=MODEL_ALIAS,
-        RAG_LLM_MAX_TOKENS=str(MAX_TOKENS),
-        RAG_LLM_TIMEOUT="120",
+        RAG_BACKEND_OPENAI_BASE_URL=llama_server.base_url,
+        RAG_BACKEND_OPENAI_MODEL=MODEL_ALIAS,
+        RAG_BACKEND_OPENAI_MAX_TOKENS=str(MAX_TOKENS),
+        RAG_BACKEND_OPENAI_TIMEOUT="120",
     )
     index = str(seed_pipeline.settings.index_dir)
     result = run_rag(
@@ -107,8 +107,8 @@ def test_a_server_killed_mid_answer_gives_the_extractive_answer(
     server = LlamaServer(tmp_path)
     try:
         # Room to ramble, so that the kill lands while the model is still writing.
-        settings = llm_settings(seed_pipeline, server.base_url, index_copy).replace(
-            llm_max_tokens=400
+        settings = llm_settings(seed_pipeline, server.base_url, index_copy).with_options(
+            "backends", "openai", max_tokens=400
         )
         pipeline = Pipeline(settings, embedder=seed_pipeline.embedder)
         stream = pipeline.ask_stream(QUESTION)
