@@ -6,6 +6,7 @@ import dataclasses
 import math
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -168,6 +169,21 @@ class Settings:
             return options_class(**values)
         except ValueError as error:
             raise RagError(f"{noun.capitalize()} {name!r}: {error}") from None
+
+    def warn_about_unclaimed_options(self, kind: str, names: Iterable[str]) -> None:
+        """Warn, once, about options given for a `kind` of extension that no name in `names`
+        has: a misspelled table ([loaders.pdff]) or variable would otherwise do nothing."""
+        plugin = plugin_kind(kind)
+        names = sorted(names)
+        prefixes = tuple(option_variable(kind, name, "") for name in names)
+        for given in self.given_options:
+            if given.kind != kind or given.name in names or given.key.startswith(prefixes):
+                continue
+            what = given.source if given.name else f"${given.key}"
+            note_once(
+                f"warning: {what} sets an option of no {plugin.noun} and is ignored; "
+                f"{plugin.table}: {', '.join(names)}."
+            )
 
     def backend_options(self, backend: str, options_class: type[T]) -> T:
         """Answer backend `backend`'s options (see `plugin_options`)."""

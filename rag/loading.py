@@ -139,6 +139,7 @@ class Loaders:
         from rag.config import Settings
 
         settings = settings if settings is not None else Settings()
+        settings.warn_about_unclaimed_options("loaders", (c.name for c in loader_classes()))
         made = {
             loader_class: loader_class(
                 settings.plugin_options("loaders", loader_class.name, loader_class.Options)

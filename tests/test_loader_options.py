@@ -83,6 +83,23 @@ def test_a_wrong_loader_option_is_refused_naming_it(tmp_path, toml, environ, exp
     assert expected.format(path=tmp_path / "rag.toml") in str(error.value)
 
 
+def test_options_for_a_loader_that_does_not_exist_are_warned_about(tmp_path, caplog, monkeypatch):
+    import logging
+
+    import rag.config
+
+    monkeypatch.setattr(rag.config, "_noted", set())
+    settings = settings_with(tmp_path, "[loaders.pdff]\nocr = false\n", {"RAG_LOADER_TXT_X": "1"})
+    with caplog.at_level(logging.WARNING, logger="rag.config"):
+        Loaders(settings)
+    warnings = [record.getMessage() for record in caplog.records]
+    assert [warning.split(";")[0] for warning in warnings] == [
+        f"warning: {tmp_path / 'rag.toml'} [loaders.pdff] sets an option of no loader and is ignored",
+        "warning: $RAG_LOADER_TXT_X sets an option of no loader and is ignored",
+    ]
+    assert all("; loaders: csv, docx, " in warning and ", pdf, " in warning for warning in warnings)
+
+
 def test_a_wrong_loader_option_stops_an_ingest_before_anything_is_read(scratch_pipeline, tmp_path):
     (tmp_path / "a.txt").write_text("The ferry leaves at noon.", encoding="utf-8")
     settings = scratch_pipeline.settings.with_options("loaders", "pdf", ocr="yes")

@@ -65,6 +65,7 @@ def load_backend(name: str, settings: Settings) -> Backend:
         raise RagError(
             f"Entry point {name!r} ({registered[name].value}) is not a rag.backends.Backend subclass."
         )
+    settings.warn_about_unclaimed_options("backends", registered)
     try:
         return backend_class(settings)
     except RagError:  # its options were wrong: the message already says which
