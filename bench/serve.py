@@ -102,7 +102,7 @@ def run(
             **{k: v for k, v in os.environ.items() if not k.startswith("RAG_")},
             "HF_HUB_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false",
-            "RAG_CONFIG": str(folder / "absent.toml"),
+            "RAG_CONFIG": "",  # no config file
         }
         shutil.copytree(REPO / "seeds", folder / "seeds")
         port = _free_port()

@@ -432,6 +432,27 @@ def warn_about_misspelled_variables(environ: dict[str, str], settings: list[str]
             )
 
 
+def config_from_environment(environ: dict[str, str]) -> Path | None:
+    """The config file when no --config is given: $RAG_CONFIG's, or ./rag.toml if present.
+
+    A file named explicitly must exist: a typo in the name would otherwise leave every
+    setting at its default without a word. An empty $RAG_CONFIG means no config file.
+    """
+    if "RAG_CONFIG" not in environ:
+        return Path("rag.toml")  # optional: read only if it is there
+    named = environ["RAG_CONFIG"].strip()
+    if not named:
+        return None
+    path = Path(named)
+    if not path.is_file():
+        problem = "is not a file" if path.exists() else "does not exist"
+        raise RagError(
+            f"Config file {path} (named by $RAG_CONFIG) {problem}. Point RAG_CONFIG at a "
+            "TOML file, or set it empty (RAG_CONFIG=) to read no config file."
+        )
+    return path
+
+
 def load_settings(
     config_file: Path | None = None,
     environ: dict[str, str] | None = None,
@@ -444,10 +465,10 @@ def load_settings(
     moved: list[GivenOption] = []
     given: list[GivenOption] = []
 
-    path = config_file or Path(environ.get("RAG_CONFIG", "rag.toml"))
-    if config_file is not None and not path.is_file():
+    path = config_file or config_from_environment(environ)
+    if config_file is not None and not config_file.is_file():
         raise RagError(f"Config file {path} does not exist.")
-    if path.is_file():
+    if path is not None and path.is_file():
         # Imported here: `rag --help` reads no settings file and need not pay for it.
         import tomllib
 

@@ -50,6 +50,23 @@ def test_missing_config_file_is_an_error(tmp_path):
         load_settings(tmp_path / "absent.toml", environ={})
 
 
+@pytest.mark.parametrize("named", ["absent.toml", "."])
+def test_a_config_file_named_by_rag_config_must_be_a_file(tmp_path, named):
+    path = tmp_path / named
+    with pytest.raises(RagError) as caught:
+        load_settings(environ={"RAG_CONFIG": str(path)})
+    assert f"Config file {path} (named by $RAG_CONFIG)" in str(caught.value)
+    assert "RAG_CONFIG=" in str(caught.value)
+
+
+def test_an_empty_rag_config_reads_no_file(tmp_path, monkeypatch):
+    (tmp_path / "rag.toml").write_text("top_k = 7\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(environ={}).top_k == 7  # ./rag.toml, read when no variable is set
+    assert load_settings(environ={"RAG_CONFIG": ""}).top_k == 5
+    assert load_settings(environ={"RAG_CONFIG": "rag.toml"}).top_k == 7
+
+
 def test_a_misspelled_variable_is_named_with_the_closest_setting(caplog):
     import logging
 

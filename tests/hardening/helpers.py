@@ -23,7 +23,7 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         HF_HUB_OFFLINE="1",
         TOKENIZERS_PARALLELISM="false",
         GRADIO_ANALYTICS_ENABLED="False",
-        RAG_CONFIG=str(tmp_path / "absent.toml"),
+        RAG_CONFIG="",  # no config file: a developer's own rag.toml is not read
     )
     env.update(extra)
     return env

@@ -91,3 +91,30 @@ def test_the_chat_window_refuses_a_top_k_out_of_range_as_a_message(seed_pipeline
         reply = updates[-1][0][-1]["content"]
         assert "rag-error" in reply
         assert "'top_k' must be between 1 and 100" in html.unescape(reply)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["ask", "config"])
+@pytest.mark.parametrize("named", ["missing.toml", "a-folder"])
+def test_a_config_file_named_by_rag_config_must_exist(tmp_path, command, named):
+    (tmp_path / "a-folder").mkdir()
+    # A ./rag.toml is there, but RAG_CONFIG names another file: it is not used instead.
+    (tmp_path / "rag.toml").write_text("top_k = 7\n", encoding="utf-8")
+    args = ["ask", SEED_QUESTION] if command == "ask" else ["config"]
+    path = tmp_path / named
+    result = run_rag(*args, cwd=tmp_path, env=cli_env(tmp_path, RAG_CONFIG=str(path)), timeout=60)
+    assert_clear_error(result, f"Config file {path}", "$RAG_CONFIG", "RAG_CONFIG=")
+    assert not (tmp_path / ".rag").exists()  # nothing indexed with the default settings
+
+
+@pytest.mark.slow
+def test_an_empty_rag_config_reads_no_config_file(tmp_path):
+    (tmp_path / "rag.toml").write_text("top_k = 7\n", encoding="utf-8")
+    env = cli_env(tmp_path)
+    read = run_rag("config", cwd=tmp_path, env={**env, "RAG_CONFIG": str(tmp_path / "rag.toml")})
+    assert "top_k = '7'" in read.stdout, read.stderr
+    ignored = run_rag("config", cwd=tmp_path, env={**env, "RAG_CONFIG": ""})
+    assert ignored.returncode == 0, ignored.stderr
+    assert "top_k = '5'" in ignored.stdout
+    del env["RAG_CONFIG"]  # unset: ./rag.toml is read when it is there
+    assert "top_k = '7'" in run_rag("config", cwd=tmp_path, env=env).stdout

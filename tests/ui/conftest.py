@@ -34,7 +34,7 @@ def server_env(tmp: Path, **extra: str) -> dict[str, str]:
         TOKENIZERS_PARALLELISM="false",
         GRADIO_TEMP_DIR=str(tmp / "gradio"),
         # A developer's own config must not change what the tests see.
-        RAG_CONFIG=str(tmp / "absent.toml"),
+        RAG_CONFIG="",
     )
     env.pop("RAG_CHAT_USER", None)
     env.pop("RAG_CHAT_PASSWORD", None)

@@ -104,7 +104,7 @@ def test_backend_selector_lists_every_registered_backend(page, screenshot):
     from rag.config import load_settings
 
     # The server's settings: this environment, and no rag.toml (see server_env).
-    infos = describe_backends(load_settings(environ={**os.environ, "RAG_CONFIG": "absent.toml"}))
+    infos = describe_backends(load_settings(environ={**os.environ, "RAG_CONFIG": ""}))
     page.locator("#rag-backend input").click()
     options = page.get_by_role("option")
     expect(options).to_have_count(len(infos))

@@ -54,7 +54,7 @@ def test_listening_beyond_this_machine_without_sign_in_warns(tmp_path, signed_in
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_CHAT_")}
-    env["RAG_CONFIG"] = str(tmp_path / "absent.toml")
+    env["RAG_CONFIG"] = ""  # no config file
     if signed_in:
         env.update(RAG_CHAT_USER="ana", RAG_CHAT_PASSWORD="s3cret")
     with socket.socket() as taken:  # a busy port: the command stops after its checks
