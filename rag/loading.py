@@ -93,21 +93,11 @@ class FoundFile:
 @lru_cache(maxsize=1)
 def _loader_classes() -> dict[str, type[Loader]]:
     """Every registered loader class by the file suffix it reads (ours win a tie)."""
-    from rag.plugins import registered
+    from rag.plugins import load_entry_point, registered
 
     by_suffix: dict[str, type[Loader]] = {}
-    for name, entry_point in registered(ENTRY_POINT_GROUP).items():
-        try:
-            loader_class = entry_point.load()
-        except Exception as error:  # a third party's import error must not stop an ingest
-            raise RagError(
-                f"File loader {name!r} ({entry_point.value}) failed to load: "
-                f"{type(error).__name__}: {error}"
-            ) from None
-        if not (isinstance(loader_class, type) and issubclass(loader_class, Loader)):
-            raise RagError(
-                f"Entry point {name!r} ({entry_point.value}) is not a rag.loading.Loader subclass."
-            )
+    for entry_point in registered(ENTRY_POINT_GROUP).values():
+        loader_class = load_entry_point(entry_point, Loader, "file loader")
         for suffix in loader_class.suffixes:
             by_suffix.setdefault(suffix.lower(), loader_class)
     if not by_suffix:

@@ -1,4 +1,4 @@
-"""Extension points found through Python entry-point groups (answer backends, loaders).
+"""Extension points found through Python entry-point groups (answer backends, loaders, stores).
 
 Our own implementations register through the same entry points a third party's would
 (see pyproject.toml); only a chosen implementation's module is imported. Each one owns
@@ -8,15 +8,19 @@ from its own rag.toml table (`Settings.plugin_options`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, distributions
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
+
+from rag.errors import RagError
 
 if TYPE_CHECKING:
     from rag.config import Settings
 
 OUR_DISTRIBUTION = "rag"
+C = TypeVar("C", bound=type)
 
 
 def registered(group: str) -> dict[str, EntryPoint]:
@@ -56,7 +60,6 @@ def options_in_effect(
     loaded, never made, so nothing connects or loads a model.
     """
     from rag.config import plugin_kind
-    from rag.errors import RagError
 
     noun = plugin_kind(kind).noun
     found: dict[str, PluginOptions | str] = {}
@@ -68,3 +71,80 @@ def options_in_effect(
         except Exception as error:  # a third party's import error must not hide the others
             found[name] = f"{noun} {name!r} failed to load: {type(error).__name__}: {error}"
     return found
+
+
+def load_class(
+    group: str,
+    name: str,
+    base_class: C,
+    what: str,
+    choices: Mapping[str, EntryPoint] | None = None,
+) -> C:
+    """The class registered as `name` in entry-point group `group`, a subclass of `base_class`.
+
+    `what` names the kind in errors ("answer backend"); `choices` replaces the group's
+    registered entry points. Every failure is a RagError: an unknown name lists the known
+    ones, and a class that fails to import or has the wrong type is named with the
+    package that registered it and what to do.
+    """
+    choices = registered(group) if choices is None else choices
+    if name not in choices:
+        known = ", ".join(sorted(choices)) or "none (is the package installed?)"
+        raise RagError(f"No {what} named {name!r}. Registered {what}s: {known}.")
+    return load_entry_point(choices[name], base_class, what)
+
+
+def load_entry_point(entry_point: EntryPoint, base_class: C, what: str) -> C:
+    """The class `entry_point` names, checked to subclass `base_class` (see load_class)."""
+    package = distribution_name(entry_point)
+    named = f"{what.capitalize()} {entry_point.name!r} ({entry_point.value}, from the {package} package)"
+    try:
+        found = entry_point.load()
+    except Exception as error:  # a third party's import error must not crash the product
+        raise RagError(
+            f"{named} failed to load: {type(error).__name__}: {error}. "
+            f"{_remedy(entry_point, package, error)}"
+        ) from None
+    if not (isinstance(found, type) and issubclass(found, base_class)):
+        raise RagError(
+            f"{named} is not a {public_name(base_class)} subclass. "
+            f"{_remedy(entry_point, package, None)}"
+        )
+    return found
+
+
+def distribution_name(entry_point: EntryPoint) -> str:
+    """The name of the package that registered `entry_point` (ours when it was made by hand)."""
+    distribution = getattr(entry_point, "dist", None)
+    return distribution.metadata["Name"] if distribution is not None else OUR_DISTRIBUTION
+
+
+def public_name(cls: type) -> str:
+    """`cls` by the name a plugin imports it from: rag.backends.Backend, not rag.backends.base.Backend."""
+    module = cls.__module__
+    parent = module.rpartition(".")[0]
+    if parent and getattr(sys.modules.get(parent), cls.__name__, None) is cls:
+        module = parent
+    return f"{module}.{cls.__name__}"
+
+
+def _remedy(entry_point: EntryPoint, package: str, error: Exception | None) -> str:
+    """What the user can do about a plugin that cannot be used."""
+    if package != OUR_DISTRIBUTION:
+        return f"Update or fix the {package} package, or remove it (`pip uninstall {package}`)."
+    if isinstance(error, ImportError):
+        if entry_point.name in _our_extras():
+            return f"Install its extra: `pip install 'rag[{entry_point.name}]'`."
+        return f"Install what it needs ({error.name or error}), or pick another."
+    # Our own entry point names something else: the installed metadata is older than the code.
+    return "Run `make install` (or `pip install -e .`) again to refresh the package's metadata."
+
+
+def _our_extras() -> list[str]:
+    """The optional dependency groups our installed package offers (`rag[milvus]`, ...)."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        return metadata(OUR_DISTRIBUTION).get_all("Provides-Extra") or []
+    except PackageNotFoundError:
+        return []

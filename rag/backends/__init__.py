@@ -20,7 +20,7 @@ from rag.backends.base import (
 )
 from rag.config import Settings
 from rag.errors import RagError
-from rag.plugins import options_in_effect, registered
+from rag.plugins import load_class, load_entry_point, options_in_effect, registered
 
 ENTRY_POINT_GROUP = "rag.backends"
 
@@ -52,19 +52,7 @@ def backend_names() -> list[str]:
 def load_backend(name: str, settings: Settings) -> Backend:
     """An instance of the backend registered as `name`."""
     registered = _entry_points()
-    if name not in registered:
-        known = ", ".join(sorted(registered)) or "none (is the package installed?)"
-        raise RagError(f"No answer backend named {name!r}. Registered backends: {known}.")
-    try:
-        backend_class = registered[name].load()
-    except Exception as error:  # a third party's import error must not crash the product
-        raise RagError(
-            f"Answer backend {name!r} failed to load: {type(error).__name__}: {error}"
-        ) from None
-    if not (isinstance(backend_class, type) and issubclass(backend_class, Backend)):
-        raise RagError(
-            f"Entry point {name!r} ({registered[name].value}) is not a rag.backends.Backend subclass."
-        )
+    backend_class = load_class(ENTRY_POINT_GROUP, name, Backend, "answer backend", registered)
     settings.warn_about_unclaimed_options("backends", registered)
     try:
         return backend_class(settings)
@@ -90,8 +78,11 @@ def backend_options_in_effect(settings: Settings) -> dict[str, BackendOptions | 
 
     Only the backend classes are loaded, not made: no backend connects or loads a model.
     """
-    entry_points = sorted(_entry_points().items())
-    return options_in_effect(settings, "backends", [(name, ep.load) for name, ep in entry_points])
+    classes = [
+        (name, lambda ep=ep: load_entry_point(ep, Backend, "answer backend"))
+        for name, ep in sorted(_entry_points().items())
+    ]
+    return options_in_effect(settings, "backends", classes)
 
 
 def describe_backends(settings: Settings) -> list[BackendInfo]:

@@ -40,26 +40,11 @@ def store_class(name: str) -> type[VectorStore]:
     """The class registered as vector store `name`."""
     from importlib.metadata import EntryPoint
 
-    registered = {
+    choices = {
         ours: EntryPoint(ours, target, ENTRY_POINT_GROUP) for ours, target in OUR_STORES.items()
     }
-    registered.update(plugins.registered(ENTRY_POINT_GROUP))
-    if name not in registered:
-        known = ", ".join(sorted(registered)) or "none (is the package installed?)"
-        raise RagError(f"No vector store named {name!r}. Registered vector stores: {known}.")
-    try:
-        found = registered[name].load()
-    except ImportError as error:
-        raise RagError(
-            f"Vector store {name!r} cannot be imported ({error}); install its extra, "
-            f"e.g. `pip install 'rag[{name}]'`."
-        ) from None
-    if not (isinstance(found, type) and issubclass(found, VectorStore)):
-        raise RagError(
-            f"Entry point {name!r} ({registered[name].value}) is not a "
-            "rag.vector_stores.VectorStore subclass."
-        )
-    return found
+    choices.update(plugins.registered(ENTRY_POINT_GROUP))
+    return plugins.load_class(ENTRY_POINT_GROUP, name, VectorStore, "vector store", choices)
 
 
 def open_external(
