@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from rag.pipeline import Pipeline
 pytestmark = pytest.mark.slow
 # Generous: the machine is shared; the README gives the measured figures (about 1-2 s).
 FOLLOW_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 30
 
 
 def start_watcher(folder, index, log, ignoring_interrupts: bool = False):
@@ -54,6 +56,26 @@ def wait_for(index, expected: dict[str, int], watcher, log_path) -> float:
     raise AssertionError(f"index {indexed(index)} != {expected}\n{log_path.read_text()}")
 
 
+def stop(watcher, log_path, stop_signal=signal.SIGINT, timeout: float = STOP_TIMEOUT_S) -> int:
+    """Stop the watcher with `stop_signal` and return its exit code.
+
+    One that has not stopped after `timeout` is killed, so that a hung watcher never
+    outlives the test run, and the test fails saying so.
+    """
+    if watcher.poll() is not None:
+        return watcher.returncode
+    watcher.send_signal(stop_signal)
+    try:
+        return watcher.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        watcher.kill()
+        watcher.wait()
+        raise AssertionError(
+            f"the watcher did not stop within {timeout} s of {stop_signal.name}; killed it\n"
+            + log_path.read_text()
+        ) from None
+
+
 def write(path, text: str) -> int:
     path.write_text(text, encoding="utf-8")
     return len(text)
@@ -71,8 +93,7 @@ def watching(tmp_path, first_file: str, first_text: str):
             wait_for(index, expected, watcher, log_path)
             yield Watched(folder, index, log_path, log, watcher, expected)
         finally:
-            watcher.send_signal(signal.SIGINT)
-            watcher.wait(timeout=30)
+            stop(watcher, log_path)
 
 
 @dataclass
@@ -100,8 +121,7 @@ def test_the_index_follows_adds_changes_renames_and_deletes(tmp_path):
         (folder / "boats.txt").unlink()
         seconds["delete"] = w.follows(keep)
         print("seconds to follow:", seconds)
-        w.watcher.send_signal(signal.SIGINT)
-        assert w.watcher.wait(timeout=30) == 0, w.log_path.read_text()
+        assert stop(w.watcher, w.log_path) == 0, w.log_path.read_text()
     assert "Stopped watching" in w.log_path.read_text()
 
 
@@ -122,8 +142,7 @@ def test_a_killed_watcher_loses_nothing_and_catches_up_on_restart(tmp_path):
         try:
             wait_for(w.index, {**burst, "later": later}, restarted, w.log_path)
         finally:
-            restarted.send_signal(signal.SIGINT)
-            restarted.wait(timeout=30)
+            stop(restarted, w.log_path)
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
@@ -135,9 +154,29 @@ def test_ctrl_c_or_sigterm_stops_a_watcher_started_with_interrupts_ignored(tmp_p
         watcher = start_watcher(folder, index, log, ignoring_interrupts=True)
         try:
             wait_for(index, expected, watcher, log_path)
-            watcher.send_signal(stop_signal)
-            assert watcher.wait(timeout=30) == 0, log_path.read_text()
+            assert stop(watcher, log_path, stop_signal) == 0, log_path.read_text()
         finally:
-            if watcher.poll() is None:
+            if watcher.poll() is None:  # it failed before it was asked to stop
                 watcher.kill()
+                watcher.wait()
     assert "Stopped watching" in log_path.read_text()
+
+
+def test_a_watcher_that_ignores_the_stop_signal_is_killed_not_left_running(tmp_path):
+    # Stands in for a hung watcher: it ignores Ctrl-C and sleeps.
+    code = (
+        "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(120)"
+    )
+    hung = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert hung.stdout.readline() == "ready\n"  # the handler is in place
+    log_path = tmp_path / "hung.log"
+    log_path.write_text("")
+    try:
+        with pytest.raises(AssertionError, match="did not stop within 1 s of SIGINT; killed it"):
+            stop(hung, log_path, timeout=1)
+        assert hung.poll() == -signal.SIGKILL
+    finally:
+        if hung.poll() is None:
+            hung.kill()
+            hung.wait()
