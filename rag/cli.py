@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -80,6 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args) or 0)
+    except BrokenPipeError:
+        # The reader of the output left (`rag docs | head`): stop quietly, as `cat` does.
+        # stdout goes to devnull so that Python's own flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (RagError, OSError) as error:
         # An OSError (a full disk, a read-only folder, a path that is a file) says which itself.
         print(f"error: {error}", file=sys.stderr)

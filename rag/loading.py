@@ -248,7 +248,7 @@ def find_files(paths: Iterable[Path]) -> tuple[list[FoundFile], list[str]]:
                     found.append(FoundFile(candidate, document_id(candidate)))
                 elif candidate.is_symlink() and not candidate.exists():
                     # exists() follows the link: False for one that points nowhere or in a loop.
-                    problems.append(f"{candidate}: {_broken_link(candidate)}; skipped")
+                    problems.append(f"{candidate}: {_broken_link(candidate)}")
         elif path.is_file():
             if path.suffix.lower() in suffixes:
                 found.append(FoundFile(path, document_id(path)))

@@ -77,6 +77,25 @@ def test_ask_in_a_new_folder_builds_the_index_over_seeds(tmp_path):
     assert "note" in listing.stdout and "1 documents" in listing.stdout
 
 
+@pytest.mark.slow
+def test_output_piped_to_a_reader_that_leaves_stops_quietly(tmp_path):
+    # `rag config | head -1`: the reader closes the pipe before rag writes all (or any) of it.
+    reader, writer = os.pipe()
+    os.close(reader)
+    result = subprocess.run(
+        rag_command("config"),
+        stdout=writer,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+        env={**os.environ, "RAG_CONFIG": ""},
+        cwd=tmp_path,
+    )
+    os.close(writer)
+    assert result.stderr == ""
+    assert result.returncode == 1
+
+
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
