@@ -290,8 +290,11 @@ def uploaded_files(files: list[str], folder: Path) -> tuple[list[Path], list[str
     for name in files:
         given = Path(name)
         real = given.resolve() if given.is_absolute() else None
-        if real is not None and real.is_relative_to(real_folder):
+        if real is not None and real.is_relative_to(real_folder) and real.is_file():
             accepted.append(real)
+        elif real is not None and real.is_relative_to(real_folder):
+            # The upload folder itself, or one in it: it holds every session's uploads.
+            refused.append(f"Refused {given.name}: only uploaded files can be added, not a folder.")
         elif real is not None and any(
             Path(os.path.normpath(given)).is_relative_to(f) for f in (folder, real_folder)
         ):

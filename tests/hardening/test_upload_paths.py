@@ -113,6 +113,25 @@ def test_the_upload_handler_reads_only_files_in_the_upload_folder(
     assert indexed_ids(scratch_pipeline) == before
 
 
+def test_the_upload_folder_named_by_a_remote_client_is_refused(chat, tmp_path):
+    # Gradio lets a path inside its upload folder through; the folder holds every
+    # session's uploads, including files since removed from the index.
+    from gradio.utils import get_upload_folder
+
+    pipeline, _, url = chat
+    other_session = Path(get_upload_folder()) / f"other-{uuid.uuid4().hex}"
+    other_session.mkdir(parents=True)
+    (other_session / "payroll.txt").write_text(SECRET, encoding="utf-8")
+    before = indexed_ids(pipeline)
+    try:
+        for folder in (Path(get_upload_folder()), other_session):
+            outcome = upload_as_remote_client(url, folder)
+            assert f"Refused {folder.name}: only uploaded files can be added" in outcome, outcome
+    finally:
+        shutil.rmtree(other_session)
+    assert indexed_ids(pipeline) == before
+
+
 def test_a_file_really_uploaded_is_still_indexed(chat, tmp_path):
     from gradio_client import handle_file
 
@@ -147,6 +166,11 @@ def test_paths_are_checked_against_the_real_upload_folder(tmp_path):
 
     assert accepted == [inside.resolve(), inside.resolve()]
     assert len(refused) == 2 and all("not in the upload folder" in r for r in refused)
+    for not_a_file in (folder, folder / "a"):
+        assert uploaded_files([str(not_a_file)], folder) == (
+            [],
+            [f"Refused {not_a_file.name}: only uploaded files can be added, not a folder."],
+        )
 
 
 def test_a_backend_outside_the_choices_is_refused_in_one_log_line(chat, capfd, caplog):
