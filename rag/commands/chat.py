@@ -47,9 +47,9 @@ def is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback  # "[::1]" as in a URL
     except ValueError:
-        return False  # a host name: assume others can reach it
+        return False  # a host name: it may resolve to any interface
 
 
 def open_to_the_network_warning(host: str) -> str:

@@ -36,20 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def is_loopback(host: str) -> bool:
-    """Whether `host` is reachable from this machine only."""
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to any interface
-
-
 def api_token(host: str, environ) -> str | None:
     """The token to require, or None; refuses to serve beyond loopback without one."""
+    from rag.commands.chat import is_loopback
     from rag.errors import RagError
 
     token = environ.get(TOKEN_VARIABLE, "")

@@ -76,5 +76,5 @@ def test_listening_beyond_this_machine_without_sign_in_warns(tmp_path, signed_in
 def test_loopback_hosts_are_told_from_others():
     from rag.commands.chat import is_loopback
 
-    assert all(is_loopback(h) for h in ("127.0.0.1", "127.1.2.3", "::1", "localhost"))
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.1.2.3", "::1", "[::1]", "LocalHost"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.5", "example.org"))
