@@ -136,11 +136,13 @@ def test_a_sentence_found_in_two_documents_is_quoted_once(scratch_pipeline, tmp_
     assert answer.text.count(sentence) == 1
 
 
-def reader_backend(seed_pipeline, use_reader: bool):
+def reader_backend(seed_pipeline, use_reader: bool, **more_options):
     from rag.backends.extractive import ExtractiveBackend
 
     return ExtractiveBackend(
-        seed_pipeline.settings.with_options("backends", "extractive", use_reader=use_reader)
+        seed_pipeline.settings.with_options(
+            "backends", "extractive", use_reader=use_reader, **more_options
+        )
     )
 
 
@@ -179,3 +181,61 @@ def test_by_default_the_reader_is_not_loaded(seed_pipeline):
     answer = answer_with(backend, seed_pipeline, "When was the Bicentennial Framework launched?")
     assert "launched in 2010" in answer.text and "read" not in answer.timings_ms
     assert backend._reader is None
+
+
+class _ReaderFavouring:
+    """Stands in for the reader: the one sentence holding `words` reads as the answer."""
+
+    loaded = True
+
+    def __init__(self, words: str) -> None:
+        from rag.backends.reader import Calibration
+
+        self.words = words
+        self.calibration = Calibration(weights=(1.0, 0.0, 0.0, 0.0), threshold=0.5, candidates=8)
+        self.read: list[str] = []
+
+    def logits(self, question, sentences):
+        import numpy as np
+
+        self.read += sentences
+        return np.array([4.0 if self.words in s else -4.0 for s in sentences], dtype=np.float32)
+
+
+def test_with_the_reader_choosing_it_quotes_its_choice_not_the_signals_first(seed_pipeline):
+    question = "When was the Bicentennial Framework launched?"
+    signals_first = answer_with(reader_backend(seed_pipeline, False), seed_pipeline, question)
+    backend = reader_backend(seed_pipeline, use_reader=True)
+    candidates = backend.rank_sentences(_request(seed_pipeline, question))
+    # A sentence the signals rank lower, yet among the eight the reader reads.
+    other = candidates[4].sentence.citation.quote
+    assert other not in signals_first.text
+    backend._reader = _ReaderFavouring(other)
+    answer = answer_with(backend, seed_pipeline, question)
+    assert len(backend._reader.read) == 8
+    assert [c.quote for c in answer.citations] == [other]
+    assert_verbatim_and_cited(seed_pipeline, answer)
+
+
+def test_the_candidates_option_bounds_what_the_reader_reads(seed_pipeline):
+    question = "When was the Bicentennial Framework launched?"
+    backend = reader_backend(seed_pipeline, use_reader=True, candidates=3)
+    candidates = backend.rank_sentences(_request(seed_pipeline, question))
+    backend._reader = _ReaderFavouring(candidates[4].sentence.citation.quote)
+    answer = answer_with(backend, seed_pipeline, question)
+    assert len(backend._reader.read) == 3
+    assert answer.abstained, "the favoured sentence was not among the three read"
+
+
+def test_the_candidates_option_is_checked_naming_it(seed_pipeline):
+    from rag.errors import RagError
+
+    with pytest.raises(RagError, match="option 'candidates' must be between 0 and 40; got 41"):
+        reader_backend(seed_pipeline, use_reader=True, candidates=41)
+
+
+def _request(seed_pipeline, question: str):
+    from rag.backends.base import AnswerRequest
+
+    retrieval = seed_pipeline.retrieve(question)
+    return AnswerRequest(retrieval.question, retrieval.passages, (), retrieval.query_terms)

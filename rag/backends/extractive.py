@@ -1,10 +1,11 @@
 """The default backend: quotes the sentences that answer, verbatim, or abstains.
 
 It never writes a word of its own besides the citation markers. Three hand-weighted
-signals pick the sentences and abstain when the question's focus is not covered. With
-`use_reader = true`, the reader (a cross-encoder trained here, `rag.backends.reader`),
-calibrated with those signals, also says whether the picked sentences answer, and the
-backend abstains when they do not.
+signals rank the sentences and abstain when the question's focus is not covered. With
+`use_reader = true`, the reader (a cross-encoder trained here, `rag.backends.reader`)
+reads the best-ranked sentences with the question; its score, calibrated with those
+signals, chooses the sentence to quote, and the backend abstains when even that one is
+unlikely to answer.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -92,6 +94,8 @@ _TIME_WORDS = {
     "week",
     "weekend",
 }
+# The most sentences the reader may read for one question (each costs a model call).
+MAX_READ_CANDIDATES = 40
 _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)s?\b")
 _DIGITS = re.compile(r"\d")
 
@@ -99,21 +103,27 @@ _DIGITS = re.compile(r"\d")
 @dataclass(frozen=True)
 class ExtractiveOptions(BackendOptions):
     # Let the reader (a model trained here to read the question and the sentence together)
-    # veto the sentences the hand-weighted signals pick. Off by default: the reader shipped
-    # now was trained for a third of its planned run and, measured, abstains where it should
-    # on SQuAD 2.0 but also on too many answerable questions of the seed set (README,
-    # Quality; rag/models/reader/TRAINING.md).
+    # choose among the sentences the hand-weighted signals rank best, and abstain when
+    # none is likely to answer (README, Quality; rag/models/reader/TRAINING.md).
     use_reader: bool = False
     # Folder of a reader model ("": the one that ships with the product).
     reader_model: str = ""
     # Abstain when the chosen sentence's probability of answering is below this
     # (0: the threshold fitted with the model, in its calibration.json).
     threshold: float = 0.0
+    # How many of the signals' best sentences the reader reads per question (0: as fitted
+    # with the model; 1: the reader only vetoes the signals' pick). More costs time.
+    candidates: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold < 1.0:
             raise ValueError(
                 f"option 'threshold' must be at least 0 and below 1; got {self.threshold!r}."
+            )
+        if not 0 <= self.candidates <= MAX_READ_CANDIDATES:
+            raise ValueError(
+                f"option 'candidates' must be between 0 and {MAX_READ_CANDIDATES}; "
+                f"got {self.candidates!r}."
             )
 
 
@@ -284,13 +294,6 @@ class ExtractiveBackend(Backend):
     def _choose_by_reader(
         self, request: AnswerRequest, candidates: list[_Candidate], timings: dict[str, float]
     ) -> list[_Candidate]:
-        # The hand-weighted signals pick; the reader says whether what they picked answers.
-        # Measured on questions it never saw, the shipped reader chose the answering sentence
-        # no better than the signals do, but its score, calibrated with them, tells an
-        # answer from a near miss far better than they do alone (rag/models/reader/TRAINING.md).
-        chosen = self._choose_by_weights(candidates)
-        if not chosen:
-            return []
         reader = self.reader
         if not reader.loaded:  # the first question: loading is not what a question costs
             started = time.perf_counter()
@@ -298,20 +301,37 @@ class ExtractiveBackend(Backend):
             timings["read_model"] = (time.perf_counter() - started) * 1000
         calibration = reader.calibration
         threshold = self.options.threshold or calibration.threshold
+        width = self.options.candidates or calibration.candidates
+        if width == 1:
+            # The reader vetoes what the hand-weighted signals pick.
+            to_read = self._choose_by_weights(candidates)
+        elif candidates[0].sentence.dense < self.MIN_DENSE:
+            to_read = []  # nothing near the question's topic: not worth reading
+        else:
+            to_read = candidates[:width]
+        if not to_read:
+            return []
         started = time.perf_counter()
         question = request.standalone or request.question
-        logits = reader.logits(question, [c.sentence.citation.quote for c in chosen])
+        logits = reader.logits(question, [c.sentence.citation.quote for c in to_read])
         probabilities = calibration.probabilities(
-            [candidate_features(c, float(x)) for c, x in zip(chosen, logits, strict=True)]
+            [candidate_features(c, float(x)) for c, x in zip(to_read, logits, strict=True)]
         )
         timings["read"] = (time.perf_counter() - started) * 1000
-        read = [
-            replace(c, read=float(p), score=float(p))
-            for c, p in zip(chosen, probabilities, strict=True)
+        if width == 1:
+            picked = [i for i, p in enumerate(probabilities) if p >= threshold]
+            picked = picked if picked and picked[0] == 0 else []
+        else:
+            picked = pick_read(
+                probabilities,
+                [_text_key(c) for c in to_read],
+                threshold,
+                self.settings.max_answer_sentences,
+            )
+        return [
+            replace(to_read[i], read=float(probabilities[i]), score=float(probabilities[i]))
+            for i in picked
         ]
-        if read[0].score < threshold:
-            return []
-        return [read[0], *(c for c in read[1:] if c.score >= threshold)]
 
     def _choose_by_weights(self, candidates: list[_Candidate]) -> list[_Candidate]:
         if candidates[0].sentence.dense < self.MIN_DENSE:
@@ -379,11 +399,38 @@ def candidate_features(candidate: _Candidate, reader_logit: float) -> tuple[floa
     )
 
 
-def _same_text(first: _Candidate, second: _Candidate) -> bool:
-    def key(candidate: _Candidate) -> str:
-        return " ".join(words(candidate.sentence.citation.quote))
+# A further sentence is quoted beside the reader's choice only if it is nearly as likely.
+SECOND_READ_RATIO = 0.8
 
-    return key(first) == key(second)
+
+def pick_read(
+    probabilities: Sequence[float], text_keys: Sequence[str], threshold: float, most: int
+) -> list[int]:
+    """Which read sentences to quote (indexes, most likely first); empty: abstain.
+
+    The most likely sentence, if it reaches `threshold`, and up to `most` in all of those
+    nearly as likely, each text once (the same sentence in two documents is quoted once).
+    Shared with the calibration (`train.reader_calibration`) so it fits what is done here.
+    """
+    order = sorted(range(len(probabilities)), key=lambda i: -probabilities[i])
+    if not order or probabilities[order[0]] < threshold:
+        return []
+    floor = max(threshold, SECOND_READ_RATIO * probabilities[order[0]])
+    picked: list[int] = []
+    for i in order:
+        if len(picked) >= most or probabilities[i] < floor:
+            break
+        if all(text_keys[i] != text_keys[j] for j in picked):
+            picked.append(i)
+    return picked
+
+
+def _text_key(candidate: _Candidate) -> str:
+    return " ".join(words(candidate.sentence.citation.quote))
+
+
+def _same_text(first: _Candidate, second: _Candidate) -> bool:
+    return _text_key(first) == _text_key(second)
 
 
 _PRONOUN_OPENING = re.compile(
@@ -419,4 +466,5 @@ __all__ = [
     "candidate_features",
     "expected_answer_type",
     "holds_answer_type",
+    "pick_read",
 ]

@@ -90,6 +90,9 @@ class Calibration:
     weights: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0)
     bias: float = 0.0
     threshold: float = 0.5
+    # How many of the signals' best sentences the reader reads and chooses among; 1: it
+    # only vetoes the signals' own pick. Fitted with the threshold (`train.reader_calibration`).
+    candidates: int = 1
 
     @classmethod
     def read(cls, model_dir: Path) -> Calibration:
@@ -102,12 +105,15 @@ class Calibration:
                 weights=tuple(float(w) for w in values["weights"]),
                 bias=float(values["bias"]),
                 threshold=float(values["threshold"]),
+                candidates=int(values.get("candidates", 1)),
             )
             if len(calibration.weights) != len(FEATURES):
                 raise ValueError(
                     f"{len(calibration.weights)} weights for the {len(FEATURES)} features "
                     f"{', '.join(FEATURES)}"
                 )
+            if calibration.candidates < 1:
+                raise ValueError(f"candidates must be at least 1, not {calibration.candidates}")
             return calibration
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ReaderError(

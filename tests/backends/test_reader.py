@@ -101,3 +101,47 @@ def test_a_calibration_for_other_features_is_refused_naming_it(copied_model):
     path.write_text(json.dumps(values), encoding="utf-8")
     with pytest.raises(ReaderError, match=r"calibration\.json is damaged \(5 weights for the 4"):
         Calibration.read(copied_model)
+
+
+def test_a_calibration_says_how_many_sentences_the_reader_reads(copied_model):
+    import json
+
+    from rag.backends.reader import Calibration
+
+    path = copied_model / "calibration.json"
+    values = json.loads(path.read_text(encoding="utf-8"))
+    values["candidates"] = 7
+    path.write_text(json.dumps(values), encoding="utf-8")
+    assert Calibration.read(copied_model).candidates == 7
+    # One written before the reader chose: it vetoes the signals' pick, as it did then.
+    del values["candidates"]
+    path.write_text(json.dumps(values), encoding="utf-8")
+    assert Calibration.read(copied_model).candidates == 1
+    values["candidates"] = 0
+    path.write_text(json.dumps(values), encoding="utf-8")
+    with pytest.raises(ReaderError, match=r"calibration\.json is damaged \(candidates must"):
+        Calibration.read(copied_model)
+
+
+class TestPickRead:
+    """Which of the sentences read are quoted: the calibration fits exactly this."""
+
+    def test_the_most_likely_sentence_is_quoted_whatever_the_signals_ranked_first(self):
+        from rag.backends.extractive import pick_read
+
+        assert pick_read([0.2, 0.9, 0.4], ["a", "b", "c"], threshold=0.3, most=1) == [1]
+
+    def test_nothing_is_quoted_when_even_the_best_is_under_the_threshold(self):
+        from rag.backends.extractive import pick_read
+
+        assert pick_read([0.2, 0.25], ["a", "b"], threshold=0.3, most=2) == []
+        assert pick_read([], [], threshold=0.3, most=2) == []
+
+    def test_a_second_sentence_only_when_nearly_as_likely_and_its_text_is_new(self):
+        from rag.backends.extractive import pick_read
+
+        assert pick_read([0.9, 0.85, 0.5], ["a", "b", "c"], threshold=0.3, most=2) == [0, 1]
+        assert pick_read([0.9, 0.5], ["a", "b"], threshold=0.3, most=2) == [0]
+        # The same sentence in two documents is quoted once; the next one may stand in.
+        assert pick_read([0.9, 0.88, 0.8], ["a", "a", "c"], threshold=0.3, most=2) == [0, 2]
+        assert pick_read([0.9, 0.88, 0.87], ["a", "b", "c"], threshold=0.3, most=2) == [0, 1]
