@@ -46,8 +46,11 @@ def test_query_benchmark_times_each_stage_against_the_floor():
 
     figures = query.run(limit=3, write=False)
     modes = {row["mode"]: row for row in figures["rows"]}
-    assert set(modes) == {"dense", "bm25", "hybrid"}
+    assert set(modes) == {"dense", "bm25", "hybrid", "hybrid+reader"}
     assert "bm25_search" not in modes["dense"]["stages_ms"]
+    # The reader's own stage is timed only where it is on.
+    assert modes["hybrid+reader"]["stages_ms"]["read"]["p50"] > 0
+    assert "read" not in modes["hybrid"]["stages_ms"]
     assert {"embed_question", "dense_search", "bm25_search", "fusion", "answer", "total"} <= set(
         modes["hybrid"]["stages_ms"]
     )
