@@ -114,3 +114,14 @@ def test_a_tiny_training_run_lowers_the_loss_and_saves_a_model_that_reads(tmp_pa
     # other waggle-dance sentence, sharing most of its words).
     right, wrong = reader.probabilities(FACTS[3][1], [FACTS[3][0], FACTS[2][0]])
     assert right > wrong
+
+    # Trained further from the saved model (`--start`), it starts where the first run
+    # ended rather than from scratch: its first logged loss is already low.
+    further = tmp_path / "further"
+    again = [*args[: args.index("--out")], "--out", str(further), "--start", str(out)]
+    again += args[args.index("--out") + 2 :]
+    again[again.index("--epochs") + 1] = "4"
+    assert main(again) == 0
+    log = [json.loads(line) for line in (further / "training-log.jsonl").read_text().splitlines()]
+    further_losses = [entry["loss"] for entry in log if entry["event"] == "step"]
+    assert further_losses[0] < losses[0]

