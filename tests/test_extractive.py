@@ -215,6 +215,14 @@ def test_with_the_reader_choosing_it_quotes_its_choice_not_the_signals_first(see
     assert len(backend._reader.read) == 8
     assert [c.quote for c in answer.citations] == [other]
     assert_verbatim_and_cited(seed_pipeline, answer)
+    # The passages are shown in the reader's order: the one it quotes first, renumbered.
+    first = answer.passages[0]
+    assert other in [s.citation.quote for s in first.sentences]
+    assert first.signals["reader"] > 0.9
+    assert [p.rank for p in answer.passages] == list(range(1, len(answer.passages) + 1))
+    assert {p.chunk_id for p in answer.passages} == {
+        p.chunk_id for p in signals_first.passages
+    }
 
 
 def test_the_candidates_option_bounds_what_the_reader_reads(seed_pipeline):

@@ -227,7 +227,8 @@ def fit(collected: list[QuestionCandidates], depth: int) -> dict:
             row for row in curve if row["width"] == chosen["width"] and row["threshold"] == 0
         ),
         "curve": curve,
-        "rerank": rerank_figures(collected, weights, bias, depth),
+        # What the backend does with the passages when the reader chooses (width > 1).
+        "rerank": rerank_figures(collected, weights, bias, chosen["width"]),
     }
 
 
