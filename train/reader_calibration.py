@@ -198,9 +198,11 @@ def decision_figures(
 def fit(collected: list[QuestionCandidates], depth: int) -> dict:
     """The calibration model over every candidate read, the width and the threshold.
 
-    Of every (width, threshold) whose answer accuracy stays within MAX_ACCURACY_LOSS of
-    the best accuracy of never abstaining, the one that abstains right most often; ties
-    go to the narrower width (fewer sentences read, less time) and the lower threshold.
+    The width: the one whose never-abstaining accuracy is best (ties: the narrowest, fewer
+    sentences read is less time). The threshold: the highest that keeps answer accuracy
+    within MAX_ACCURACY_LOSS of that, so a user loses few answers for many honest
+    abstentions. In two steps rather than jointly, so that the width is not picked by the
+    noise of one question at one threshold.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -214,18 +216,24 @@ def fit(collected: list[QuestionCandidates], depth: int) -> dict:
         if width <= depth
         for t in np.round(np.arange(0, 0.61, 0.01), 2)
     ]
-    floor = max(row["accuracy"] for row in curve if row["threshold"] == 0) - MAX_ACCURACY_LOSS
+    never = max(
+        (row for row in curve if row["threshold"] == 0),
+        key=lambda r: (round(r["accuracy"], 6), -r["width"]),
+    )
     chosen = max(
-        (row for row in curve if row["accuracy"] >= floor),
-        key=lambda r: (r["abstention_recall"], -r["width"], -r["threshold"]),
+        (
+            row
+            for row in curve
+            if row["width"] == never["width"]
+            and row["accuracy"] >= never["accuracy"] - MAX_ACCURACY_LOSS
+        ),
+        key=lambda r: r["threshold"],
     )
     return {
         "weights": weights.tolist(),
         "bias": bias,
         "chosen": chosen,
-        "never_abstaining": next(
-            row for row in curve if row["width"] == chosen["width"] and row["threshold"] == 0
-        ),
+        "never_abstaining": never,
         "curve": curve,
         # What the backend does with the passages when the reader chooses (width > 1).
         "rerank": rerank_figures(collected, weights, bias, chosen["width"]),
