@@ -220,9 +220,7 @@ def test_with_the_reader_choosing_it_quotes_its_choice_not_the_signals_first(see
     assert other in [s.citation.quote for s in first.sentences]
     assert first.signals["reader"] > 0.9
     assert [p.rank for p in answer.passages] == list(range(1, len(answer.passages) + 1))
-    assert {p.chunk_id for p in answer.passages} == {
-        p.chunk_id for p in signals_first.passages
-    }
+    assert {p.chunk_id for p in answer.passages} == {p.chunk_id for p in signals_first.passages}
 
 
 def test_the_candidates_option_bounds_what_the_reader_reads(seed_pipeline):
