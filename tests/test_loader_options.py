@@ -142,6 +142,16 @@ def test_options_set_in_rag_toml_change_what_an_ingest_reads(scratch_pipeline, t
     ]
 
 
+def test_speaker_notes_can_be_left_out_of_a_presentation(tmp_path):
+    from sample_files import pptx_with
+
+    path = tmp_path / "deck.pptx"
+    path.write_bytes(pptx_with([("Plans", "Hire two engineers.", "Do not mention the layoffs.")]))
+    assert "Notes: Do not mention the layoffs." in Loaders(Settings()).load(path)[0].text
+    without = Loaders(load_settings(environ={"RAG_LOADER_PPTX_NOTES": "false"})).load(path)[0]
+    assert "Hire two engineers." in without.text and "layoffs" not in without.text
+
+
 def test_rag_config_shows_each_loaders_options(tmp_path, capsys, monkeypatch):
     (tmp_path / "rag.toml").write_text("[loaders.pdf]\nocr_languages = 'deu'\n", encoding="utf-8")
     monkeypatch.setenv("RAG_LOADER_CSV_MAX_ROWS_PER_SHEET", "7")
@@ -152,6 +162,7 @@ def test_rag_config_shows_each_loaders_options(tmp_path, capsys, monkeypatch):
     assert "[loaders.csv]\nencoding = ''    # RAG_LOADER_CSV_ENCODING\n" in shown
     assert "max_rows_per_sheet = 7    # RAG_LOADER_CSV_MAX_ROWS_PER_SHEET" in shown
     assert "[loaders.docx]\n# (no options)" in shown
+    assert "[loaders.pptx]\nnotes = True    # RAG_LOADER_PPTX_NOTES" in shown
 
 
 # -- a third party's loader ----------------------------------------------------------------------

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from rag.loading import Extracted, Loader, LoadError, clean_text, join_parts
+from rag.loading import Extracted, Loader, LoaderOptions, LoadError, clean_text, join_parts
 
 T = TypeVar("T")
 # Encrypted Office files (and the old binary .doc/.xls/.ppt) are OLE compound files, not zips.
@@ -86,10 +87,19 @@ class DocxLoader(Loader):
         return Extracted(clean_text("\n\n".join(blocks)), title=title)
 
 
+@dataclass(frozen=True)
+class PptxOptions(LoaderOptions):
+    # Index each slide's speaker notes (after its text, as "Notes: ..."); false leaves them
+    # out, for decks whose notes hold what the audience was never meant to read.
+    notes: bool = True
+
+
 class PptxLoader(Loader):
     name = "pptx"
     suffixes = (".pptx",)
     description = "PowerPoint: each slide's text, tables and notes; citations name the slide"
+    Options = PptxOptions
+    options: PptxOptions
 
     def extract(self, path: Path) -> Extracted:
         import pptx
@@ -99,7 +109,11 @@ class PptxLoader(Loader):
         first_slide_title = ""
         for number, slide in enumerate(presentation.slides, start=1):
             blocks = [text for shape in slide.shapes for text in _shape_texts(shape) if text]
-            if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
+            if (
+                self.options.notes
+                and slide.has_notes_slide
+                and slide.notes_slide.notes_text_frame is not None
+            ):
                 notes = slide.notes_slide.notes_text_frame.text.strip()
                 if notes:
                     blocks.append(f"Notes: {notes}")
