@@ -89,8 +89,6 @@ class Settings:
     # Earlier turns of a chat a backend is given: to make a follow-up question stand alone,
     # and shown to a language model (each answer cut to 600 characters).
     history_turns: int = 3
-    # Extractive backend: the largest number of sentences quoted in one answer.
-    max_answer_sentences: int = 2
     # Each extension's own options, as given (see `plugin_options`): read from `[backends.NAME]`
     # and `[loaders.NAME]` tables and RAG_BACKEND_NAME_OPTION / RAG_LOADER_NAME_OPTION
     # variables, and checked by the extension's own `Options` class, since only it knows them.
@@ -241,8 +239,11 @@ class GivenOption:
 # Settings that moved into an extension's own options: old name -> (kind, extension, option).
 # The old names are still read, as the new option, with a one-line deprecation note.
 MOVED_SETTINGS = {
-    f"llm_{option}": ("backends", "openai", option)
-    for option in ("base_url", "model", "api_key_env", "temperature", "timeout", "max_tokens")
+    **{
+        f"llm_{option}": ("backends", "openai", option)
+        for option in ("base_url", "model", "api_key_env", "temperature", "timeout", "max_tokens")
+    },
+    "max_answer_sentences": ("backends", "extractive", "max_sentences"),
 }
 
 
@@ -382,7 +383,6 @@ def validated(settings: Settings) -> Settings:
         (1 <= settings.embed_batch_size <= 4096, "embed_batch_size", "between 1 and 4096"),
         (settings.rrf_k >= 1, "rrf_k", "at least 1"),
         (0 <= settings.history_turns <= 50, "history_turns", "between 0 and 50"),
-        (1 <= settings.max_answer_sentences <= 10, "max_answer_sentences", "between 1 and 10"),
         (settings.approximate_threshold >= 1, "approximate_threshold", "at least 1"),
         (4 <= settings.hnsw_m <= 256, "hnsw_m", "between 4 and 256"),
         (settings.hnsw_ef_search >= 1, "hnsw_ef_search", "at least 1"),

@@ -114,6 +114,8 @@ class ExtractiveOptions(BackendOptions):
     # How many of the signals' best sentences the reader reads per question (0: as fitted
     # with the model; 1: the reader only vetoes the signals' pick). More costs time.
     candidates: int = 0
+    # The largest number of sentences quoted in one answer (before: max_answer_sentences).
+    max_sentences: int = 2
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold < 1.0:
@@ -124,6 +126,10 @@ class ExtractiveOptions(BackendOptions):
             raise ValueError(
                 f"option 'candidates' must be between 0 and {MAX_READ_CANDIDATES}; "
                 f"got {self.candidates!r}."
+            )
+        if not 1 <= self.max_sentences <= 10:
+            raise ValueError(
+                f"option 'max_sentences' must be between 1 and 10; got {self.max_sentences!r}."
             )
 
 
@@ -379,7 +385,7 @@ class ExtractiveBackend(Backend):
             best = typed[0]
         chosen = [best]
         for candidate in candidates:
-            if len(chosen) >= self.settings.max_answer_sentences:
+            if len(chosen) >= self.options.max_sentences:
                 break
             if candidate is best or not candidate.type_match:
                 continue

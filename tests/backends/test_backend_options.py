@@ -67,3 +67,23 @@ def test_rag_config_and_rag_backends_show_each_backends_options(tmp_path):
     assert "threshold = 0.3    # RAG_BACKEND_EXTRACTIVE_THRESHOLD" in shown.stdout
     listed = run_rag("backends", cwd=tmp_path, env=config)
     assert "    threshold = 0.3" in listed.stdout
+
+
+def test_max_sentences_bounds_the_quoted_sentences_and_the_old_setting_still_sets_it(
+    seed_pipeline, tmp_path
+):
+    from rag.backends.base import AnswerRequest
+
+    question = "Who is the United States Secretary of State mentioned in the report?"
+    retrieval = seed_pipeline.retrieve(question)
+    request = AnswerRequest(retrieval.question, retrieval.passages, (), retrieval.query_terms)
+    assert len(load_backend("extractive", seed_pipeline.settings).answer(request).citations) == 2
+
+    one = seed_pipeline.settings.with_options("backends", "extractive", max_sentences=1)
+    assert len(load_backend("extractive", one).answer(request).citations) == 1
+    old = settings_with(tmp_path, "max_answer_sentences = 1\n")
+    assert load_backend("extractive", old).options.max_sentences == 1
+    with pytest.raises(RagError, match="option 'max_sentences' must be between 1 and 10; got 0"):
+        load_backend(
+            "extractive", settings_with(tmp_path, "[backends.extractive]\nmax_sentences = 0\n")
+        )
