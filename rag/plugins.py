@@ -43,7 +43,8 @@ class PluginOptions:
     """An extension's own settings (`rag.backends.BackendOptions`, `rag.loading.LoaderOptions`).
 
     Subclass it with typed fields and defaults (a comment above each field says what it
-    does: `rag config` shows it) and name the class in the extension's `Options`. Users set
+    does; `rag config` shows each with its variable) and name the class in the
+    extension's `Options`. Users set
     them in rag.toml's table for it (`[backends.NAME]`, `[loaders.NAME]`) or as variables
     (RAG_BACKEND_NAME_OPTION, RAG_LOADER_NAME_OPTION); the types are checked, and
     `__post_init__` may raise ValueError for a value out of range: the user sees the
