@@ -169,8 +169,7 @@ def decision_figures(
     Width 1: the signals' first choice is quoted if its probability reaches the threshold.
     Wider: the reader chooses among the first `width` (`ExtractiveBackend._choose_by_reader`).
     """
-    from rag.backends.extractive import ExtractiveBackend, pick_read
-    from rag.config import Settings
+    from rag.backends.extractive import ExtractiveBackend, ExtractiveOptions, pick_read
 
     answered_right = abstained_right = n_answerable = n_impossible = 0
     for q in collected:
@@ -180,7 +179,7 @@ def decision_figures(
         elif q.top_dense < ExtractiveBackend.MIN_DENSE:
             picked = []
         else:
-            picked = pick_read(scores, q.text_keys, threshold, Settings.max_answer_sentences)
+            picked = pick_read(scores, q.text_keys, threshold, ExtractiveOptions.max_sentences)
         if q.answerable:
             n_answerable += 1
             answered_right += any(bool(q.holds_answer[i]) for i in picked)

@@ -366,7 +366,7 @@ class ExtractiveBackend(Backend):
                 probabilities,
                 [_text_key(c) for c in to_read],
                 threshold,
-                self.settings.max_answer_sentences,
+                self.options.max_sentences,
             )
         read = [
             replace(c, read=float(p), score=float(p))
