@@ -7,6 +7,8 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,25 @@ def stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=5)
+
+
+@contextmanager
+def rag_serve(index: Path, folder: Path, timeout: float, **env: str) -> Iterator[tuple[str, Path]]:
+    """`rag serve --index INDEX` on a free port of 127.0.0.1, run in `folder` (its log there):
+    yields its URL and its log, and stops it after."""
+    from hardening.helpers import cli_env
+    from seed_facts import rag_command
+
+    port = free_port()
+    log = folder / "server.log"
+    command = rag_command("serve", "--port", str(port), "--index", str(index))
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, cwd=folder, env=cli_env(folder, **env), stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(f"{url}/healthz", process, log, timeout)
+        yield url, log
+    finally:
+        stop(process)

@@ -38,5 +38,26 @@ def test_a_choice_that_matches_nothing_is_named(tmp_path):
         chosen_documents(documents, ids=["nope"])
     with pytest.raises(RagError, match="Unknown document type 'exe'.*pdf"):
         chosen_documents(documents, types=["exe"])
-    with pytest.raises(RagError, match="No indexed document matches --folder .*home --type pdf"):
+    with pytest.raises(RagError, match="No indexed document matches --folder .*home, --type pdf"):
         chosen_documents(documents, folders=[tmp_path / "home"], types=["pdf"])
+    with pytest.raises(RagError) as raised:
+        chosen_documents(documents, folders=["a\x00b"])
+    assert "The folder 'a\\x00b' cannot be used (embedded null byte)" in str(raised.value)
+
+
+def test_many_unknown_ids_are_counted_past_the_first_few(tmp_path):
+    with pytest.raises(RagError) as raised:
+        chosen_documents(listed(tmp_path), ids=["notes", *(f"gone-{n}" for n in range(8))])
+    assert "'gone-0', 'gone-1', 'gone-2', 'gone-3', 'gone-4' and 3 more" in str(raised.value)
+
+
+def test_each_front_door_names_the_choices_its_own_way(tmp_path):
+    from rag.selection import ChoiceNames
+
+    api = ChoiceNames("doc_ids", "folders", "types", "GET /v1/documents")
+    with pytest.raises(RagError) as raised:
+        chosen_documents(listed(tmp_path), types=["pdf"], folders=[tmp_path / "home"], names=api)
+    assert str(raised.value) == (
+        f"No indexed document matches folders {tmp_path / 'home'}, types pdf; "
+        "GET /v1/documents lists what is indexed."
+    )

@@ -64,6 +64,17 @@ class SearchBody(BaseModel):
     doc_ids: list[StrictStr] | None = Field(
         None, max_length=MAX_DOC_IDS, description="Search only these documents (GET /v1/documents)."
     )
+    folders: list[StrictStr] | None = Field(
+        None,
+        max_length=MAX_DOC_IDS,
+        description="Search only documents whose file is under one of these folders (paths on "
+        "the server, as each document's `source` shows them).",
+    )
+    types: list[StrictStr] | None = Field(
+        None,
+        max_length=MAX_DOC_IDS,
+        description="Search only documents of these file types: pdf, docx, md...",
+    )
 
 
 class AskBody(SearchBody):
@@ -92,6 +103,12 @@ class ChatCompletionBody(BaseModel):
     k: StrictInt | None = Field(None, ge=1, le=MAX_TOP_K, description="Our extension: passages.")
     doc_ids: list[StrictStr] | None = Field(
         None, max_length=MAX_DOC_IDS, description="Our extension: search only these documents."
+    )
+    folders: list[StrictStr] | None = Field(
+        None, max_length=MAX_DOC_IDS, description="Our extension: only documents under these."
+    )
+    types: list[StrictStr] | None = Field(
+        None, max_length=MAX_DOC_IDS, description="Our extension: only these file types."
     )
 
 
@@ -158,13 +175,29 @@ def create_app(service: Service, token: str | None = None, limits: Limits = Limi
     def ask(body: AskBody) -> dict[str, Any]:
         """An answer with its citations: the same object as `rag ask --json`."""
         history = tuple(Turn(turn.question, turn.answer) for turn in body.history)
-        query = service.query(body.question, body.mode, body.k, body.backend, history, body.doc_ids)
+        query = service.query(
+            body.question,
+            body.mode,
+            body.k,
+            body.backend,
+            history,
+            body.doc_ids,
+            body.folders,
+            body.types,
+        )
         return service.ask(query).to_json()
 
     @app.post("/v1/search", tags=["questions"], dependencies=guarded)
     def search(body: SearchBody) -> dict[str, Any]:
         """The passages retrieved for a question, with their citations; no answer."""
-        query = service.query(body.question, body.mode, body.k, doc_ids=body.doc_ids)
+        query = service.query(
+            body.question,
+            body.mode,
+            body.k,
+            doc_ids=body.doc_ids,
+            folders=body.folders,
+            types=body.types,
+        )
         retrieval = service.search(query)
         return {
             "question": retrieval.question,
@@ -226,7 +259,14 @@ def create_app(service: Service, token: str | None = None, limits: Limits = Limi
         chat = conversation([message.model_dump() for message in body.messages])
         completion = Completion(body.model, chat.prompt_text)
         query = service.query(
-            chat.question, body.mode, body.k, body.model, chat.history, body.doc_ids
+            chat.question,
+            body.mode,
+            body.k,
+            body.model,
+            chat.history,
+            body.doc_ids,
+            body.folders,
+            body.types,
         )
         pieces = service.ask_stream(query)
         if not body.stream:

@@ -46,17 +46,23 @@ def build_server(service: Service):
         k: int | None = None,
         backend: str | None = None,
         doc_ids: list[str] | None = None,
+        folders: list[str] | None = None,
+        types: list[str] | None = None,
     ) -> dict[str, Any]:
         """Answer a question from the indexed documents, quoting them word for word.
 
         Returns `answer` (with [n] markers), `abstained` (true when the documents do not
         hold the answer), and `citations`: for each n, the document id, title, page,
         character offsets and the exact quote. `mode` and `k` choose the retrieval,
-        `backend` the answer backend (default: the configured one), `doc_ids` the
-        documents to search (default: all; see the rag://documents resource).
+        `backend` the answer backend (default: the configured one). To search only some
+        documents (default: all; see the rag://documents resource): `doc_ids` by id,
+        `folders` by the folder their file is in, `types` by file type (pdf, docx, md...);
+        the kinds given combine.
         """
         try:
-            query = service.query(question, mode, k, backend, doc_ids=doc_ids)
+            query = service.query(
+                question, mode, k, backend, doc_ids=doc_ids, folders=folders, types=types
+            )
             return answer_json(service.ask(query))
         except ApiError as error:
             raise ToolError(error.message) from None
@@ -67,14 +73,17 @@ def build_server(service: Service):
         mode: Literal["dense", "bm25", "hybrid"] | None = None,
         k: int | None = None,
         doc_ids: list[str] | None = None,
+        folders: list[str] | None = None,
+        types: list[str] | None = None,
     ) -> dict[str, Any]:
         """Find the passages of the indexed documents that match a question; no answer.
 
         Each passage has its document id, title, page, character offsets, text and score.
-        `doc_ids` limits the search to those documents (default: all).
+        `doc_ids`, `folders` and `types` limit the search as they do for `ask`.
         """
         try:
-            retrieval = service.search(service.query(question, mode, k, doc_ids=doc_ids))
+            query = service.query(question, mode, k, doc_ids=doc_ids, folders=folders, types=types)
+            retrieval = service.search(query)
         except ApiError as error:
             raise ToolError(error.message) from None
         return {

@@ -19,6 +19,7 @@ from rag.backends import final_answer
 from rag.errors import IndexBusyError, IndexMissingError, RagError
 from rag.pipeline import DocumentInfo, Pipeline
 from rag.query import Query
+from rag.selection import ChoiceError, ChoiceNames, chosen_documents
 from rag.types import Answer, Document, Retrieval, Turn
 
 # An upload waits this long for another writer (an ingest, another upload) to finish.
@@ -26,6 +27,16 @@ WRITE_LOCK_TIMEOUT_S = 120
 # Longer names cannot be written on most file systems.
 MAX_FILE_NAME_BYTES = 255
 MAX_HISTORY_TURNS = 50
+# How the API's messages name the document choices (the CLI says --doc, --folder, --type).
+API_CHOICE_NAMES = ChoiceNames("doc_ids", "folders", "types", "GET /v1/documents")
+# Each way a choice of documents fails: its HTTP status, code and the field at fault
+# (none when the kinds given match no document together).
+_CHOICE_ERRORS: dict[str, tuple[int, str, str | None]] = {
+    "unknown_document": (404, "document_not_found", "doc_ids"),
+    "unknown_type": (422, "unknown_type", "types"),
+    "bad_folder": (422, "invalid_folder", "folders"),
+    "no_match": (404, "no_matching_documents", None),
+}
 NO_INDEX_HINT = (
     "Add documents first: POST them to /v1/documents (or run `rag ingest PATH`), "
     "or start the server where a seeds/ folder is."
@@ -118,28 +129,34 @@ class Service:
             )
         return name
 
-    def check_documents(self, doc_ids: Sequence[str]) -> None:
-        """Every id names an indexed document; an empty list would search nothing."""
-        if not doc_ids:
-            raise ApiError(
-                422,
-                "no_documents",
-                "doc_ids is empty, so nothing would be searched; leave it out to search every "
-                "document.",
-                "doc_ids",
+    def choose_documents(
+        self,
+        doc_ids: Sequence[str] | None = None,
+        folders: Sequence[str] | None = None,
+        types: Sequence[str] | None = None,
+    ) -> frozenset[str] | None:
+        """The ids of the documents chosen by id, folder and type (as `rag ask --doc/--folder/
+        --type` chooses them), or None to search all; an ApiError for a choice that matches none.
+        """
+        given = {"doc_ids": doc_ids, "folders": folders, "types": types}
+        for param, values in given.items():
+            if values is not None and not values:
+                raise ApiError(
+                    422,
+                    "no_documents",
+                    f"{param} is empty, so nothing would be searched; leave it out to search "
+                    "every document.",
+                    param,
+                )
+        if all(values is None for values in given.values()):
+            return None
+        try:
+            return chosen_documents(
+                self.documents(), doc_ids or (), folders or (), types or (), API_CHOICE_NAMES
             )
-        known = {info.doc_id for info in self.documents()}
-        unknown = sorted(set(doc_ids) - known)
-        if unknown:
-            shown = ", ".join(map(repr, unknown[:5])) + (
-                f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-            )
-            raise ApiError(
-                404,
-                "document_not_found",
-                f"Not in the index: {shown}; GET /v1/documents lists the ids.",
-                "doc_ids",
-            )
+        except ChoiceError as error:
+            status, code, param = _CHOICE_ERRORS[error.reason]
+            raise ApiError(status, code, str(error), param) from None
 
     def query(
         self,
@@ -149,12 +166,12 @@ class Service:
         backend: str | None = None,
         history: Sequence[Turn] = (),
         doc_ids: Sequence[str] | None = None,
+        folders: Sequence[str] | None = None,
+        types: Sequence[str] | None = None,
     ) -> Query:
         """The request as a checked Query, or an ApiError naming what is wrong with it."""
         if backend is not None:
             self.check_backend(backend)
-        if doc_ids is not None:
-            self.check_documents(doc_ids)
         if len(history) > MAX_HISTORY_TURNS:
             raise ApiError(
                 422,
@@ -163,14 +180,10 @@ class Service:
                 "Send only the latest turns.",
                 "history",
             )
+        chosen = self.choose_documents(doc_ids, folders, types)
         try:
             return Query(
-                question,
-                mode=mode,
-                k=k,
-                backend=backend,
-                history=tuple(history),
-                doc_ids=None if doc_ids is None else frozenset(doc_ids),
+                question, mode=mode, k=k, backend=backend, history=tuple(history), doc_ids=chosen
             )
         except RagError as error:
             raise ApiError(422, "invalid_request", str(error)) from None

@@ -101,6 +101,25 @@ def test_the_search_can_be_limited_to_some_documents(client):
     assert "2010" not in answer["answer"]  # the fact is in the other document
 
 
+def test_the_search_can_be_limited_by_folder_and_type_as_rag_ask_does(client):
+    from seed_facts import SEEDS
+
+    everything = client.post("/v1/search", json={"question": QUESTION, "k": 4}).json()
+    by_folder = {"question": QUESTION, "k": 4, "folders": [str(SEEDS)], "types": ["TXT"]}
+    assert client.post("/v1/search", json=by_folder).json() == everything
+    # The kinds combine: a document must match each.
+    narrowed = {**by_folder, "doc_ids": [UNDERSTANDING_DOC]}
+    passages = client.post("/v1/search", json=narrowed).json()["passages"]
+    assert passages and {p["doc_id"] for p in passages} == {UNDERSTANDING_DOC}
+    message = error_of(
+        client.post("/v1/ask", json={**by_folder, "types": ["md"]}), 404, "no_matching_documents"
+    )
+    assert message == (
+        f"No indexed document matches folders {SEEDS}, types md; "
+        "GET /v1/documents lists what is indexed."
+    )
+
+
 def test_documents_are_listed(client):
     documents = client.get("/v1/documents").json()["documents"]
     assert {d["doc_id"] for d in documents} == {FRAMEWORK_DOC, UNDERSTANDING_DOC}
@@ -157,6 +176,24 @@ def test_the_api_page_works_offline(client):
         ({"question": QUESTION, "doc_ids": "x"}, 422, "invalid_request", "'doc_ids'"),
         ({"question": QUESTION, "doc_ids": [1]}, 422, "invalid_request", "'doc_ids.0'"),
         ({"question": QUESTION, "doc_ids": ["nope"]}, 404, "document_not_found", "'nope'"),
+        ({"question": QUESTION, "types": []}, 422, "no_documents", "types is empty"),
+        ({"question": QUESTION, "types": ["exe"]}, 422, "unknown_type", "'exe'; the types read"),
+        ({"question": QUESTION, "types": "pdf"}, 422, "invalid_request", "'types'"),
+        ({"question": QUESTION, "folders": []}, 422, "no_documents", "folders is empty"),
+        ({"question": QUESTION, "folders": [7]}, 422, "invalid_request", "'folders.0'"),
+        ({"question": QUESTION, "folders": ["a\x00b"]}, 422, "invalid_folder", "null byte"),
+        (
+            {"question": QUESTION, "folders": ["/nowhere/at/all"]},
+            404,
+            "no_matching_documents",
+            "No indexed document matches folders /nowhere/at/all; GET /v1/documents",
+        ),
+        (
+            {"question": QUESTION, "types": ["pdf"]},
+            404,
+            "no_matching_documents",
+            "matches types pdf;",
+        ),
     ],
 )
 def test_ask_refuses_bad_bodies_with_json_errors(client, body, status, code, phrase):

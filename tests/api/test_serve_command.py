@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import pytest
-from chat_server import free_port, stop, wait_until_serving
+from chat_server import free_port, rag_serve
 from hardening.helpers import assert_clear_error, cli_env, run_rag
-from seed_facts import rag_command
 
 from .test_http import QUESTION
 
@@ -43,18 +41,8 @@ def served(seed_pipeline, tmp_path_factory):
     """`rag serve` on a copy of the seed index, on a free port of 127.0.0.1, with a token."""
     tmp = tmp_path_factory.mktemp("serve")
     shutil.copytree(seed_pipeline.settings.index_dir, tmp / "index")
-    port = free_port()
-    log = tmp / "server.log"
-    env = cli_env(tmp, RAG_API_TOKEN=TOKEN)
-    command = rag_command("serve", "--port", str(port), "--index", str(tmp / "index"))
-    with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(f"{url}/healthz", process, log, SERVER_START_TIMEOUT_S)
-        yield url, log
-    finally:
-        stop(process)
+    with rag_serve(tmp / "index", tmp, SERVER_START_TIMEOUT_S, RAG_API_TOKEN=TOKEN) as served:
+        yield served
 
 
 @pytest.mark.slow
