@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TextIO
 
 from rag.errors import RagError
 from rag.plugins import PluginOptions
@@ -35,6 +35,8 @@ MAX_TITLE_CHARS = 120
 SHORT_TITLE_CHARS = 60
 # Short texts fit several legacy code pages equally well; these are the likeliest.
 WESTERN_ENCODINGS = ("cp1252", "latin_1", "iso8859_15")
+# A text's encoding is told from at most its first megabyte.
+ENCODING_SAMPLE_BYTES = 1 << 20
 
 
 class LoadError(RagError):
@@ -340,43 +342,87 @@ def decode_text(raw: bytes, path: Path, encoding: str = "") -> str:
     Binary files (images renamed .txt and the like) are refused rather than
     indexed as mojibake.
     """
-    for bom, marked in (
-        (codecs.BOM_UTF32_LE, "utf-32"),
-        (codecs.BOM_UTF32_BE, "utf-32"),
-        (codecs.BOM_UTF8, "utf-8-sig"),
-        (codecs.BOM_UTF16_LE, "utf-16"),
-        (codecs.BOM_UTF16_BE, "utf-16"),
-    ):
-        if raw.startswith(bom):
-            try:
-                return clean_text(raw.decode(marked))
-            except UnicodeDecodeError:
-                raise LoadError(
-                    f"{path}: starts with a {marked} mark but is not valid {marked}."
-                ) from None
-    if encoding:
+    chosen = text_encoding(raw, path, encoding)
+    if chosen in _BOM_ENCODINGS or chosen == encoding:
         try:
-            return clean_text(raw.decode(encoding))
+            return clean_text(raw.decode(chosen))
         except (UnicodeDecodeError, LookupError) as error:
+            if chosen in _BOM_ENCODINGS:
+                raise LoadError(
+                    f"{path}: starts with a {chosen} mark but is not valid {chosen}."
+                ) from None
             raise LoadError(
                 f"{path}: not valid {encoding} text ({error}); fix the loader option "
                 'encoding, or set it to "" to detect the encoding.'
             ) from None
-    if b"\x00" in raw[:8192]:
+    return clean_text(raw.decode(chosen, errors="replace"))
+
+
+def text_encoding(sample: bytes, path: Path, encoding: str = "", complete: bool = True) -> str:
+    """The encoding of a text file whose first bytes are `sample` (all of it when `complete`):
+    a byte-order mark's, else `encoding` (the loader option), else UTF-8, else the detected one.
+
+    A file too large to hold in memory is streamed in the encoding its first megabyte
+    shows; a LoadError for a binary file.
+    """
+    for bom, marked in _BOMS:
+        if sample.startswith(bom):
+            return marked
+    if encoding:
+        return encoding
+    if b"\x00" in sample[:8192]:
         raise LoadError(f"{path}: looks like a binary file, not text.")
     try:
-        return clean_text(raw.decode("utf-8"))
+        # Incremental: a sample may end inside a character.
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=complete)
+        return "utf-8"
     except UnicodeDecodeError:
         pass
     from charset_normalizer import from_bytes
 
-    matches = list(from_bytes(raw[:1_000_000]))
+    matches = list(from_bytes(sample[:ENCODING_SAMPLE_BYTES]))
     if not matches:
         raise LoadError(f"{path}: not UTF-8 and no other text encoding fits; is it binary?")
     # Short texts fit several code pages equally well; Western European is the likeliest.
     western = [m for m in matches if m.encoding in WESTERN_ENCODINGS]
-    encoding = (western or matches)[0].encoding
-    return clean_text(raw.decode(encoding, errors="replace"))
+    return (western or matches)[0].encoding
+
+
+def open_text(path: Path, encoding: str = "") -> TextIO:
+    """A text file opened to be read as it streams, in the encoding `text_encoding` finds
+    in its first megabyte.
+
+    Lines are split but not translated (newline=""), as the csv module wants. A file read
+    as UTF-8 whose later bytes are not (a Latin-1 name far down a list) reads those bytes
+    as Windows-1252, the likeliest legacy encoding, rather than failing half way; in any
+    other encoding a byte that does not fit becomes U+FFFD.
+    """
+    with open(path, "rb") as file:
+        sample = file.read(ENCODING_SAMPLE_BYTES)
+    complete = len(sample) < ENCODING_SAMPLE_BYTES
+    chosen = text_encoding(sample, path, encoding, complete=complete)
+    errors = _WESTERN_FALLBACK if chosen == "utf-8" and not encoding else "replace"
+    return open(path, encoding=chosen, errors=errors, newline="")
+
+
+def _western_fallback(error: UnicodeError) -> tuple[str, int]:
+    assert isinstance(error, UnicodeDecodeError)
+    undecoded = error.object[error.start : error.end]
+    return bytes(undecoded).decode(WESTERN_ENCODINGS[0], errors="replace"), error.end
+
+
+_WESTERN_FALLBACK = "rag-western-fallback"
+codecs.register_error(_WESTERN_FALLBACK, _western_fallback)
+
+# Byte-order marks, UTF-32's first: it begins with UTF-16's.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_BOM_ENCODINGS = {encoding for _, encoding in _BOMS}
 
 
 def clean_text(text: str) -> str:

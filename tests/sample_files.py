@@ -94,3 +94,60 @@ def scanned_pdf(*lines: str) -> bytes:
     out = io.BytesIO()
     image.save(out, "PDF", resolution=200)
     return out.getvalue()
+
+
+def epub_with(
+    title: str, chapters: list[tuple[str, str]], encrypted: tuple[str, ...] = ()
+) -> bytes:
+    """An EPUB 3: per chapter (heading, body), listed in the spine in the order given but
+    stored in the zip (and named) in reverse, so that reading order must come from the spine.
+    `encrypted` names chapters marked as DRM-encrypted in META-INF/encryption.xml."""
+    import zipfile
+
+    names = [f"Text/part {len(chapters) - n:02d}.xhtml" for n in range(len(chapters))]
+    manifest = "".join(
+        f'<item id="c{n}" href="{name.replace(" ", "%20")}" media-type="application/xhtml+xml"/>'
+        for n, name in enumerate(names)
+    )
+    spine = "".join(f'<itemref idref="c{n}"/>' for n in range(len(chapters)))
+    package = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="id">'
+        '<metadata xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        f'<dc:identifier id="id">urn:uuid:0</dc:identifier><dc:title>{title}</dc:title>'
+        "<dc:language>en</dc:language></metadata>"
+        f"<manifest>{manifest}</manifest><spine>{spine}</spine></package>"
+    )
+    container = (
+        '<?xml version="1.0"?><container version="1.0" '
+        'xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles>'
+        '<rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/>'
+        "</rootfiles></container>"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as book:
+        book.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip")
+        book.writestr("META-INF/container.xml", container)
+        book.writestr("OEBPS/content.opf", package)
+        for name, (heading, body) in reversed(list(zip(names, chapters, strict=True))):
+            book.writestr(
+                f"OEBPS/{name}",
+                '<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml">'
+                f"<head><title>{heading}</title></head><body><h1>{heading}</h1><p>{body}</p>"
+                "</body></html>",
+            )
+        if encrypted:
+            references = "".join(
+                '<EncryptedData xmlns="http://www.w3.org/2001/04/xmlenc#">'
+                '<EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/>'
+                f'<CipherData><CipherReference URI="OEBPS/{names[n]}"/></CipherData>'
+                "</EncryptedData>"
+                for n in range(len(chapters))
+                if chapters[n][0] in encrypted
+            )
+            book.writestr(
+                "META-INF/encryption.xml",
+                '<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
+                f"{references}</encryption>",
+            )
+    return out.getvalue()

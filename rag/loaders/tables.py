@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import datetime
-import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +16,12 @@ from rag.loading import (
     LoaderOptions,
     TextOptions,
     clean_text,
-    decode_text,
     join_parts,
+    open_text,
 )
+
+# The delimiter is told from the first characters of a .csv file.
+CSV_SNIFF_CHARS = 65536
 
 
 @dataclass(frozen=True)
@@ -132,14 +134,15 @@ class CsvLoader(Loader):
 
     def extract(self, path: Path) -> Extracted:
         assert isinstance(self.options, CsvOptions)
-        text = decode_text(path.read_bytes(), path, self.options.encoding)
-        try:
-            dialect: Any = csv.Sniffer().sniff(text[:65536], delimiters=",;\t|")
-        except csv.Error:  # one column, or too irregular to tell: commas
-            dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
-        rows, cut = rows_as_text(
-            csv.reader(io.StringIO(text), dialect), self.options.max_rows_per_sheet
-        )
+        # Streamed like a sheet: a 100 MB file is never held whole (bench/spreadsheet.py).
+        with open_text(path, self.options.encoding) as text:
+            head = text.read(CSV_SNIFF_CHARS)
+            text.seek(0)
+            try:
+                dialect: Any = csv.Sniffer().sniff(head, delimiters=",;\t|")
+            except csv.Error:  # one column, or too irregular to tell: commas
+                dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
+            rows, cut = rows_as_text(csv.reader(text, dialect), self.options.max_rows_per_sheet)
         notices = (_cut_notice("the file", self.options),) if cut else ()
         return Extracted(clean_text(rows), notices=notices)
 

@@ -48,16 +48,24 @@ class HtmlLoader(TextFileLoader):
     description = "web pages: the visible text, by paragraph; <title> or the first heading"
 
     def extract(self, path: Path) -> Extracted:
-        from bs4 import BeautifulSoup
+        text, title = html_text(self.read_text(path))
+        return Extracted(text, title=title)
 
-        soup = BeautifulSoup(self.read_text(path), "html.parser")
-        title = soup.title.get_text(" ", strip=True) if soup.title else ""
-        for tag in soup(HTML_SKIPPED_TAGS):
-            tag.decompose()
-        if not title:
-            heading = soup.find(["h1", "h2"])
-            title = heading.get_text(" ", strip=True) if heading else ""
-        lines = [
-            re.sub(r"[ \t\xa0]+", " ", line).strip() for line in soup.get_text("\n").split("\n")
-        ]
-        return Extracted(clean_text("\n\n".join(line for line in lines if line)), title=title)
+
+def html_text(markup: str | bytes) -> tuple[str, str]:
+    """The visible text of an HTML page, a paragraph a line, and its title ("" if none).
+
+    The title is the page's <title>, else its first h1/h2. Bytes are decoded by the page's
+    own declaration (an EPUB chapter's XHTML says its encoding).
+    """
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(markup, "html.parser")
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    for tag in soup(HTML_SKIPPED_TAGS):
+        tag.decompose()
+    if not title:
+        heading = soup.find(["h1", "h2"])
+        title = heading.get_text(" ", strip=True) if heading else ""
+    lines = [re.sub(r"[ \t\xa0]+", " ", line).strip() for line in soup.get_text("\n").split("\n")]
+    return clean_text("\n\n".join(line for line in lines if line)), title
