@@ -21,6 +21,7 @@ CONTAINER = "META-INF/container.xml"
 ENCRYPTION = "META-INF/encryption.xml"
 # Fonts may be obfuscated by these (the IDPF's and Adobe's); text under any other is DRM.
 FONT_OBFUSCATION = ("http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC")
+CHAPTER_TYPES = ("application/xhtml+xml", "text/html")
 # A chapter's XHTML larger than this (uncompressed) is not a book's chapter: a zip bomb.
 MAX_CHAPTER_BYTES = 64 << 20
 _NS = {
@@ -70,8 +71,11 @@ def _package_path(book: zipfile.ZipFile, path: Path) -> str:
 
 def _spine(opf: ElementTree.Element, folder: str, path: Path) -> list[str]:
     """The chapters' names inside the zip, in reading order."""
+    # Only pages of text; a spine may also list an SVG cover or an image.
     hrefs = {
-        item.get("id"): item.get("href", "") for item in opf.iterfind("opf:manifest/opf:item", _NS)
+        item.get("id"): item.get("href", "")
+        for item in opf.iterfind("opf:manifest/opf:item", _NS)
+        if item.get("media-type") in CHAPTER_TYPES
     }
     chapters = []
     for itemref in opf.iterfind("opf:spine/opf:itemref", _NS):
@@ -80,7 +84,7 @@ def _spine(opf: ElementTree.Element, folder: str, path: Path) -> list[str]:
             # Hrefs are relative to the package document, and URL-encoded ("Chapter%201.xhtml").
             chapters.append(posixpath.normpath(posixpath.join(folder, unquote(href))))
     if not chapters:
-        raise LoadError(f"{path}: damaged EPUB: its package document lists no chapters.")
+        raise LoadError(f"{path}: damaged EPUB: its package document lists no chapter of text.")
     return chapters
 
 
