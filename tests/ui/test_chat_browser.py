@@ -122,14 +122,14 @@ def test_backend_selector_lists_every_registered_backend(page, screenshot):
         expect(page.locator("#rag-backend input")).to_have_value("extractive")
     else:
         page.keyboard.press("Escape")
-    page.locator("#rag-backends").get_by_text("Backends").click()
+    page.locator("#rag-backends").get_by_role("button", name="Backends").click()
     panel = page.locator("#rag-backends")
     for info in infos:
         expect(panel).to_contain_text(info.name)
         if not info.availability.ok:
             expect(panel).to_contain_text(info.availability.reason[:40])
     screenshot(page, "06-backends")
-    page.locator("#rag-backends").get_by_text("Backends").click()
+    page.locator("#rag-backends").get_by_role("button", name="Backends").click()
 
 
 def test_uploaded_document_can_be_asked_about_at_once(page, tmp_path, screenshot):
