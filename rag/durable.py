@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -19,9 +20,13 @@ def fsync_dir(path: Path) -> None:
         os.close(descriptor)
 
 
-def fsync_tree(folder: Path) -> None:
-    """Flush every file and folder under `folder` to disk, so a rename after it is durable."""
-    for path in folder.rglob("*"):
+def fsync_tree(folder: Path, files: Iterable[Path] | None = None) -> None:
+    """Flush every file and folder under `folder` to disk, so a rename after it is durable.
+
+    `files`: only these files (the others are hard links to files already flushed), and
+    every folder, whose entries the links are.
+    """
+    for path in folder.rglob("*") if files is None else files:
         if path.is_file():
             fsync_file(path)
     for path in [folder, *[p for p in folder.rglob("*") if p.is_dir()]]:

@@ -1,7 +1,11 @@
 """Stages 1–4 in a row: load files, chunk, embed and commit a new index generation.
 
 Incremental: a document whose text hash is unchanged keeps its vectors, so
-re-ingesting the same files embeds nothing.
+re-ingesting the same files embeds nothing; and the documents added, changed or
+removed make one new segment and a list of documents no longer counted, while
+every other segment is taken over as it is (rag/store.py), so an update costs in
+proportion to its documents. A rebuild, or a move to another vector store, writes
+the whole index as one segment.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import IndexMissingError, RagError
 from rag.loading import FoundFile, LoadError, Loaders, find_files
+from rag.segments import Segment
 from rag.store import DocumentRows, IndexData, IndexSettings, IndexStore
 from rag.types import Document
 
@@ -153,33 +158,49 @@ class Ingester:
         prune_under: Sequence[Path] = (),
     ) -> None:
         previous = self._reusable_previous() if rebuild else self._load_previous()
-        # A rebuild starts from nothing, except vectors it can reuse (a move to another store).
-        reusable = self._rows_by_id(previous) if rebuild else {}
-        rows = {} if rebuild else self._rows_by_id(previous)
         if not loaded and (rebuild or previous is None):
             # Never replace an index (or create an empty one) from nothing readable.
             reasons = "; ".join(report.skipped) or "no readable files found"
             raise RagError(f"Nothing to index, so the index was left as it was: {reasons}")
-        self._prune(rows, prune_under, report)
+        # A rebuild starts from nothing, except vectors it can reuse (a move to another store).
+        reusable = self._rows_by_id(previous) if rebuild else {}
+        incremental = previous is not None and not rebuild
+        indexed: dict[str, str] = {}
+        gone: list[str] = []
+        if previous is not None and not rebuild:
+            indexed = dict(zip(previous.doc_ids, previous.hashes, strict=True))
+            gone = self._prune(previous, prune_under, report)
+        kept: dict[str, DocumentRows] = {}
         changed = []
         for document in loaded:
-            digest = content_hash(document)
-            old = rows.get(document.doc_id) or reusable.get(document.doc_id)
-            if old is not None and old.digest == digest:
-                rows[document.doc_id] = old
-                report.unchanged.append(document.doc_id)
+            doc_id, digest = document.doc_id, content_hash(document)
+            old = reusable.get(doc_id)
+            if doc_id not in gone and indexed.get(doc_id) == digest:
+                report.unchanged.append(doc_id)
                 continue
-            (report.updated if old is not None else report.added).append(document.doc_id)
+            if old is not None and old.digest == digest:
+                kept[doc_id] = old
+                report.unchanged.append(doc_id)
+                continue
+            known = (doc_id in indexed and doc_id not in gone) or old is not None
+            (report.updated if known else report.added).append(doc_id)
             changed.append((document, digest))
-        for document_rows in self._embed(changed, report):
-            rows[document_rows.document.doc_id] = document_rows
+        fresh = self._embed(changed, report)
         moving = previous is not None and self._moves_store(previous)
-        changed_any = report.added or report.updated or report.removed
-        if changed_any or rebuild or previous is None or moving:
-            self._commit(rows, report, previous, everything=rebuild or moving)
+        if rebuild or previous is None or moving:
+            # Every document into one new segment (and every vector into the new store).
+            rows = self._rows_by_id(previous) if incremental else {}
+            for doc_id in gone:
+                rows.pop(doc_id, None)
+            rows.update(kept)
+            rows.update((r.document.doc_id, r) for r in fresh)
+            self._commit_whole(rows, report, previous)
+        elif report.added or report.updated or report.removed:
+            assert previous is not None
+            self._commit_changes(previous, fresh, gone, report)
         else:
-            report.n_documents = len(rows)
-            report.n_chunks = sum(len(r.chunk_spans) for r in rows.values())
+            assert previous is not None
+            report.n_documents, report.n_chunks = len(previous.doc_ids), previous.n_chunks
 
     def remove(self, doc_ids: Iterable[str], lock_timeout: float = 0) -> IngestReport:
         """Take documents out of the index; unknown ids are reported, not fatal."""
@@ -188,35 +209,35 @@ class Ingester:
             previous = self._load_previous()
             if previous is None:
                 raise IndexMissingError(f"There is no index in {self.store.folder} to remove from.")
-            rows = self._rows_by_id(previous)
+            present = set(previous.doc_rows)
             for doc_id in doc_ids:
-                if rows.pop(doc_id, None) is None:
+                if doc_id not in present:
                     report.skipped.append(f"{doc_id}: not in the index (see `rag docs`)")
                 else:
+                    present.discard(doc_id)
                     report.removed.append(doc_id)
             if report.removed:
-                self._commit(rows, report, previous)
+                self._commit_changes(previous, [], report.removed, report)
             else:
-                report.n_documents, report.n_chunks = len(rows), previous.n_chunks
+                report.n_documents, report.n_chunks = len(previous.doc_ids), previous.n_chunks
         return report
 
     # -- steps --------------------------------------------------------------------
     @staticmethod
-    def _prune(
-        rows: dict[str, DocumentRows], folders: Sequence[Path], report: IngestReport
-    ) -> None:
-        """Drop the documents whose file was under one of `folders` and no longer exists."""
+    def _prune(previous: IndexData, folders: Sequence[Path], report: IngestReport) -> list[str]:
+        """The documents whose file was under one of `folders` and no longer exists."""
         roots = [folder.resolve() for folder in folders]
         if not roots:
-            return
-        for doc_id, document_rows in list(rows.items()):
-            source = Path(document_rows.document.source)
+            return []
+        gone = []
+        for doc_id, source in zip(previous.doc_ids, previous.sources(), strict=True):
             # A file that exists but could not be read this time keeps its indexed version.
-            if not document_rows.document.source or source.exists():
+            if not source or Path(source).exists():
                 continue
-            if any(source.resolve().is_relative_to(root) for root in roots):
-                del rows[doc_id]
+            if any(Path(source).resolve().is_relative_to(root) for root in roots):
+                gone.append(doc_id)
                 report.removed.append(doc_id)
+        return gone
 
     def _load_previous(self) -> IndexData | None:
         if not self.store.exists():
@@ -397,7 +418,7 @@ class Ingester:
                 raise IndexMissingError(f"There is no index in {self.store.folder} to move.")
             rows = self._rows_by_id(previous)
             report.unchanged.extend(sorted(rows))
-            self._commit(rows, report, previous, everything=True)
+            self._commit_whole(rows, report, previous)
         return report
 
     def _moves_store(self, previous: IndexData) -> bool:
@@ -420,20 +441,11 @@ class Ingester:
             for_writing=True,
         )
 
-    def _commit(
-        self,
-        rows: dict[str, DocumentRows],
-        report: IngestReport,
-        previous: IndexData | None,
-        everything: bool = False,
+    def _commit_whole(
+        self, rows: dict[str, DocumentRows], report: IngestReport, previous: IndexData | None
     ) -> None:
-        if not rows:
-            # An index of nothing cannot be searched (nor built, by bm25s).
-            raise RagError(
-                f"Removing {', '.join(report.removed)} would leave the index in "
-                f"{self.store.folder} empty, so it was left as it was. To start over, delete "
-                "that folder."
-            )
+        """Commit `rows` as the whole index, one segment, every vector written again."""
+        self._refuse_empty(len(rows), report)
         started = time.perf_counter()
         self._report_progress("Writing the index", 0, 1)
         settings = self.settings
@@ -444,38 +456,97 @@ class Ingester:
             # folder's CURRENT names the generation that records them.
             entry = self.store.read_manifest().get("vector_store") if self.store.exists() else None
             writer = self._open_writer(entry)
-            everything = everything or not writer.same_place(entry)
-            # Added documents have no older rows to hide: only these are superseded.
-            superseded = frozenset(report.updated + report.removed)
-            written = set(report.added + report.updated)
-            writer.begin(None if everything else superseded)
+            writer.begin(None)
             for done, document_rows in enumerate(ordered, start=1):
-                doc_id = document_rows.document.doc_id
-                if everything or doc_id in written:
-                    writer.add(
-                        doc_id,
-                        self._vectors_of(document_rows, previous),
-                        _chunk_texts(document_rows),
-                    )
+                writer.add(
+                    document_rows.document.doc_id,
+                    self._vectors_of(document_rows, previous),
+                    _chunk_texts(document_rows),
+                )
                 self._report_progress("Writing the index", done, len(ordered) + 1)
         else:
             for document_rows in ordered:
                 # Moving back from an external store: its vectors come here.
                 document_rows.chunk_vectors = self._vectors_of(document_rows, previous)
         data = IndexData.from_rows(
-            IndexSettings(self.embedder.label, self.embedder.dimension, chunker_settings(settings)),
+            self._index_settings(self.embedder.dimension),
             ordered,
-            lambda n_chunks: vectors.spec_for(settings, n_chunks),
+            self._choose_spec,
             external_store=writer,
         )
+        self._write(data, writer, report, started)
+
+    def _commit_changes(
+        self,
+        previous: IndexData,
+        fresh: list[DocumentRows],
+        gone: Sequence[str],
+        report: IngestReport,
+    ) -> None:
+        """Commit `previous` less `gone`, plus `fresh` in one new segment: the rest is linked."""
+        remaining = set(previous.doc_ids).difference(gone)
+        self._refuse_empty(len(remaining) + len(fresh), report)
+        started = time.perf_counter()
+        self._report_progress("Writing the index", 0, 1)
+        writer = None
+        if self.settings.vector_store != "faiss":
+            entry = previous.manifest_entry_of_store()
+            writer = self._open_writer(entry)
+            if not writer.same_place(entry):
+                # Not the store the index is in: every vector has to move there.
+                rows = self._rows_by_id(previous)
+                for doc_id in gone:
+                    rows.pop(doc_id, None)
+                rows.update((r.document.doc_id, r) for r in fresh)
+                self._commit_whole(rows, report, previous)
+                return
+            # Added documents have no older rows to hide: only these are superseded.
+            writer.begin(frozenset(report.updated + report.removed))
+            for done, document_rows in enumerate(fresh, start=1):
+                assert document_rows.chunk_vectors is not None, "fresh rows carry their vectors"
+                writer.add(
+                    document_rows.document.doc_id,
+                    document_rows.chunk_vectors,
+                    _chunk_texts(document_rows),
+                )
+                self._report_progress("Writing the index", done, len(fresh) + 1)
+        # The index's own dimension: a removal loads no model to learn it.
+        settings = self._index_settings(previous.settings.dimension)
+        segment = None
+        if fresh:
+            segment = Segment.from_rows(
+                sorted(fresh, key=lambda r: r.document.doc_id),
+                settings.dimension,
+                self._choose_spec,
+                external=writer is not None,
+            )
+        data = previous.replaced(settings, segment, gone, external_store=writer)
+        self._write(data.compacted(self._choose_spec), writer, report, started)
+
+    def _write(self, data: IndexData, writer, report: IngestReport, started: float) -> None:
         self.store.commit(data)
         if writer is not None:
             writer.after_commit()
         report.written = True
-        report.n_documents = len(data.documents)
+        report.n_documents = len(data.doc_ids)
         report.n_chunks = data.n_chunks
         report.timings_s["index"] = time.perf_counter() - started
         self._report_progress("Writing the index", 1, 1)
+
+    def _refuse_empty(self, n_documents: int, report: IngestReport) -> None:
+        if not n_documents:
+            # An index of nothing cannot be searched.
+            raise RagError(
+                f"Removing {', '.join(report.removed)} would leave the index in "
+                f"{self.store.folder} empty, so it was left as it was. To start over, delete "
+                "that folder."
+            )
+
+    def _index_settings(self, dimension: int) -> IndexSettings:
+        return IndexSettings(self.embedder.label, dimension, chunker_settings(self.settings))
+
+    def _choose_spec(self, n_chunks: int) -> vectors.VectorIndexSpec:
+        return vectors.spec_for(self.settings, n_chunks)
 
     def _vectors_of(self, document_rows: DocumentRows, previous: IndexData | None) -> np.ndarray:
         if document_rows.chunk_vectors is not None:

@@ -5,23 +5,25 @@ Layout of the index folder:
     CURRENT           name of the live generation (replaced atomically)
     .lock             held by the one process that may write
     gen-<id>/         one complete index:
-        manifest.json     model, dimension, chunker, vector index, documents and hashes
-        documents.json    per document, in columns: id, title, source, pages, hash
-        texts.bin         every document's text, UTF-8, one after another ...
-        text_offsets.npy  ... starting at these byte offsets (memory-mapped on load)
-        chunks.npz        per chunk: document row, start, end, token count
-        sentences.npz     per sentence: document row, start, end
-        sentence_vectors.npy
-        vectors.faiss     chunk vectors
-        bm25-chunks/
+        manifest.json     model, dimension, chunker, its segments (and the documents
+                          each no longer counts), documents and hashes
+        seg-<n>/          a segment: documents, chunks, sentences, vectors, BM25
+                          term counts (rag/segments.py)
 
 A writer builds a new generation beside the live one and only then points
-CURRENT at it, so a killed ingest leaves the previous index untouched.
+CURRENT at it, so a killed ingest leaves the previous index untouched. An
+ingest writes one new segment of the documents it added or changed; every
+older segment is taken over by hard links to its files, and a removed or
+replaced document is only listed as no longer counted. So an update writes
+bytes in proportion to its documents, not to the index. Past `MAX_SEGMENTS`
+segments, the smaller ones are merged (`IndexData.compacted`), without
+embedding or analysing anything again; `rag ingest --rebuild` writes one.
 
 Nothing is parsed per chunk on load, and texts are decoded per document only
 when a passage needs them: loading 100k chunks takes about a second
-(bench/results/scale.json). Format 1 kept every text in documents.jsonl; it
-still reads.
+(bench/results/scale.json). Generations written before segments (formats 1
+and 2: one segment's files in the generation folder) still read; the next
+ingest rewrites them as one segment.
 """
 
 from __future__ import annotations
@@ -31,10 +33,10 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +46,16 @@ from rag import lexical, vectors
 from rag.chunking import ChunkerSettings
 from rag.durable import fsync_tree, write_text_atomically
 from rag.errors import REBUILD_HINT, IndexBusyError, IndexMismatchError, IndexMissingError, RagError
+from rag.segments import SEGMENT_FILE, DocumentRows, LazyDocuments, Segment
 from rag.types import Document
 from rag.vector_stores.base import ExternalVectorStore, VectorHits, VectorStore
 
-FORMAT_VERSION = 2
-READABLE_FORMATS = (1, 2)
-# Documents kept decoded after a query used them; a query touches at most top_k.
-DECODED_DOCUMENTS = 256
+FORMAT_VERSION = 3
+READABLE_FORMATS = (1, 2, 3)
+SEGMENT_PREFIX = "seg-"
+# Segments a generation may have before an ingest merges them: each question searches
+# every segment, so a few; each merge rewrites the merged ones, so not one.
+MAX_SEGMENTS = 8
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".lock"
 MANIFEST_FILE = "manifest.json"
@@ -68,39 +73,50 @@ class IndexSettings:
         return {"model": self.model, "dimension": self.dimension, "chunker": self.chunker.to_json()}
 
 
-@dataclass
-class DocumentRows:
-    """One document's share of the index: its spans and their vectors."""
+@dataclass(frozen=True)
+class _Layout:
+    """Where each document, chunk and sentence of the index lies in its segment.
 
-    document: Document
-    digest: str
-    chunk_spans: np.ndarray  # (n, 2) int64
-    chunk_tokens: np.ndarray  # (n,) int32
-    chunk_vectors: np.ndarray | None  # (n, dim); None: kept in the external store
-    sentence_spans: np.ndarray  # (m, 2) int64
-    sentence_vectors: np.ndarray  # (m, dim)
+    The index orders documents by id, whatever segment holds them, so that rows
+    (and `Passage.chunk_id`) are those of the same documents ingested at once.
+    """
+
+    doc_segment: np.ndarray  # int64, the segment of each document
+    doc_local: np.ndarray  # int64, its row there
+    chunk_counts: np.ndarray  # int64, each document's number of chunks
+    chunk_segment: np.ndarray
+    chunk_local: np.ndarray
+    sentence_counts: np.ndarray
+    sentence_segment: np.ndarray
+    sentence_local: np.ndarray
+    # Per segment: the index row of each of its chunks, -1 for those no longer counted.
+    chunk_rows: list[np.ndarray]
+    # One segment, wholly counted and in order: the index's arrays are the segment's own.
+    identity: bool
 
 
 @dataclass
 class IndexData:
-    """Everything one generation holds, in memory (arrays may be memory-mapped)."""
+    """Everything one generation holds: its segments, less the documents it no longer counts.
+
+    Retrieval sees one index: documents ordered by id, each document's chunks and
+    sentences in one run of rows. Those arrays are built once per loaded generation
+    from the segments' (the big ones, sentence vectors and texts, stay memory-mapped
+    in their segment and are read through a view).
+    """
 
     settings: IndexSettings
-    vector_spec: vectors.VectorIndexSpec
-    documents: Sequence[Document]  # a list, or a DocumentTable read from disk
-    hashes: list[str]
-    chunk_doc: np.ndarray  # int32, document row of each chunk
-    chunk_start: np.ndarray  # int64
-    chunk_end: np.ndarray  # int64
-    chunk_tokens: np.ndarray  # int32
-    sentence_doc: np.ndarray  # int32
-    sentence_start: np.ndarray  # int64
-    sentence_end: np.ndarray  # int64
-    sentence_vectors: np.ndarray  # float32 (n_sentences, dimension)
-    vector_index: Any  # faiss index over chunk vectors; None when they live elsewhere ...
-    chunk_bm25: lexical.LexicalIndex
-    # ... in this store (Milvus), which the manifest names.
+    segments: list[Segment]
+    # Per segment: the document rows this generation no longer counts (removed or replaced).
+    deleted: list[frozenset[int]] = field(default_factory=list)
+    # The vectors live in this store (Milvus), which the manifest names, not in the segments.
     external_store: ExternalVectorStore | None = None
+    # The manifest's entry of each document, as read (so writing one needs no text decoded).
+    known_entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.deleted:
+            self.deleted = [frozenset() for _ in self.segments]
 
     @classmethod
     def from_rows(
@@ -110,82 +126,276 @@ class IndexData:
         choose_spec: Callable[[int], vectors.VectorIndexSpec],
         external_store: ExternalVectorStore | None = None,
     ) -> IndexData:
-        """The index of `rows` (kept in their order); `choose_spec(n_chunks)` picks the FAISS kind.
+        """The index of `rows` in one segment; `choose_spec(n_chunks)` picks the FAISS kind.
 
         With `external_store` (already holding the vectors) no FAISS index is built.
         """
-        from rag.text import analyze_many
-
-        dimension = settings.dimension
-
-        def stacked(attribute: str, width: int, dtype) -> np.ndarray:
-            arrays = [getattr(r, attribute) for r in rows]
-            if not arrays:
-                return np.zeros((0, width), dtype=dtype)
-            return np.concatenate(arrays).astype(dtype).reshape(-1, width)
-
-        def doc_of_each(attribute: str) -> np.ndarray:
-            counts = [len(getattr(r, attribute)) for r in rows]
-            return np.repeat(np.arange(len(rows), dtype=np.int32), counts)
-
-        documents = [r.document for r in rows]
-        chunk_doc = doc_of_each("chunk_spans")
-        chunk_spans = stacked("chunk_spans", 2, np.int64)
-        sentence_spans = stacked("sentence_spans", 2, np.int64)
-        n_chunks = len(chunk_doc)
-        if external_store is None:
-            spec = choose_spec(n_chunks)
-            vector_index = vectors.build(stacked("chunk_vectors", dimension, np.float32), spec)
-        else:
-            spec, vector_index = vectors.VectorIndexSpec(), None
-        chunk_texts = [
-            documents[d].text[s:e] for d, (s, e) in zip(chunk_doc, chunk_spans, strict=True)
-        ]
-        return cls(
-            settings=settings,
-            vector_spec=spec,
-            documents=documents,
-            hashes=[r.digest for r in rows],
-            chunk_doc=chunk_doc,
-            chunk_start=chunk_spans[:, 0],
-            chunk_end=chunk_spans[:, 1],
-            chunk_tokens=stacked("chunk_tokens", 1, np.int32).reshape(-1),
-            sentence_doc=doc_of_each("sentence_spans"),
-            sentence_start=sentence_spans[:, 0],
-            sentence_end=sentence_spans[:, 1],
-            sentence_vectors=stacked("sentence_vectors", dimension, np.float32),
-            vector_index=vector_index,
-            chunk_bm25=lexical.LexicalIndex.build(analyze_many(chunk_texts)),
-            external_store=external_store,
+        segment = Segment.from_rows(
+            rows, settings.dimension, choose_spec, external=external_store is not None
         )
+        return cls(settings, [segment], external_store=external_store)
+
+    # -- the next generation -------------------------------------------------------
+    def replaced(
+        self,
+        settings: IndexSettings,
+        new: Segment | None,
+        gone: Iterable[str] = (),
+        external_store: ExternalVectorStore | None = None,
+    ) -> IndexData:
+        """This index without the documents `gone` nor those `new` holds anew, plus `new`.
+
+        Older segments are kept as they are; a segment left with nothing is dropped.
+        """
+        leaving = set(gone) | set(new.doc_ids if new is not None else ())
+        segments, deleted = [], []
+        for segment, was in zip(self.segments, self.deleted, strict=True):
+            now = was | {segment.doc_rows[d] for d in leaving if d in segment.doc_rows}
+            if len(now) < len(segment.doc_ids):
+                segments.append(segment)
+                deleted.append(frozenset(now))
+        if new is not None and new.doc_ids:
+            segments.append(new)
+            deleted.append(frozenset())
+        return IndexData(settings, segments, deleted, external_store, self.known_entries)
+
+    def compacted(
+        self, choose_spec: Callable[[int], vectors.VectorIndexSpec], limit: int | None = None
+    ) -> IndexData:
+        """The same index in fewer segments when it has more than `limit` (`MAX_SEGMENTS`).
+
+        The segments beside the largest are merged into one; all of them once those
+        hold as many chunks as the largest (so each chunk is merged again only a few
+        times, as the index doubles). A segment from before segments is always merged.
+        """
+        legacy = any(isinstance(s.terms, lexical.LexicalIndex) for s in self.segments)
+        if len(self.segments) <= (MAX_SEGMENTS if limit is None else limit) and not legacy:
+            return self
+        sizes = [int(np.count_nonzero(rows >= 0)) for rows in self._layout.chunk_rows]
+        largest = int(np.argmax(sizes))
+        others = [s for s in range(len(self.segments)) if s != largest]
+        if legacy or sum(sizes[s] for s in others) >= sizes[largest]:
+            others = list(range(len(self.segments)))
+        return self.merged(others, choose_spec)
+
+    def merged(
+        self, which: Sequence[int], choose_spec: Callable[[int], vectors.VectorIndexSpec]
+    ) -> IndexData:
+        """The same index with segments `which` merged into one: nothing embedded again."""
+        parts = [
+            (self.segments[s], self._counted_rows(s)) for s in which if self._counted_rows(s).size
+        ]
+        merged = Segment.merged(
+            parts,
+            self.settings.dimension,
+            choose_spec,
+            external=self.external_store is not None,
+        )
+        kept = [s for s in range(len(self.segments)) if s not in set(which)]
+        return IndexData(
+            self.settings,
+            [self.segments[s] for s in kept] + [merged],
+            [self.deleted[s] for s in kept] + [frozenset()],
+            self.external_store,
+            self.known_entries,
+        )
+
+    def _counted_rows(self, segment: int) -> np.ndarray:
+        gone = self.deleted[segment]
+        rows = range(len(self.segments[segment].doc_ids))
+        return np.array([row for row in rows if row not in gone], dtype=np.int64)
 
     def rows(self) -> dict[str, DocumentRows]:
-        """Each document's share, by id: what `from_rows` takes back (unchanged ones carry over)."""
-        # An external store keeps its vectors: rows carry none (None), and only changed
-        # documents are written to it again.
-        chunk_vectors = (
-            None if self.vector_index is None else vectors.all_vectors(self.vector_index)
+        """Each document's share, by id: what `from_rows` takes back."""
+        found: dict[str, DocumentRows] = {}
+        for number, segment in enumerate(self.segments):
+            for document_rows in segment.rows(self._counted_rows(number)):
+                found[document_rows.document.doc_id] = document_rows
+        return found
+
+    # -- the index as retrieval sees it ----------------------------------------------
+    @cached_property
+    def _layout(self) -> _Layout:
+        ids: list[str] = []
+        owners: list[int] = []
+        locals_: list[int] = []
+        for number, segment in enumerate(self.segments):
+            gone = self.deleted[number]
+            for row, doc_id in enumerate(segment.doc_ids):
+                if row not in gone:
+                    ids.append(doc_id)
+                    owners.append(number)
+                    locals_.append(row)
+        order = sorted(range(len(ids)), key=ids.__getitem__)
+        for before, after in zip(order, order[1:], strict=False):
+            if ids[before] == ids[after]:
+                raise ValueError(f"document {ids[before]!r} is in two segments")
+        doc_segment = np.asarray(owners, dtype=np.int64)[order]
+        doc_local = np.asarray(locals_, dtype=np.int64)[order]
+        chunk_counts, chunk_segment, chunk_local = self._spread(
+            "chunk_bounds", doc_segment, doc_local
         )
-        # Rows are stored grouped by document, so each document's share is one slice:
-        # one binary search per document instead of a mask over every chunk.
-        chunk_bounds = self.chunk_bounds
-        sentence_bounds = np.searchsorted(self.sentence_doc, np.arange(len(self.documents) + 1))
-        rows: dict[str, DocumentRows] = {}
-        for row, document in enumerate(self.documents):
-            chunks = slice(chunk_bounds[row], chunk_bounds[row + 1])
-            sentences = slice(sentence_bounds[row], sentence_bounds[row + 1])
-            rows[document.doc_id] = DocumentRows(
-                document=document,
-                digest=self.hashes[row],
-                chunk_spans=np.stack([self.chunk_start[chunks], self.chunk_end[chunks]], 1),
-                chunk_tokens=np.asarray(self.chunk_tokens[chunks]),
-                chunk_vectors=None if chunk_vectors is None else chunk_vectors[chunks],
-                sentence_spans=np.stack(
-                    [self.sentence_start[sentences], self.sentence_end[sentences]], 1
-                ),
-                sentence_vectors=np.asarray(self.sentence_vectors[sentences]),
+        sentence_counts, sentence_segment, sentence_local = self._spread(
+            "sentence_bounds", doc_segment, doc_local
+        )
+        chunk_rows = []
+        for number, segment in enumerate(self.segments):
+            rows = np.full(segment.n_chunks, -1, dtype=np.int64)
+            mine = np.flatnonzero(chunk_segment == number)
+            rows[chunk_local[mine]] = mine
+            chunk_rows.append(rows)
+        identity = (
+            len(self.segments) == 1 and not self.deleted[0] and order == list(range(len(order)))
+        )
+        return _Layout(
+            doc_segment,
+            doc_local,
+            chunk_counts,
+            chunk_segment,
+            chunk_local,
+            sentence_counts,
+            sentence_segment,
+            sentence_local,
+            chunk_rows,
+            identity,
+        )
+
+    def _spread(
+        self, bounds: str, doc_segment: np.ndarray, doc_local: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per document its number of rows; per row its segment and its row there."""
+        starts = np.zeros(len(doc_segment), dtype=np.int64)
+        counts = np.zeros(len(doc_segment), dtype=np.int64)
+        for number, segment in enumerate(self.segments):
+            mine = doc_segment == number
+            segment_bounds = getattr(segment, bounds)
+            starts[mine] = segment_bounds[doc_local[mine]]
+            counts[mine] = segment_bounds[doc_local[mine] + 1] - starts[mine]
+        offsets = np.cumsum(counts) - counts
+        local = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(offsets - starts, counts)
+        return counts, np.repeat(doc_segment, counts), local
+
+    def _gathered(self, name: str, dtype) -> np.ndarray:
+        """The index's array `name` (a chunk's or a sentence's), from every segment's own."""
+        layout = self._layout
+        if layout.identity:
+            return getattr(self.segments[0], name)
+        if name.startswith("chunk"):
+            owner, local = layout.chunk_segment, layout.chunk_local
+        else:
+            owner, local = layout.sentence_segment, layout.sentence_local
+        out = np.empty(len(owner), dtype=dtype)
+        for number, segment in enumerate(self.segments):
+            mine = owner == number
+            out[mine] = np.asarray(getattr(segment, name))[local[mine]]
+        return out
+
+    @cached_property
+    def chunk_doc(self) -> np.ndarray:
+        """int32, the document row of each chunk."""
+        if self._layout.identity:
+            return self.segments[0].chunk_doc
+        counts = self._layout.chunk_counts
+        return np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+
+    @cached_property
+    def chunk_start(self) -> np.ndarray:
+        return self._gathered("chunk_start", np.int64)
+
+    @cached_property
+    def chunk_end(self) -> np.ndarray:
+        return self._gathered("chunk_end", np.int64)
+
+    @cached_property
+    def chunk_tokens(self) -> np.ndarray:
+        return self._gathered("chunk_tokens", np.int32)
+
+    @cached_property
+    def sentence_doc(self) -> np.ndarray:
+        """int32, the document row of each sentence."""
+        if self._layout.identity:
+            return self.segments[0].sentence_doc
+        counts = self._layout.sentence_counts
+        return np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+
+    @cached_property
+    def sentence_start(self) -> np.ndarray:
+        return self._gathered("sentence_start", np.int64)
+
+    @cached_property
+    def sentence_end(self) -> np.ndarray:
+        return self._gathered("sentence_end", np.int64)
+
+    @cached_property
+    def sentence_vectors(self) -> np.ndarray | SegmentedRows:
+        """float32 (n_sentences, dimension); slices within one document read no other."""
+        layout = self._layout
+        if layout.identity:
+            return self.segments[0].sentence_vectors
+        return SegmentedRows(
+            [segment.sentence_vectors for segment in self.segments],
+            layout.sentence_segment,
+            layout.sentence_local,
+            self.settings.dimension,
+        )
+
+    @cached_property
+    def documents(self) -> Sequence[Document]:
+        layout = self._layout
+        if layout.identity:
+            return self.segments[0].documents
+        return SegmentedDocuments(self.segments, layout.doc_segment, layout.doc_local)
+
+    def _per_document(self, values: Callable[[Segment], Sequence[Any]]) -> list[Any]:
+        layout = self._layout
+        if layout.identity:
+            return list(values(self.segments[0]))
+        columns = [values(segment) for segment in self.segments]
+        return [
+            columns[owner][row]
+            for owner, row in zip(
+                layout.doc_segment.tolist(), layout.doc_local.tolist(), strict=True
             )
-        return rows
+        ]
+
+    @cached_property
+    def doc_ids(self) -> list[str]:
+        return self._per_document(lambda segment: segment.doc_ids)
+
+    @cached_property
+    def hashes(self) -> list[str]:
+        return self._per_document(lambda segment: segment.hashes)
+
+    def sources(self) -> list[str]:
+        """Each document's source, without decoding any text."""
+        return self._per_document(lambda segment: segment.sources())
+
+    @cached_property
+    def chunk_bm25(self) -> lexical.BM25Scores:
+        """BM25 over every counted chunk, scored with the statistics of all of them."""
+        terms = [segment.terms for segment in self.segments]
+        if self._layout.identity and isinstance(terms[0], lexical.LexicalIndex):
+            return terms[0]
+        parts = []
+        for counts, rows in zip(terms, self._layout.chunk_rows, strict=True):
+            if not isinstance(counts, lexical.TermCounts):
+                raise ValueError("an index from before segments cannot be combined; merge it")
+            parts.append((counts, rows))
+        return lexical.SegmentedBM25(parts, self.n_chunks)
+
+    @property
+    def vector_spec(self) -> vectors.VectorIndexSpec:
+        """The FAISS kind of the largest segment (the one most searches go through)."""
+        if not self.segments:
+            return vectors.VectorIndexSpec()
+        return max(self.segments, key=lambda segment: segment.n_chunks).vector_spec
+
+    @property
+    def vector_index(self):
+        """The FAISS index of a one-segment index; None when an external store has the vectors."""
+        if len(self.segments) != 1:
+            raise ValueError(f"the index has {len(self.segments)} segments, each its own index")
+        return self.segments[0].vector_index
 
     def manifest_entry_of_store(self) -> dict[str, Any]:
         """Where this generation's vectors live, as its manifest records it."""
@@ -200,21 +410,21 @@ class IndexData:
     @cached_property
     def chunk_bounds(self) -> np.ndarray:
         """Document row d's chunks are rows chunk_bounds[d] to chunk_bounds[d + 1]."""
-        return np.searchsorted(self.chunk_doc, np.arange(len(self.documents) + 1))
+        return np.searchsorted(self.chunk_doc, np.arange(len(self.doc_ids) + 1))
 
     @cached_property
     def vector_store(self) -> VectorStore:
         """The chunk vectors behind the vector-store contract (searches with a document filter)."""
         if self.external_store is not None:
             return self.external_store
-        from rag.vector_stores.faiss_store import FaissVectorStore
+        from rag.vector_stores.faiss_store import FaissPart, FaissVectorStore
 
-        return FaissVectorStore(
-            self.vector_index,
-            self.doc_ids,
-            self.chunk_doc,
-            model=self.settings.model,
-            spec=self.vector_spec,
+        parts = [
+            FaissPart(segment.vector_index, segment.vector_spec, rows)
+            for segment, rows in zip(self.segments, self._layout.chunk_rows, strict=True)
+        ]
+        return FaissVectorStore.of_parts(
+            parts, self.doc_ids, self.chunk_doc, model=self.settings.model
         )
 
     def chunk_rows(self, hits: VectorHits) -> np.ndarray:
@@ -231,12 +441,6 @@ class IndexData:
             if row is not None:
                 mask[bounds[row] : bounds[row + 1]] = 1.0
         return mask
-
-    @cached_property
-    def doc_ids(self) -> list[str]:
-        if isinstance(self.documents, DocumentTable):
-            return self.documents.doc_ids
-        return [document.doc_id for document in self.documents]
 
     @cached_property
     def doc_rows(self) -> dict[str, int]:
@@ -260,10 +464,23 @@ class IndexData:
         return range(lo, max(lo, hi))
 
     def chunks_per_document(self) -> np.ndarray:
-        return np.bincount(self.chunk_doc, minlength=len(self.documents))
+        return np.bincount(self.chunk_doc, minlength=len(self.doc_ids))
 
     def manifest(self) -> dict[str, Any]:
         counts = self.chunks_per_document()
+        documents = {}
+        for row, (doc_id, digest) in enumerate(zip(self.doc_ids, self.hashes, strict=True)):
+            known = self.known_entries.get(doc_id)
+            if known is None or known.get("sha256") != digest:
+                # Only a document new to this index is decoded, for its length.
+                document = self.documents[row]
+                known = {
+                    "title": document.title,
+                    "source": document.source,
+                    "sha256": digest,
+                    "characters": len(document.text),
+                }
+            documents[doc_id] = {**known, "chunks": int(counts[row])}
         return {
             "format": FORMAT_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -272,68 +489,70 @@ class IndexData:
             "vector_store": self.manifest_entry_of_store(),
             "n_chunks": self.n_chunks,
             "n_sentences": int(len(self.sentence_doc)),
-            "documents": {
-                document.doc_id: {
-                    "title": document.title,
-                    "source": document.source,
-                    "sha256": digest,
-                    "chunks": int(counts[row]),
-                    "characters": len(document.text),
+            "segments": [
+                {
+                    "name": segment.name,
+                    "documents": len(segment.doc_ids) - len(gone),
+                    "deleted": sorted(segment.doc_ids[row] for row in gone),
                 }
-                for row, (document, digest) in enumerate(
-                    zip(self.documents, self.hashes, strict=True)
-                )
-            },
+                for segment, gone in zip(self.segments, self.deleted, strict=True)
+            ],
+            "documents": documents,
         }
 
 
-class DocumentTable(Sequence[Document]):
-    """The indexed documents, each decoded from the memory-mapped texts when asked for."""
+class SegmentedRows:
+    """Rows of several segments' arrays in the index's order (sentence vectors).
+
+    A slice within one document (what a passage reads) is a view of its segment's
+    memory-mapped array; anything else is gathered.
+    """
 
     def __init__(
-        self,
-        columns: dict[str, list[Any]],
-        texts: np.ndarray,  # uint8, every text's UTF-8 bytes
-        offsets: np.ndarray,  # int64, len(documents) + 1 byte offsets into `texts`
+        self, arrays: list[np.ndarray], owner: np.ndarray, local: np.ndarray, width: int
     ) -> None:
-        self.doc_ids: list[str] = columns["doc_id"]
-        self._titles: list[str] = columns["title"]
-        self._sources: list[str] = columns["source"]
-        self._page_starts: list[list[int]] = columns["page_starts"]
-        # Indexes written before slides and sheets had names have no such column.
-        columns.setdefault("page_names", [[] for _ in self.doc_ids])
-        self._page_names: list[list[str]] = columns["page_names"]
-        self._texts = texts
-        self._offsets = offsets
-        self._decoded = lru_cache(maxsize=DECODED_DOCUMENTS)(self._decode)
-        lengths = {len(column) for column in columns.values()}
-        if lengths != {len(offsets) - 1} or (len(offsets) and offsets[-1] != len(texts)):
-            raise ValueError("documents.json, text_offsets.npy and texts.bin do not agree")
+        self._arrays = arrays
+        self._owner = owner
+        self._local = local
+        self.shape = (len(owner), width)
+        self.dtype = np.dtype(np.float32)
 
     def __len__(self) -> int:
-        return len(self.doc_ids)
+        return self.shape[0]
 
-    def __getitem__(self, row):  # type: ignore[override]
-        if isinstance(row, slice):
-            return [self[i] for i in range(*row.indices(len(self)))]
-        row = int(row)
-        if row < 0:
-            row += len(self)
-        if not 0 <= row < len(self):
-            raise IndexError(f"document row {row} out of range")
-        return self._decoded(row)
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            return self._arrays[int(self._owner[key])][int(self._local[key])]
+        owner, local = self._owner[key], self._local[key]
+        if not len(owner):
+            return np.zeros((0, self.shape[1]), dtype=np.float32)
+        if isinstance(key, slice) and np.all(owner == owner[0]) and np.all(np.diff(local) == 1):
+            return self._arrays[int(owner[0])][int(local[0]) : int(local[-1]) + 1]
+        out = np.empty((len(owner), self.shape[1]), dtype=np.float32)
+        for number, array in enumerate(self._arrays):
+            mine = owner == number
+            if mine.any():
+                out[mine] = array[local[mine]]
+        return out
 
-    def _decode(self, row: int) -> Document:
-        start, end = int(self._offsets[row]), int(self._offsets[row + 1])
-        text = self._texts[start:end].tobytes().decode("utf-8", "surrogatepass")
-        return Document(
-            self.doc_ids[row],
-            self._titles[row],
-            text,
-            self._sources[row],
-            tuple(self._page_starts[row]),
-            tuple(self._page_names[row]),
-        )
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        whole = self[:]
+        return whole if dtype is None else whole.astype(dtype)
+
+
+class SegmentedDocuments(LazyDocuments):
+    """The index's documents in its order, each read from its segment when asked for."""
+
+    def __init__(self, segments: list[Segment], owner: np.ndarray, local: np.ndarray) -> None:
+        self._segments = segments
+        self._owner = owner
+        self._local = local
+
+    def __len__(self) -> int:
+        return len(self._owner)
+
+    def _document(self, row: int) -> Document:
+        return self._segments[int(self._owner[row])].documents[int(self._local[row])]
 
 
 class IndexStore:
@@ -412,7 +631,7 @@ class IndexStore:
             raise RagError(
                 f"The index in {generation} is damaged or incomplete ({error}). {REBUILD_HINT}"
             ) from None
-        if data.vector_index is None:
+        if manifest.get("vector_store", {"kind": "faiss"}).get("kind") != "faiss":
             # The vectors live outside the folder, where the manifest says.
             data.external_store = self._open_external(manifest)
         return data
@@ -485,15 +704,22 @@ class IndexStore:
             lock.release()
 
     def commit(self, data: IndexData) -> Path:
-        """Write `data` as a new generation and make it live; old generations are removed."""
+        """Write `data` as a new generation and make it live; old generations are removed.
+
+        Segments `data` took over from the live generation are linked, not copied.
+        """
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
         staging = self.folder / f".{name}.tmp"
         staging.mkdir()
-        _write_generation(staging, data)
-        fsync_tree(staging)
+        written = _write_generation(staging, data)
+        # Linked files are already on disk: only what was written, and the folders, are flushed.
+        fsync_tree(staging, files=written)
         final = self.folder / name
         os.rename(staging, final)
+        for segment in data.segments:
+            if segment.folder is not None and segment.folder.parent == staging:
+                segment.folder = final / segment.folder.name
         write_text_atomically(self.folder / CURRENT_FILE, name)
         self._remove_stale(keep=name)
         return final
@@ -515,139 +741,80 @@ def _lock_holder(owner: Path) -> str:
     return f" (pid {pid})"
 
 
-def _write_generation(folder: Path, data: IndexData) -> None:
-    documents = list(data.documents)
-    columns = {
-        "doc_id": [document.doc_id for document in documents],
-        "title": [document.title for document in documents],
-        "source": [document.source for document in documents],
-        "page_starts": [list(document.page_starts) for document in documents],
-        "page_names": [list(document.page_names) for document in documents],
-        "sha256": list(data.hashes),
-    }
-    (folder / "documents.json").write_text(
-        json.dumps(columns, ensure_ascii=False), encoding="utf-8"
-    )
-    offsets = np.zeros(len(documents) + 1, dtype=np.int64)
-    with open(folder / "texts.bin", "wb") as out:
-        for row, document in enumerate(documents):
-            encoded = document.text.encode("utf-8", "surrogatepass")
-            out.write(encoded)
-            offsets[row + 1] = offsets[row] + len(encoded)
-    np.save(folder / "text_offsets.npy", offsets)
-    np.savez(
-        folder / "chunks.npz",
-        doc=data.chunk_doc,
-        start=data.chunk_start,
-        end=data.chunk_end,
-        tokens=data.chunk_tokens,
-    )
-    np.savez(
-        folder / "sentences.npz",
-        doc=data.sentence_doc,
-        start=data.sentence_start,
-        end=data.sentence_end,
-    )
-    np.save(folder / "sentence_vectors.npy", data.sentence_vectors)
-    if data.vector_index is not None:
-        vectors.save(data.vector_index, folder / "vectors.faiss")
-    data.chunk_bm25.save(folder / "bm25-chunks")
+def _write_generation(folder: Path, data: IndexData) -> list[Path]:
+    """Write `data` into the new generation folder `folder`; the files written (not linked).
+
+    A segment already on disk is taken over by hard links to its files (no byte copied,
+    the inode shared by both generations until the older is removed); a new one is written.
+    """
+    numbers = [
+        int(segment.name[len(SEGMENT_PREFIX) :])
+        for segment in data.segments
+        if segment.name is not None and segment.name.startswith(SEGMENT_PREFIX)
+    ]
+    next_number = max(numbers, default=0) + 1
+    written: list[Path] = []
+    for segment in data.segments:
+        if segment.folder is not None and (segment.folder / SEGMENT_FILE).is_file():
+            _link_tree(segment.folder, folder / segment.folder.name)
+            continue
+        if segment.folder is not None:
+            raise ValueError(f"{segment.folder} is from before segments; merge it first")
+        written += segment.write(folder / f"{SEGMENT_PREFIX}{next_number:06d}")
+        next_number += 1
     # The manifest goes last: a generation with a manifest is a complete one.
-    (folder / MANIFEST_FILE).write_text(json.dumps(data.manifest(), indent=2), encoding="utf-8")
+    manifest = folder / MANIFEST_FILE
+    manifest.write_text(json.dumps(data.manifest(), indent=2), encoding="utf-8")
+    return [*written, manifest]
 
 
-def _read_documents(folder: Path) -> tuple[Sequence[Document], list[str]]:
-    """The documents and their hashes, texts left on disk until a passage needs one."""
-    if not (folder / "documents.json").is_file() and (folder / "documents.jsonl").is_file():
-        return _read_documents_v1(folder)
-    columns = json.loads((folder / "documents.json").read_text(encoding="utf-8"))
-    offsets = np.load(folder / "text_offsets.npy")
-    texts_path = folder / "texts.bin"
-    # An empty file cannot be memory-mapped.
-    texts = (
-        np.memmap(texts_path, dtype=np.uint8, mode="r")
-        if texts_path.stat().st_size
-        else np.zeros(0, dtype=np.uint8)
-    )
-    return DocumentTable(columns, texts, offsets), columns["sha256"]
-
-
-def _read_documents_v1(folder: Path) -> tuple[list[Document], list[str]]:
-    documents: list[Document] = []
-    hashes: list[str] = []
-    with open(folder / "documents.jsonl", encoding="utf-8") as lines:
-        for line in lines:
-            record = json.loads(line)
-            documents.append(
-                Document(
-                    record["doc_id"],
-                    record["title"],
-                    record["text"],
-                    record["source"],
-                    tuple(record["page_starts"]),
-                )
-            )
-            hashes.append(record["sha256"])
-    return documents, hashes
+def _link_tree(source: Path, target: Path) -> None:
+    """`target` holding hard links to every file under `source` (copies where links fail)."""
+    target.mkdir()
+    for path in sorted(source.rglob("*")):
+        destination = target / path.relative_to(source)
+        if path.is_dir():
+            destination.mkdir()
+            continue
+        try:
+            os.link(path, destination)
+        except OSError:  # a file system without hard links: copying is still correct
+            shutil.copyfile(path, destination)
 
 
 def _read_generation(folder: Path, manifest: dict[str, Any]) -> IndexData:
-    """The generation's files; `vector_index` is None when an external store holds the vectors."""
-    documents, hashes = _read_documents(folder)
-    if isinstance(documents, DocumentTable):
-        doc_ids = documents.doc_ids
-    else:
-        doc_ids = [document.doc_id for document in documents]
-    if len(hashes) != len(doc_ids) or set(manifest["documents"]) != set(doc_ids):
-        raise ValueError("the manifest and the document table list different documents")
-    chunks = np.load(folder / "chunks.npz")
-    sentences = np.load(folder / "sentences.npz")
-    spec_json = manifest["vector_index"]
-    spec = vectors.VectorIndexSpec.from_json(spec_json)
-    chunk_doc = chunks["doc"]
+    """The generation's segments; their vectors are None when an external store holds them."""
     store_kind = manifest.get("vector_store", {"kind": "faiss"}).get("kind")
-    vector_index = (
-        None if store_kind != "faiss" else _read_vectors(folder, manifest, spec, chunk_doc)
-    )
-    sentence_vectors = np.load(folder / "sentence_vectors.npy", mmap_mode="r")
-    sentence_doc = sentences["doc"]
-    if len(sentence_vectors) != len(sentence_doc):
-        raise ValueError("sentence vectors and sentences differ in number")
+    with_vectors = store_kind == "faiss"
+    entries = manifest.get("segments")
+    if entries is None:
+        # Written before segments: the generation's own files are its one segment.
+        segments = [Segment.read(folder, manifest["vector_index"], with_vectors)]
+        deleted = [frozenset[int]()]
+    else:
+        segments, deleted = [], []
+        for entry in entries:
+            name = str(entry["name"])
+            if not name.startswith(SEGMENT_PREFIX) or Path(name).name != name:
+                raise ValueError(f"the manifest names a segment {name!r}")
+            segment = Segment.read(folder / name, None, with_vectors)
+            segments.append(segment)
+            deleted.append(frozenset(segment.doc_rows[doc_id] for doc_id in entry["deleted"]))
     settings = IndexSettings(
         manifest["model"], manifest["dimension"], ChunkerSettings(**manifest["chunker"])
     )
-    return IndexData(
-        settings=settings,
-        vector_spec=spec,
-        documents=documents,
-        hashes=hashes,
-        chunk_doc=chunks["doc"],
-        chunk_start=chunks["start"],
-        chunk_end=chunks["end"],
-        chunk_tokens=chunks["tokens"],
-        sentence_doc=sentence_doc,
-        sentence_start=sentences["start"],
-        sentence_end=sentences["end"],
-        sentence_vectors=sentence_vectors,
-        vector_index=vector_index,
-        chunk_bm25=lexical.LexicalIndex.load(folder / "bm25-chunks"),
-    )
-
-
-def _read_vectors(
-    folder: Path, manifest: dict[str, Any], spec: vectors.VectorIndexSpec, chunk_doc: np.ndarray
-):
-    """The generation's FAISS index, checked against its chunks and manifest."""
-    vector_index = vectors.load(folder / "vectors.faiss", spec)
-    if vector_index.ntotal != len(chunk_doc) or manifest["n_chunks"] != len(chunk_doc):
-        raise ValueError(
-            f"{vector_index.ntotal} vectors for {len(chunk_doc)} chunks "
-            f"(manifest says {manifest['n_chunks']})"
-        )
-    # A vectors.faiss from another index still reads; searching it would fail an assertion.
-    if vector_index.d != manifest["dimension"]:
-        raise ValueError(
-            f"its vectors have {vector_index.d} dimensions, "
-            f"its manifest says {manifest['dimension']}"
-        )
-    return vector_index
+    data = IndexData(settings, segments, deleted, known_entries=manifest["documents"])
+    if len(data.doc_ids) != len(manifest["documents"]) or set(manifest["documents"]) != set(
+        data.doc_ids
+    ):
+        raise ValueError("the manifest and the document table list different documents")
+    if manifest["n_chunks"] != data.n_chunks:
+        raise ValueError(f"{data.n_chunks} chunks, the manifest says {manifest['n_chunks']}")
+    for segment in segments:
+        # A vectors.faiss from another index still reads; searching it would fail an assertion.
+        if segment.vector_index is not None and segment.vector_index.d != manifest["dimension"]:
+            raise ValueError(
+                f"its vectors have {segment.vector_index.d} dimensions, "
+                f"its manifest says {manifest['dimension']}"
+            )
+    return data

@@ -104,11 +104,12 @@ def test_index_built_with_another_model_says_how_to_rebuild(scratch_pipeline):
 @pytest.mark.parametrize("damage", ["truncate-faiss", "drop-chunks", "bad-manifest", "bad-pointer"])
 def test_damaged_index_gives_an_error_not_a_traceback(scratch_pipeline, damage):
     generation = scratch_pipeline.store.current_generation()
+    segment = next(generation.glob("seg-*"))
     if damage == "truncate-faiss":
-        path = generation / "vectors.faiss"
+        path = segment / "vectors.faiss"
         path.write_bytes(path.read_bytes()[:100])
     elif damage == "drop-chunks":
-        (generation / "chunks.npz").unlink()
+        (segment / "chunks.npz").unlink()
     elif damage == "bad-manifest":
         (generation / "manifest.json").write_text("{not json", encoding="utf-8")
     else:

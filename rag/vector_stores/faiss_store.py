@@ -1,19 +1,36 @@
-"""The default vector store: a FAISS index in memory, saved in each index generation.
+"""The default vector store: FAISS indexes, one per segment of the index generation.
 
-Positions in the FAISS index are chunk rows, each document's chunks in one run;
-`_starts` maps a document to its first row. A document filter becomes a FAISS
-`IDSelectorBatch` of the chosen rows, handed to the search itself through
-`SearchParameters`, so IVF and HNSW walk only those rows' candidates.
+Each part is one FAISS index (a segment's) and, for each of its vectors, the chunk
+row it has in the index, or -1 for a chunk no longer counted (its document was
+removed or replaced since the segment was written: a deletion mask, so a segment's
+file never changes). A search runs over every part and keeps the best k of all; with
+exact (flat) parts that is exactly the k nearest of one index over every chunk.
+
+Chunk rows are grouped by document; `_runs` maps a document to its first row. A
+document filter, and the mask, become a FAISS `IDSelectorBatch` of the part's chosen
+positions, handed to the search itself through `SearchParameters`, so IVF and HNSW
+walk only those candidates.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from rag import vectors
 from rag.vector_stores.base import StoreDescription, VectorHits, VectorStore
+
+
+@dataclass
+class FaissPart:
+    """One FAISS index, and the chunk row of each of its vectors (-1: not counted)."""
+
+    index: Any
+    spec: vectors.VectorIndexSpec
+    rows: np.ndarray  # int64, one per vector of `index`
 
 
 class FaissVectorStore(VectorStore):
@@ -30,8 +47,26 @@ class FaissVectorStore(VectorStore):
         where: str = "memory",
     ) -> None:
         """`index` holds chunk rows whose document row is `chunk_doc`, grouped by document."""
-        self.index = index
-        self.spec = spec
+        rows = np.arange(index.ntotal, dtype=np.int64)
+        self._setup([FaissPart(index, spec, rows)], doc_ids, chunk_doc, model, where)
+
+    @classmethod
+    def of_parts(
+        cls,
+        parts: Sequence[FaissPart],
+        doc_ids: Sequence[str],
+        chunk_doc: np.ndarray,
+        *,
+        model: str,
+        where: str = "memory",
+    ) -> FaissVectorStore:
+        """A store over several indexes whose counted vectors are chunk rows of `chunk_doc`."""
+        store = cls.__new__(cls)
+        store._setup(list(parts), doc_ids, chunk_doc, model, where)
+        return store
+
+    def _setup(self, parts, doc_ids, chunk_doc, model: str, where: str) -> None:
+        self.parts = parts
         self.model = model
         self.where = where
         self._doc_ids = list(doc_ids)
@@ -43,6 +78,15 @@ class FaissVectorStore(VectorStore):
         spec = spec or vectors.VectorIndexSpec()
         index = vectors.build(np.zeros((0, dimension), dtype=np.float32), spec)
         return cls(index, [], np.zeros(0, dtype=np.int64), model=model, spec=spec)
+
+    @property
+    def index(self):
+        """The FAISS index vectors are added to (the last part's)."""
+        return self.parts[-1].index
+
+    @property
+    def spec(self) -> vectors.VectorIndexSpec:
+        return self.parts[-1].spec
 
     def _reindex(self) -> None:
         bounds = np.searchsorted(self._chunk_doc, np.arange(len(self._doc_ids) + 1))
@@ -59,14 +103,26 @@ class FaissVectorStore(VectorStore):
                 for i, d in enumerate(self._doc_ids)
             }
         self._row_of_doc = {d: i for i, d in enumerate(self._doc_ids)}
+        # Where each chunk row's vector is: its part and its position there.
+        self._part_of_row = np.full(len(self._chunk_doc), -1, dtype=np.int64)
+        self._position_of_row = np.full(len(self._chunk_doc), -1, dtype=np.int64)
+        self._masked = []
+        for number, part in enumerate(self.parts):
+            counted = np.flatnonzero(part.rows >= 0)
+            self._part_of_row[part.rows[counted]] = number
+            self._position_of_row[part.rows[counted]] = counted
+            self._masked.append(len(counted) < len(part.rows))
 
     # -- writing ----------------------------------------------------------------------
     def add(self, doc_id: str, chunk_vectors: np.ndarray) -> None:
         if doc_id in self._row_of_doc:
             self.delete([doc_id])
         chunk_vectors = np.ascontiguousarray(chunk_vectors, dtype=np.float32)
+        part = self.parts[-1]
         if len(chunk_vectors):
-            self.index.add(chunk_vectors)
+            part.index.add(chunk_vectors)
+        new_rows = np.arange(len(chunk_vectors), dtype=np.int64) + len(self._chunk_doc)
+        part.rows = np.concatenate([part.rows, new_rows])
         self._doc_ids.append(doc_id)
         self._chunk_doc = np.concatenate(
             [self._chunk_doc, np.full(len(chunk_vectors), len(self._doc_ids) - 1, np.int64)]
@@ -77,51 +133,84 @@ class FaissVectorStore(VectorStore):
         gone = {d for d in doc_ids if d in self._row_of_doc}
         if not gone:
             return
-        # FAISS cannot remove from every index kind (HNSW), and removing renumbers a flat
-        # index: the kept rows are rebuilt into a fresh index of the same kind.
+        # The vectors stay in their index, masked: FAISS cannot remove from every index
+        # kind (HNSW), and a segment's file is never rewritten. Rows are renumbered.
+        gone_rows = {self._row_of_doc[d] for d in gone}
+        keep = ~np.isin(self._chunk_doc, list(gone_rows))
+        new_row = np.where(keep, np.cumsum(keep) - 1, -1)
+        for part in self.parts:
+            part.rows = np.where(part.rows >= 0, new_row[np.maximum(part.rows, 0)], -1)
         keep_docs = [d for d in self._doc_ids if d not in gone]
-        kept = [self.vectors(d) for d in keep_docs]
-        dimension = self.index.d
-        all_kept = np.concatenate(kept) if kept else np.zeros((0, dimension), np.float32)
-        self.index = vectors.build(all_kept, self.spec)
+        new_doc = {d: i for i, d in enumerate(keep_docs)}
+        doc_map = np.array([new_doc.get(d, -1) for d in self._doc_ids], dtype=np.int64)
         self._doc_ids = keep_docs
-        self._chunk_doc = np.repeat(np.arange(len(keep_docs)), [len(v) for v in kept])
+        self._chunk_doc = doc_map[self._chunk_doc[keep]] if len(doc_map) else self._chunk_doc[keep]
         self._reindex()
 
     # -- reading ----------------------------------------------------------------------
+    def _reconstruct(self, rows: np.ndarray) -> np.ndarray:
+        """The vectors of chunk rows `rows`, in that order."""
+        dimension = self.parts[0].index.d
+        if not len(rows):
+            return np.zeros((0, dimension), dtype=np.float32)
+        parts, positions = self._part_of_row[rows], self._position_of_row[rows]
+        if np.all(parts == parts[0]) and np.all(np.diff(positions) == 1):
+            return self.parts[int(parts[0])].index.reconstruct_n(int(positions[0]), len(rows))
+        return np.stack(
+            [
+                self.parts[int(p)].index.reconstruct(int(n))
+                for p, n in zip(parts, positions, strict=True)
+            ]
+        )
+
     def vectors(self, doc_id: str) -> np.ndarray:
         first, n = self._runs.get(doc_id, (0, 0))
-        if n == 0:
-            return np.zeros((0, self.index.d), dtype=np.float32)
-        return self.index.reconstruct_n(first, n)
+        return self._reconstruct(np.arange(first, first + n, dtype=np.int64))
 
     def chunk_vectors(self, doc_ids, numbers) -> np.ndarray:
         rows = [self._runs[d][0] + int(n) for d, n in zip(doc_ids, numbers, strict=True)]
-        if not rows:
-            return np.zeros((0, self.index.d), dtype=np.float32)
-        return np.stack([self.index.reconstruct(row) for row in rows])
+        return self._reconstruct(np.asarray(rows, dtype=np.int64))
 
     def count(self) -> int:
-        return int(self.index.ntotal)
+        return len(self._chunk_doc)
 
     def describe(self) -> StoreDescription:
-        return StoreDescription(self.name, self.where, self.model, int(self.index.d), self.count())
+        dimension = int(self.parts[0].index.d)
+        return StoreDescription(self.name, self.where, self.model, dimension, self.count())
 
     def search(
         self, vector: np.ndarray, k: int, doc_ids: frozenset[str] | None = None
     ) -> VectorHits:
-        params = None
-        available = self.count()
+        chosen = None
         if doc_ids is not None:
             runs = [self._runs[d] for d in sorted(doc_ids) if d in self._runs]
-            rows = (
+            chosen = (
                 np.concatenate([np.arange(first, first + n) for first, n in runs])
                 if runs
                 else np.zeros(0, dtype=np.int64)
             )
-            available = len(rows)
-            params = self._search_parameters(rows)
-        scores, rows = vectors.search(self.index, vector, min(k, available), params)
+        found_scores, found_rows = [], []
+        for number, part in enumerate(self.parts):
+            params = None
+            available = int(part.index.ntotal)
+            if chosen is not None:
+                positions = self._position_of_row[chosen[self._part_of_row[chosen] == number]]
+                available, params = len(positions), self._search_parameters(part, positions)
+            elif self._masked[number]:
+                positions = np.flatnonzero(part.rows >= 0)
+                available, params = len(positions), self._search_parameters(part, positions)
+            if available == 0:
+                continue
+            scores, positions = vectors.search(part.index, vector, min(k, available), params)
+            found_scores.append(scores)
+            found_rows.append(part.rows[positions])
+        if found_scores:
+            scores = np.concatenate(found_scores)
+            rows = np.concatenate(found_rows)
+            best = np.argsort(-scores, kind="stable")[:k]
+            scores, rows = scores[best], rows[best]
+        else:
+            scores, rows = np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
         doc_rows = self._chunk_doc[rows]
         firsts = np.array([self._runs[self._doc_ids[d]][0] for d in doc_rows], dtype=np.int64)
         return VectorHits(
@@ -130,15 +219,16 @@ class FaissVectorStore(VectorStore):
             scores,
         )
 
-    def _search_parameters(self, rows: np.ndarray):
+    @staticmethod
+    def _search_parameters(part: FaissPart, positions: np.ndarray):
         import faiss
 
-        selector = faiss.IDSelectorBatch(np.ascontiguousarray(rows, dtype=np.int64))
+        selector = faiss.IDSelectorBatch(np.ascontiguousarray(positions, dtype=np.int64))
         # The parameters of a kind replace the index's own: nprobe and efSearch are repeated.
-        if self.spec.kind == "ivf":
-            params = faiss.SearchParametersIVF(sel=selector, nprobe=self.spec.ivf_nprobe)
-        elif self.spec.kind == "hnsw":
-            params = faiss.SearchParametersHNSW(sel=selector, efSearch=self.spec.ef_search)
+        if part.spec.kind == "ivf":
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=part.spec.ivf_nprobe)
+        elif part.spec.kind == "hnsw":
+            params = faiss.SearchParametersHNSW(sel=selector, efSearch=part.spec.ef_search)
         else:
             params = faiss.SearchParameters(sel=selector)
         # The selector must outlive the search: SWIG holds no reference to it.
