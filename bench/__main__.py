@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-NAMES = ("ingest", "embedding", "query", "coldstart", "scale", "serve", "spreadsheet")
+NAMES = ("ingest", "embedding", "query", "coldstart", "scale", "update", "serve", "spreadsheet")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, default=1, help="query: passes over the questions")
     parser.add_argument(
-        "--sizes", default=None, help="scale: comma-separated chunk counts (10000,100000)"
+        "--sizes",
+        default=None,
+        help="scale, update: comma-separated chunk counts (10000,100000)",
     )
     parser.add_argument(
         "--data", choices=("clustered", "uniform"), default="clustered", help="scale: vectors"
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--add-one",
         action="store_true",
-        help="scale: also time adding one document to the on-disk index (rebuilds it all)",
+        help="scale: also time adding one document to the on-disk index (bench update: more)",
     )
     parser.add_argument(
         "--no-write", action="store_true", help="print the tables but leave bench/results alone"
@@ -83,6 +85,15 @@ def main(argv: list[str] | None = None) -> int:
             from bench import serve
 
             serve.run(write=write)
+        elif name == "update":
+            from bench import update
+
+            update.run(
+                sizes=tuple(int(s) for s in args.sizes.split(","))
+                if args.sizes
+                else update.DEFAULT_SIZES,
+                write=write,
+            )
         elif name == "spreadsheet":
             from bench import spreadsheet
 

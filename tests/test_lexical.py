@@ -53,3 +53,38 @@ def test_a_damaged_bm25_index_is_named_with_the_rebuild_command(saved, tmp_path)
     (copy / "params.index.json").unlink()
     with pytest.raises(RagError, match=str(copy)):
         LexicalIndex.load(copy)
+
+
+def test_segments_scored_together_give_the_scores_of_one_bm25s_index(seed_pipeline):
+    """Term counts in three segments, one text no longer counted: bm25s's scores and idf."""
+    from rag.lexical import SegmentedBM25, TermCounts
+
+    data = seed_pipeline.index()
+    texts = [data.chunk_text(row) for row in range(data.n_chunks)]
+    texts += [sentence for text in texts for sentence in text.split(". ")] + [""]
+    tokens = analyze_many(texts)
+    dropped = 3  # a text of a removed document: counted nowhere
+    live = [t for row, t in enumerate(tokens) if row != dropped]
+    whole = LexicalIndex.build(live)
+    cuts = [0, len(tokens) // 3, 2 * len(tokens) // 3, len(tokens)]
+    parts = []
+    for start, end in zip(cuts, cuts[1:], strict=False):
+        rows = np.arange(start, end)
+        index_rows = np.where(rows == dropped, -1, rows - (rows > dropped))
+        parts.append((TermCounts.build(tokens[start:end]), index_rows))
+    together = SegmentedBM25(parts, len(live))
+    # A merge of the three gives the same again, nothing analysed twice.
+    kept = [np.flatnonzero(rows >= 0) for _, rows in parts]
+    merged = TermCounts.merge([(counts, k) for (counts, _), k in zip(parts, kept, strict=True)])
+    one = SegmentedBM25([(merged, np.arange(len(live)))], len(live))
+    for question in QUESTIONS:
+        terms = analyze(question)
+        expected = whole.scores(terms)
+        np.testing.assert_allclose(together.scores(terms), expected, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(one.scores(terms), expected, rtol=1e-6, atol=1e-7)
+        for term in terms:
+            assert together.idf(term) == pytest.approx(whole.idf(term))
+    assert (
+        together.top(analyze(QUESTIONS[0]), 5)[1].tolist()
+        == whole.top(analyze(QUESTIONS[0]), 5)[1].tolist()
+    )

@@ -168,3 +168,38 @@ def test_a_reader_reloads_when_a_segment_is_added(seed_pipeline, documents, tmp_
     assert vectors.shape[0] == len(reader.index().sentence_doc)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
     assert len(list(writer.store.folder.glob("gen-*"))) == 1
+
+
+def test_an_index_from_before_segments_reads_and_is_rewritten_at_the_next_ingest(
+    seed_pipeline, documents, tmp_path
+):
+    """Format 2: one segment's files in the generation folder, and bm25s's own scores."""
+    import json
+    import shutil
+
+    from rag.lexical import LexicalIndex
+    from rag.text import analyze_many
+
+    pipeline = pipeline_over(seed_pipeline, tmp_path / "index", documents[:2])
+    expected = answers(pipeline)
+    data = pipeline.index()
+    texts = [data.chunk_text(row) for row in range(data.n_chunks)]
+    generation = pipeline.store.current_generation()
+    segment = next(generation.glob("seg-*"))
+    LexicalIndex.build(analyze_many(texts)).save(generation / "bm25-chunks")
+    for path in segment.iterdir():
+        if path.name not in ("bm25-terms", "segment.json"):
+            shutil.move(path, generation / path.name)
+    shutil.rmtree(segment)
+    manifest = json.loads((generation / "manifest.json").read_text(encoding="utf-8"))
+    del manifest["segments"]
+    manifest["format"] = 2
+    (generation / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+    old = Pipeline(pipeline.settings, embedder=pipeline.embedder)
+    assert_same_answers(answers(old), expected)
+    old.ingest_documents(documents[2:3])
+    manifest = old.store.read_manifest()
+    assert manifest["format"] == 3 and len(manifest["segments"]) == 1
+    fresh = pipeline_over(seed_pipeline, tmp_path / "fresh", documents[:3])
+    assert_same_answers(answers(old), answers(fresh))

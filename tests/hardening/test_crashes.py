@@ -30,12 +30,12 @@ PHASE_TIMEOUT_S = 300
 FINISH_TIMEOUT_S = 600
 
 
-def write_corpus(folder: Path, names: list[str]) -> set[str]:
+def write_corpus(folder: Path, names: list[str], issue: int = 0) -> set[str]:
     folder.mkdir(parents=True, exist_ok=True)
     base = (SEEDS / f"{UNDERSTANDING_DOC}.txt").read_text(encoding="utf-8")
     for number, name in enumerate(names):
         (folder / f"{name}.txt").write_text(
-            f"Bulletin {name}.\n\n{base} Edition {number}.", encoding="utf-8"
+            f"Bulletin {name}, issue {issue}.\n\n{base} Edition {number}.", encoding="utf-8"
         )
     return set(names)
 
@@ -78,26 +78,32 @@ def assert_whole_index(pipeline: Pipeline, allowed: list[set[str]]) -> set[str]:
 
 
 @pytest.mark.slow
-def test_sigkill_while_writing_the_index_never_loses_it(scratch_pipeline, tmp_path):
+@pytest.mark.parametrize("update", ["rebuild", "incremental"])
+def test_sigkill_while_writing_the_index_never_loses_it(scratch_pipeline, tmp_path, update):
+    """Killed while writing a whole index, or one new segment beside linked ones."""
     settings, embedder = scratch_pipeline.settings, scratch_pipeline.embedder
     index = settings.index_dir
-    new_docs = write_corpus(tmp_path / "corpus", [f"bulletin-{n}" for n in range(3)])
+    names = [f"bulletin-{n}" for n in range(3)]
+    new_docs = write_corpus(tmp_path / "corpus", names)
     allowed = [SEED_DOCS, SEED_DOCS | new_docs]
-    # --rebuild writes a new generation every time, so every run reaches a commit to kill.
+    # --rebuild writes a new generation every time; an incremental ingest does when its
+    # files changed (a new issue each run), so every run reaches a commit to kill.
     command = (
         "ingest",
         str(SEEDS),
         str(tmp_path / "corpus"),
-        "--rebuild",
+        *(["--rebuild"] if update == "rebuild" else []),
         "--quiet",
         "--index",
         str(index),
     )
+    issues = iter(range(1, 10))
     rng = random.Random(6)
     # Kills aimed at the write: as soon as the new generation's folder appears, and at
     # random moments into writing it (random moments of the whole run: tests/test_ingest.py).
     killed_mid_write = 0
     for delay in (0.0, rng.uniform(0.0, 0.02), rng.uniform(0.02, 0.2)):
+        write_corpus(tmp_path / "corpus", names, next(issues))
         process = start(*command, cwd=tmp_path)
         reached = wait_for(lambda: any(index.glob(STAGING_GLOB)), process)
         assert reached, process.communicate()[1]
@@ -113,6 +119,7 @@ def test_sigkill_while_writing_the_index_never_loses_it(scratch_pipeline, tmp_pa
     assert killed_mid_write >= 1, "no kill landed while the index was being written"
 
     # The next ingest completes, and cleans up what the killed ones left.
+    write_corpus(tmp_path / "corpus", names, next(issues))
     finished = start(*command, cwd=tmp_path)
     _, errors = finished.communicate(timeout=FINISH_TIMEOUT_S)
     assert finished.returncode == 0, errors
