@@ -37,8 +37,13 @@ def other_model(generation):
     edit_manifest(generation, lambda m: m.update(model="intfloat/e5-large-v2", dimension=1024))
 
 
+def segment_of(generation):
+    """Where a generation's files are: its first segment, or itself (before segments)."""
+    return next(generation.glob("seg-*"), generation)
+
+
 def truncated_faiss(generation):
-    path = generation / "vectors.faiss"
+    path = segment_of(generation) / "vectors.faiss"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
@@ -47,10 +52,11 @@ def foreign_faiss(generation):
     import faiss
     import numpy as np
 
-    count = faiss.read_index(str(generation / "vectors.faiss")).ntotal
+    path = segment_of(generation) / "vectors.faiss"
+    count = faiss.read_index(str(path)).ntotal
     foreign = faiss.IndexFlatIP(16)
     foreign.add(np.random.default_rng(1).random((count, 16), dtype=np.float32))
-    faiss.write_index(foreign, str(generation / "vectors.faiss"))
+    faiss.write_index(foreign, str(path))
 
 
 def manifest_lists_a_ghost(generation):
@@ -69,11 +75,11 @@ def manifest_documents_mangled(generation):
 
 def documents_file_missing(generation):
     for name in ("documents.json", "documents.jsonl"):  # format 2, format 1
-        (generation / name).unlink(missing_ok=True)
+        (segment_of(generation) / name).unlink(missing_ok=True)
 
 
 def texts_truncated(generation):
-    path = generation / "texts.bin"
+    path = segment_of(generation) / "texts.bin"
     path.write_bytes(path.read_bytes()[:-100])
 
 
