@@ -7,7 +7,8 @@ the model already loaded, one 5-page document is added, changed and removed thro
 
 For each step: seconds (and the embedding's share of them, which does not depend on
 the index), and the bytes the process wrote (`/proc/self/io`: `wchar` is what it handed
-to write(); `write_bytes` what reached the block device).
+to write(); `write_bytes` what reached the block device). Retrieval is timed (p50 of
+20, question vector given) on the index as built and once the document is added.
 
 `python -m bench update` measures the code it runs; `python -m bench.update --label
 before --out FILE` on another checkout (main) gives the figures to compare, and
@@ -31,6 +32,8 @@ DEFAULT_SIZES = (10_000, 100_000)
 PAGE_CHARACTERS = 3_000
 PAGES = 5
 DOC_ID = "bench-update-document"
+QUERY_RUNS = 20
+QUESTION = "What did the committee decide about the new building?"
 COLUMNS = (
     "label",
     "size",
@@ -41,6 +44,9 @@ COLUMNS = (
     "written_mb",
     "disk_written_mb",
     "index_mb",
+    "dense_p50_ms",
+    "bm25_p50_ms",
+    "hybrid_p50_ms",
 )
 
 
@@ -84,6 +90,28 @@ def _step(name: str, action, folder: Path) -> dict[str, Any]:
     }
 
 
+def _query_p50s(pipeline) -> dict[str, float]:
+    """Retrieval p50 per mode on the live index, with a fixed question vector."""
+    from bench import synthetic
+    from bench.common import percentiles
+    from rag.query import Query
+    from rag.retrieval import Retriever
+
+    data = pipeline.index()
+    vector = synthetic.queries(data.n_chunks, 1)[0]
+    retriever = Retriever(data, lambda _question: vector)
+    retriever.retrieve(Query(QUESTION, mode="hybrid", k=5))
+    figures = {}
+    for mode in ("dense", "bm25", "hybrid"):
+        samples = []
+        for _ in range(QUERY_RUNS):
+            started = time.perf_counter()
+            retriever.retrieve(Query(QUESTION, mode=mode, k=5))
+            samples.append((time.perf_counter() - started) * 1000)
+        figures[f"{mode}_p50_ms"] = percentiles(samples)["p50"]
+    return figures
+
+
 def update_worker(arguments: dict[str, Any]) -> dict[str, Any]:
     """Add, change and remove one document in the index at `folder`."""
     from rag.config import Settings
@@ -92,8 +120,12 @@ def update_worker(arguments: dict[str, Any]) -> dict[str, Any]:
     folder = Path(arguments["folder"])
     pipeline = Pipeline(Settings(index_dir=folder))
     pipeline.embedder.warm_up()
+    built = {"step": "as built", **_query_p50s(pipeline)}
+    added = _step("add", lambda: pipeline.ingest_documents([document(0)]), folder)
+    added.update(_query_p50s(pipeline))
     steps = [
-        _step("add", lambda: pipeline.ingest_documents([document(0)]), folder),
+        built,
+        added,
         _step("change", lambda: pipeline.ingest_documents([document(1)]), folder),
         _step("remove", lambda: pipeline.remove([DOC_ID]), folder),
     ]
