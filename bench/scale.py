@@ -327,10 +327,18 @@ def store_load_worker(arguments: dict[str, Any]) -> dict[str, Any]:
         "loaded_rss_mb": load_memory,
         "first_retrieve_s": first.seconds,
     }
-    # The question vector is given, so these are retrieval alone, without the model.
+    figures.update(retrieval_p50s(retriever, question))
+    return figures
+
+
+def retrieval_p50s(retriever, question: str, runs: int = 20) -> dict[str, float]:
+    """p50 of `runs` retrievals per mode; the question vector is given, so no model runs."""
+    from rag.query import Query
+
+    figures = {}
     for mode in ("dense", "bm25", "hybrid"):
         samples = []
-        for _ in range(20):
+        for _ in range(runs):
             started = time.perf_counter()
             retriever.retrieve(Query(question, mode=mode, k=5))
             samples.append((time.perf_counter() - started) * 1000)

@@ -93,7 +93,7 @@ def _step(name: str, action, folder: Path) -> dict[str, Any]:
 def _query_p50s(pipeline) -> dict[str, float]:
     """Retrieval p50 per mode on the live index, with a fixed question vector."""
     from bench import synthetic
-    from bench.common import percentiles
+    from bench.scale import retrieval_p50s
     from rag.query import Query
     from rag.retrieval import Retriever
 
@@ -101,15 +101,7 @@ def _query_p50s(pipeline) -> dict[str, float]:
     vector = synthetic.queries(data.n_chunks, 1)[0]
     retriever = Retriever(data, lambda _question: vector)
     retriever.retrieve(Query(QUESTION, mode="hybrid", k=5))
-    figures = {}
-    for mode in ("dense", "bm25", "hybrid"):
-        samples = []
-        for _ in range(QUERY_RUNS):
-            started = time.perf_counter()
-            retriever.retrieve(Query(QUESTION, mode=mode, k=5))
-            samples.append((time.perf_counter() - started) * 1000)
-        figures[f"{mode}_p50_ms"] = percentiles(samples)["p50"]
-    return figures
+    return retrieval_p50s(retriever, QUESTION, QUERY_RUNS)
 
 
 def update_worker(arguments: dict[str, Any]) -> dict[str, Any]:
