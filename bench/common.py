@@ -79,7 +79,18 @@ def percentiles(samples_ms: Sequence[float]) -> dict[str, float]:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB."""
+    """This process's peak resident memory so far, in MB.
+
+    Linux's VmHWM, not getrusage's ru_maxrss: a worker started from a parent that held
+    500 MB reported the parent's 500 MB as its own peak, since ru_maxrss survives exec.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # not Linux
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -104,6 +104,23 @@ def test_a_huge_sheet_is_read_up_to_the_row_limit_with_a_notice(tmp_path):
     assert "sheet 'Log'" in extracted.notices[0]
 
 
+def test_a_workbook_as_excel_saves_it_keeps_every_shared_text_exact(tmp_path):
+    # Excel keeps each text once in a shared-strings table, which the loader packs
+    # (rag/loaders/xlsx_strings.py); openpyxl's own writer puts texts inline instead.
+    from bench.spreadsheet import write_excel_workbook
+    from rag.loaders.xlsx_strings import TEXTS_PER_PACK
+
+    texts = [f"B\xfcro {n} \U0001f6b2" if n % 7 == 0 else f"office {n}" for n in range(9000)]
+    assert len(texts) > 2 * TEXTS_PER_PACK
+    path = tmp_path / "rooms.xlsx"
+    write_excel_workbook(
+        path, {"Rooms": lambda: [["room", "n"], *([t, n] for n, t in enumerate(texts))]}
+    )
+    document = load_document(path)
+    assert document.text.split("\n") == [f"room: {t}; n: {n}." for n, t in enumerate(texts)]
+    assert document.place_at(len(document.text) - 1) == "sheet Rooms"
+
+
 def test_a_large_csv_is_streamed_up_to_the_row_limit_with_a_notice(tmp_path):
     from rag.loaders.tables import CsvLoader, CsvOptions
     from rag.loading import ENCODING_SAMPLE_BYTES

@@ -101,13 +101,12 @@ class XlsxLoader(Loader):
     Options = TableOptions
 
     def extract(self, path: Path) -> Extracted:
-        import openpyxl
+        from rag.loaders.xlsx_strings import open_workbook
 
         assert isinstance(self.options, TableOptions)
-        # Read-only mode streams rows from the zip instead of building every cell.
-        workbook = open_office_file(
-            path, "Excel", lambda name: openpyxl.load_workbook(name, read_only=True, data_only=True)
-        )
+        # Read-only mode streams rows from the zip instead of building every cell; the
+        # shared strings are packed (rag/loaders/xlsx_strings.py).
+        workbook = open_office_file(path, "Excel", open_workbook)
         sheets: list[tuple[str, str]] = []
         notices: list[str] = []
         try:
