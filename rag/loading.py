@@ -95,11 +95,20 @@ class FoundFile:
 @lru_cache(maxsize=1)
 def _loader_classes() -> dict[str, type[Loader]]:
     """Every registered loader class by the file suffix it reads (ours win a tie)."""
-    from rag.plugins import load_entry_point, registered
+    from rag.config import note_once
+    from rag.plugins import OUR_DISTRIBUTION, distribution_name, load_entry_point, registered
 
     by_suffix: dict[str, type[Loader]] = {}
     for entry_point in registered(ENTRY_POINT_GROUP).values():
-        loader_class = load_entry_point(entry_point, Loader, "file loader")
+        try:
+            loader_class = load_entry_point(entry_point, Loader, "file loader")
+        except RagError as error:
+            # Every ingest loads every loader: a third party's broken one must not stop the
+            # formats that work. Its files are then skipped as of an unknown type.
+            if distribution_name(entry_point) == OUR_DISTRIBUTION:
+                raise
+            note_once(f"{error} Until then its files are skipped.")
+            continue
         for suffix in loader_class.suffixes:
             by_suffix.setdefault(suffix.lower(), loader_class)
     if not by_suffix:
