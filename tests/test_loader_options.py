@@ -157,12 +157,12 @@ def test_rag_config_shows_each_loaders_options(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("RAG_LOADER_CSV_MAX_ROWS_PER_SHEET", "7")
     assert main(["config", "--config", str(tmp_path / "rag.toml")]) == 0
     shown = capsys.readouterr().out
-    assert "\n[loaders.pdf]\nocr = True    # RAG_LOADER_PDF_OCR\n" in shown
-    assert "ocr_languages = 'deu'    # RAG_LOADER_PDF_OCR_LANGUAGES" in shown
-    assert "[loaders.csv]\nencoding = ''    # RAG_LOADER_CSV_ENCODING\n" in shown
+    assert "\n[loaders.pdf]\nocr = true    # RAG_LOADER_PDF_OCR\n" in shown
+    assert 'ocr_languages = "deu"    # RAG_LOADER_PDF_OCR_LANGUAGES' in shown
+    assert '[loaders.csv]\nencoding = ""    # RAG_LOADER_CSV_ENCODING\n' in shown
     assert "max_rows_per_sheet = 7    # RAG_LOADER_CSV_MAX_ROWS_PER_SHEET" in shown
     assert "[loaders.docx]\n# (no options)" in shown
-    assert "[loaders.pptx]\nnotes = True    # RAG_LOADER_PPTX_NOTES" in shown
+    assert "[loaders.pptx]\nnotes = true    # RAG_LOADER_PPTX_NOTES" in shown
 
 
 # -- a third party's loader ----------------------------------------------------------------------
@@ -223,7 +223,7 @@ def test_rag_ingest_reads_an_installed_plugins_format_with_its_option(tmp_path_f
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    assert "comments = True    # RAG_LOADER_ORG_COMMENTS" in rag("config")
+    assert "comments = true    # RAG_LOADER_ORG_COMMENTS" in rag("config")
     rag("ingest", "notes")
     question = "What does the harbour master keep under the blue bucket?"
     answer = json.loads(rag("ask", question, "--json"))

@@ -1,4 +1,7 @@
-"""`rag config`: show the settings in effect and where each can be changed."""
+"""`rag config`: show the settings in effect and where each can be changed.
+
+The output is a valid rag.toml: a user may copy a line or the whole of it into theirs.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     for name in setting_names():
         value = getattr(settings, name)
-        print(f"{name} = {str(value)!r}    # RAG_{name.upper()}")
+        print(f"{name} = {toml_value(value)}    # RAG_{name.upper()}")
     print_option_tables("backends", backend_options_in_effect(settings))
     print_option_tables("loaders", loader_options_in_effect(settings))
     return 0
@@ -41,4 +44,21 @@ def print_option_tables(kind: str, in_effect: dict) -> None:
             print("# (no options)")
         for field in fields(options):
             value = getattr(options, field.name)
-            print(f"{field.name} = {value!r}    # {option_variable(kind, name, field.name)}")
+            variable = option_variable(kind, name, field.name)
+            print(f"{field.name} = {toml_value(value)}    # {variable}")
+
+
+def toml_value(value: object) -> str:
+    """`value` written as rag.toml reads it back: true, 5, 0.5, "text" (a path as its text)."""
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)  # TOML writes nan and inf as Python does
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    # A TOML basic string escapes as JSON does for every character a setting may hold.
+    return json.dumps(str(value), ensure_ascii=False)

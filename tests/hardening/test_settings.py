@@ -112,9 +112,24 @@ def test_an_empty_rag_config_reads_no_config_file(tmp_path):
     (tmp_path / "rag.toml").write_text("top_k = 7\n", encoding="utf-8")
     env = cli_env(tmp_path)
     read = run_rag("config", cwd=tmp_path, env={**env, "RAG_CONFIG": str(tmp_path / "rag.toml")})
-    assert "top_k = '7'" in read.stdout, read.stderr
+    assert "top_k = 7 " in read.stdout, read.stderr
     ignored = run_rag("config", cwd=tmp_path, env={**env, "RAG_CONFIG": ""})
     assert ignored.returncode == 0, ignored.stderr
-    assert "top_k = '5'" in ignored.stdout
+    assert "top_k = 5 " in ignored.stdout
     del env["RAG_CONFIG"]  # unset: ./rag.toml is read when it is there
-    assert "top_k = '7'" in run_rag("config", cwd=tmp_path, env=env).stdout
+    assert "top_k = 7 " in run_rag("config", cwd=tmp_path, env=env).stdout
+
+
+@pytest.mark.slow
+def test_rag_config_prints_a_rag_toml_that_reads_back_the_same(tmp_path):
+    import tomllib
+
+    env = cli_env(tmp_path, RAG_TOP_K="7", RAG_BACKEND_EXTRACTIVE_USE_READER="true")
+    shown = run_rag("config", cwd=tmp_path, env=env)
+    assert shown.returncode == 0, shown.stderr
+    values = tomllib.loads(shown.stdout)  # valid TOML, each value of its own type
+    assert values["top_k"] == 7 and values["backends"]["extractive"]["use_reader"] is True
+    (tmp_path / "rag.toml").write_text(shown.stdout, encoding="utf-8")
+    again = run_rag("config", cwd=tmp_path, env=cli_env(tmp_path, RAG_CONFIG="rag.toml"))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == shown.stdout
