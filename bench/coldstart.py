@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO, print_table, rag_executable, write_result
+from bench.common import REPO, peak_rss_mb, print_table, rag_executable, write_result
 
 GOAL_HELP_S = 0.3
 GOAL_ASK_RATIO = 1.5
@@ -118,15 +118,12 @@ def _chat_first_answer(
         client.predict(QUESTION, "extractive", "hybrid", 5, api_name="/ask")
         seconds = time.perf_counter() - started
         # The high-water mark of the chat's own memory (not wait4's, which starts from ours).
-        status = Path(f"/proc/{process.pid}/status").read_text()
-        peak_kb = int(
-            next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]
-        )
+        peak_mb = peak_rss_mb(process.pid)
     finally:
         # Nothing to save in a benchmark's chat server: stop it at once.
         process.kill()
         process.wait(timeout=15)
-    return seconds, peak_kb / 1024
+    return seconds, peak_mb
 
 
 def run(repeats: int = 5, write: bool = True) -> dict[str, Any]:

@@ -78,19 +78,20 @@ def percentiles(samples_ms: Sequence[float]) -> dict[str, float]:
     return {key: round(float(v), 3) for key, v in zip(("p50", "p95", "p99"), values, strict=True)}
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB.
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """Process `pid`'s peak resident memory so far (default: this one's), in MB.
 
     Linux's VmHWM, not getrusage's ru_maxrss: a worker started from a parent that held
     500 MB reported the parent's 500 MB as its own peak, since ru_maxrss survives exec.
     """
     try:
-        with open("/proc/self/status") as status:
+        with open(f"/proc/{pid}/status") as status:
             for line in status:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) / 1024
     except OSError:  # not Linux
-        pass
+        if pid != "self":
+            raise
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
