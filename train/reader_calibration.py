@@ -1,6 +1,6 @@
 """Fit how the extractive backend uses the reader, on SQuAD 2.0 dev questions it never saw.
 
-    python -m train calibrate        # after `python -m train reader`; ~10 minutes
+    python -m train calibrate        # after `python -m train reader`; ~5 minutes
 
 The reader reads the sentences the hand-weighted signals rank best (coverage of the
 question's rare words, the kind of fact asked for, the passage's rank); the backend
@@ -166,8 +166,10 @@ def decision_figures(
 ) -> dict:
     """Accuracy and abstention recall of what the backend does at this width and threshold.
 
-    Width 1: the signals' first choice is quoted if its probability reaches the threshold.
-    Wider: the reader chooses among the first `width` (`ExtractiveBackend._choose_by_reader`).
+    Width 1: the signals' first-ranked sentence is quoted if its probability reaches the
+    threshold (an approximation: the backend then vetoes `_choose_by_weights`'s pick, which
+    may prefer a sentence holding the kind of fact asked for). Wider: exactly what the
+    backend does (`ExtractiveBackend._choose_by_reader`, `pick_read`).
     """
     from rag.backends.extractive import ExtractiveBackend, ExtractiveOptions, pick_read
 

@@ -390,7 +390,7 @@ class ExtractiveBackend(Backend):
             if candidate is best or not candidate.type_match:
                 continue
             # The same sentence in two documents is quoted once.
-            if any(_same_text(candidate, other) for other in chosen):
+            if any(_text_key(candidate) == _text_key(other) for other in chosen):
                 continue
             if candidate.score >= self.SECOND_SENTENCE_RATIO * best.score:
                 chosen.append(candidate)
@@ -468,10 +468,6 @@ def pick_read(
 
 def _text_key(candidate: _Candidate) -> str:
     return " ".join(words(candidate.sentence.citation.quote))
-
-
-def _same_text(first: _Candidate, second: _Candidate) -> bool:
-    return _text_key(first) == _text_key(second)
 
 
 _PRONOUN_OPENING = re.compile(

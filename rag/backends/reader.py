@@ -112,8 +112,13 @@ class Calibration:
                     f"{len(calibration.weights)} weights for the {len(FEATURES)} features "
                     f"{', '.join(FEATURES)}"
                 )
-            if calibration.candidates < 1:
-                raise ValueError(f"candidates must be at least 1, not {calibration.candidates}")
+            from rag.backends.extractive import MAX_READ_CANDIDATES
+
+            if not 1 <= calibration.candidates <= MAX_READ_CANDIDATES:
+                raise ValueError(
+                    f"candidates must be between 1 and {MAX_READ_CANDIDATES}, "
+                    f"not {calibration.candidates}"
+                )
             return calibration
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ReaderError(

@@ -117,10 +117,11 @@ def test_a_calibration_says_how_many_sentences_the_reader_reads(copied_model):
     del values["candidates"]
     path.write_text(json.dumps(values), encoding="utf-8")
     assert Calibration.read(copied_model).candidates == 1
-    values["candidates"] = 0
-    path.write_text(json.dumps(values), encoding="utf-8")
-    with pytest.raises(ReaderError, match=r"calibration\.json is damaged \(candidates must"):
-        Calibration.read(copied_model)
+    for wrong in (0, 41):
+        values["candidates"] = wrong
+        path.write_text(json.dumps(values), encoding="utf-8")
+        with pytest.raises(ReaderError, match=r"calibration\.json is damaged \(candidates must"):
+            Calibration.read(copied_model)
 
 
 class TestPickRead:
