@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -119,4 +120,11 @@ def _folder(folder: Path) -> Path:
 
 
 def _under(source: str, root: Path) -> bool:
-    return bool(source) and Path(source).expanduser().resolve().is_relative_to(root)
+    return bool(source) and _resolved(source).is_relative_to(root)
+
+
+# A server asked with `folders` checks every indexed document's source each time: resolving
+# a path is a file-system call per directory level, so each source is resolved once.
+@lru_cache(maxsize=65536)
+def _resolved(source: str) -> Path:
+    return Path(source).expanduser().resolve()

@@ -302,3 +302,14 @@ def test_each_format_answers_a_question_only_it_holds_with_its_slide_or_sheet(
         assert citation.doc_id == doc_id and expected in citation.quote, (question, citation)
         assert documents[doc_id].text[citation.start : citation.end] == citation.quote
         assert citation.place == place
+
+
+def test_an_epub_whose_chapters_unpack_too_large_together_is_refused(tmp_path, monkeypatch):
+    from rag.loaders import epub
+
+    path = tmp_path / "many.epub"
+    path.write_bytes(epub_with("Many", [(f"Part {n}", "Words. " * 40) for n in range(5)]))
+    # Each chapter is under the per-chapter limit; together they pass the book's.
+    monkeypatch.setattr(epub, "MAX_BOOK_BYTES", 1000)
+    with pytest.raises(LoadError, match=r"many\.epub: its chapters unpack to [\d,]+ bytes"):
+        load_document(path)

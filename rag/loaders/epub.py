@@ -24,6 +24,9 @@ FONT_OBFUSCATION = ("http://www.idpf.org/2008/embedding", "http://ns.adobe.com/p
 CHAPTER_TYPES = ("application/xhtml+xml", "text/html")
 # A chapter's XHTML larger than this (uncompressed) is not a book's chapter: a zip bomb.
 MAX_CHAPTER_BYTES = 64 << 20
+# And the whole book's chapters: a long book is a few MB of XHTML; many chapters just
+# under the limit above would still hold gigabytes.
+MAX_BOOK_BYTES = 256 << 20
 _NS = {
     "container": "urn:oasis:names:tc:opendocument:xmlns:container",
     "opf": "http://www.idpf.org/2007/opf",
@@ -50,6 +53,12 @@ class EpubLoader(Loader):
             opf = _xml(book, package, path)
             chapters = _spine(opf, posixpath.dirname(package), path)
             _refuse_drm(book, chapters, path)
+            unpacked = sum(_size(book, member, path) for member in chapters)
+            if unpacked > MAX_BOOK_BYTES:
+                raise LoadError(
+                    f"{path}: its chapters unpack to {unpacked:,} bytes, too large for a book; "
+                    "is the file damaged?"
+                )
             parts: list[tuple[str, str]] = []
             for member in chapters:
                 text, _ = html_text(_read(book, member, path))
@@ -102,17 +111,21 @@ def _refuse_drm(book: zipfile.ZipFile, chapters: list[str], path: Path) -> None:
             raise LoadError(f"{path}: the EPUB is locked by DRM; only a DRM-free copy can be read.")
 
 
-def _read(book: zipfile.ZipFile, member: str, path: Path) -> bytes:
+def _size(book: zipfile.ZipFile, member: str, path: Path) -> int:
     try:
-        info = book.getinfo(member)
+        return book.getinfo(member).file_size
     except KeyError:
         raise LoadError(f"{path}: damaged EPUB: {member} is listed but missing.") from None
-    if info.file_size > MAX_CHAPTER_BYTES:
+
+
+def _read(book: zipfile.ZipFile, member: str, path: Path) -> bytes:
+    size = _size(book, member, path)
+    if size > MAX_CHAPTER_BYTES:
         raise LoadError(
-            f"{path}: {member} unpacks to {info.file_size:,} bytes, too large for a chapter; "
+            f"{path}: {member} unpacks to {size:,} bytes, too large for a chapter; "
             "is the file damaged?"
         )
-    return book.read(info)
+    return book.read(member)
 
 
 def _xml(book: zipfile.ZipFile, member: str, path: Path) -> ElementTree.Element:
