@@ -170,19 +170,20 @@ class Ingester:
         if previous is not None and not rebuild:
             indexed = dict(zip(previous.doc_ids, previous.hashes, strict=True))
             gone = self._prune(previous, prune_under, report)
+        leaving = set(gone)  # for the membership tests below; `gone` keeps the order reported
         kept: dict[str, DocumentRows] = {}
         changed = []
         for document in loaded:
             doc_id, digest = document.doc_id, content_hash(document)
             old = reusable.get(doc_id)
-            if doc_id not in gone and indexed.get(doc_id) == digest:
+            if doc_id not in leaving and indexed.get(doc_id) == digest:
                 report.unchanged.append(doc_id)
                 continue
             if old is not None and old.digest == digest:
                 kept[doc_id] = old
                 report.unchanged.append(doc_id)
                 continue
-            known = (doc_id in indexed and doc_id not in gone) or old is not None
+            known = (doc_id in indexed and doc_id not in leaving) or old is not None
             (report.updated if known else report.added).append(doc_id)
             changed.append((document, digest))
         fresh = self._embed(changed, report)

@@ -182,9 +182,8 @@ class IndexData:
         self, which: Sequence[int], choose_spec: Callable[[int], vectors.VectorIndexSpec]
     ) -> IndexData:
         """The same index with segments `which` merged into one: nothing embedded again."""
-        parts = [
-            (self.segments[s], self._counted_rows(s)) for s in which if self._counted_rows(s).size
-        ]
+        counted = [(self.segments[s], self._counted_rows(s)) for s in which]
+        parts = [(segment, rows) for segment, rows in counted if rows.size]
         merged = Segment.merged(
             parts,
             self.settings.dimension,
@@ -389,13 +388,6 @@ class IndexData:
         if not self.segments:
             return vectors.VectorIndexSpec()
         return max(self.segments, key=lambda segment: segment.n_chunks).vector_spec
-
-    @property
-    def vector_index(self):
-        """The FAISS index of a one-segment index; None when an external store has the vectors."""
-        if len(self.segments) != 1:
-            raise ValueError(f"the index has {len(self.segments)} segments, each its own index")
-        return self.segments[0].vector_index
 
     def manifest_entry_of_store(self) -> dict[str, Any]:
         """Where this generation's vectors live, as its manifest records it."""
@@ -712,9 +704,15 @@ class IndexStore:
         name = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
         staging = self.folder / f".{name}.tmp"
         staging.mkdir()
-        written = _write_generation(staging, data)
-        # Linked files are already on disk: only what was written, and the folders, are flushed.
-        fsync_tree(staging, files=written)
+        try:
+            written = _write_generation(staging, data)
+            # Linked files are already on disk: only what was written or copied, and the
+            # folders, are flushed.
+            fsync_tree(staging, files=written)
+        except BaseException:
+            # A disk full or an interrupt: the live generation stays, and no half one is kept.
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         final = self.folder / name
         os.rename(staging, final)
         for segment in data.segments:
@@ -742,7 +740,7 @@ def _lock_holder(owner: Path) -> str:
 
 
 def _write_generation(folder: Path, data: IndexData) -> list[Path]:
-    """Write `data` into the new generation folder `folder`; the files written (not linked).
+    """Write `data` into the new generation folder `folder`; the files written or copied.
 
     A segment already on disk is taken over by hard links to its files (no byte copied,
     the inode shared by both generations until the older is removed); a new one is written.
@@ -756,7 +754,7 @@ def _write_generation(folder: Path, data: IndexData) -> list[Path]:
     written: list[Path] = []
     for segment in data.segments:
         if segment.folder is not None and (segment.folder / SEGMENT_FILE).is_file():
-            _link_tree(segment.folder, folder / segment.folder.name)
+            written += _link_tree(segment.folder, folder / segment.folder.name)
             continue
         if segment.folder is not None:
             raise ValueError(f"{segment.folder} is from before segments; merge it first")
@@ -768,9 +766,13 @@ def _write_generation(folder: Path, data: IndexData) -> list[Path]:
     return [*written, manifest]
 
 
-def _link_tree(source: Path, target: Path) -> None:
-    """`target` holding hard links to every file under `source` (copies where links fail)."""
+def _link_tree(source: Path, target: Path) -> list[Path]:
+    """`target` holding hard links to every file under `source` (copies where links fail).
+
+    Returns the copies: unlike links, their bytes are new and must be flushed.
+    """
     target.mkdir()
+    copies: list[Path] = []
     for path in sorted(source.rglob("*")):
         destination = target / path.relative_to(source)
         if path.is_dir():
@@ -780,6 +782,8 @@ def _link_tree(source: Path, target: Path) -> None:
             os.link(path, destination)
         except OSError:  # a file system without hard links: copying is still correct
             shutil.copyfile(path, destination)
+            copies.append(destination)
+    return copies
 
 
 def _read_generation(folder: Path, manifest: dict[str, Any]) -> IndexData:

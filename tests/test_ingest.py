@@ -133,6 +133,7 @@ def test_a_failed_write_leaves_the_previous_index_live(scratch_pipeline, tmp_pat
         scratch_pipeline.ingest([tmp_path / "new.txt"])
     monkeypatch.undo()
     assert scratch_pipeline.store.current_generation() == before
+    assert not list(scratch_pipeline.store.folder.glob(".gen-*"))
     assert not scratch_pipeline.ask("When was the Bicentennial Framework launched?").abstained
 
 

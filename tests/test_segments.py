@@ -7,6 +7,8 @@ and their scores must be those of the same documents ingested in one go.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from seed_facts import SEEDS
@@ -203,3 +205,69 @@ def test_an_index_from_before_segments_reads_and_is_rewritten_at_the_next_ingest
     assert manifest["format"] == 3 and len(manifest["segments"]) == 1
     fresh = pipeline_over(seed_pipeline, tmp_path / "fresh", documents[:3])
     assert_same_answers(answers(old), answers(fresh))
+
+
+def test_segments_copied_where_hard_links_fail_are_flushed_and_answer_the_same(
+    seed_pipeline, documents, tmp_path, monkeypatch
+):
+    """On a file system without hard links the older segments are copied, and flushed."""
+    import errno
+    import os
+
+    import rag.durable
+
+    at_once = pipeline_over(seed_pipeline, tmp_path / "at-once", documents)
+    updated = pipeline_over(seed_pipeline, tmp_path / "updated", documents[:-1])
+    before = segment_files(updated)
+
+    def no_links(source, destination):
+        raise OSError(errno.EXDEV, "Invalid cross-device link", str(source))
+
+    flushed: set[str] = set()  # each file's path inside the generation being written
+    fsync_file = rag.durable.fsync_file
+
+    def recording(path):
+        parts = Path(path).parts
+        staging = [n for n, part in enumerate(parts) if part.startswith(".gen-")]
+        if staging:
+            flushed.add(str(Path(*parts[staging[-1] + 1 :])))
+        fsync_file(path)
+
+    monkeypatch.setattr(os, "link", no_links)
+    monkeypatch.setattr(rag.durable, "fsync_file", recording)
+    updated.ingest_documents(documents[-1:])
+    monkeypatch.undo()
+
+    after = segment_files(updated)
+    # The older segment's files are copies (new inodes), every one flushed before CURRENT moved.
+    assert before and all(after[name] != inode for name, inode in before.items())
+    assert set(before) <= flushed
+    reopened = Pipeline(updated.settings, embedder=updated.embedder)
+    assert_same_answers(answers(reopened), answers(at_once))
+
+
+def test_a_write_that_fails_midway_leaves_no_staging_folder_and_the_old_index_live(
+    seed_pipeline, documents, tmp_path, monkeypatch
+):
+    import errno
+
+    from rag.segments import Segment
+
+    pipeline = pipeline_over(seed_pipeline, tmp_path / "index", documents[:-1])
+    live = pipeline.store.current_generation()
+    expected = answers(pipeline)
+    write = Segment.write
+
+    def disk_full(self, folder):
+        write(self, folder)  # the segment's files are on disk, half a generation
+        raise OSError(errno.ENOSPC, "No space left on device", str(folder))
+
+    monkeypatch.setattr(Segment, "write", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        pipeline.ingest_documents(documents[-1:])
+    monkeypatch.undo()
+
+    assert [entry.name for entry in pipeline.store.folder.glob(".gen-*")] == []
+    assert pipeline.store.current_generation() == live
+    reopened = Pipeline(pipeline.settings, embedder=pipeline.embedder)
+    assert_same_answers(answers(reopened), expected)

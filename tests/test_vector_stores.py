@@ -124,6 +124,9 @@ def test_index_rows_round_trip(seed_pipeline):
     assert again.doc_ids == data.doc_ids
     for name in ("chunk_doc", "chunk_start", "chunk_end", "chunk_tokens", "sentence_start"):
         np.testing.assert_array_equal(getattr(again, name), getattr(data, name))
+    # Each is one segment: compare the vectors its own FAISS index holds.
+    (again_segment,) = again.segments
+    (segment,) = data.segments
     np.testing.assert_allclose(
-        vectors.all_vectors(again.vector_index), vectors.all_vectors(data.vector_index)
+        vectors.all_vectors(again_segment.vector_index), vectors.all_vectors(segment.vector_index)
     )
