@@ -27,7 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.backends.reader import BUNDLED_READER, CALIBRATION, FEATURES, write_manifest
+from rag.backends.reader import (
+    BUNDLED_READER,
+    CALIBRATION,
+    FEATURES,
+    Calibration,
+    write_manifest,
+)
 
 SQUAD20 = (
     Path(__file__).resolve().parent.parent.parent
@@ -157,31 +163,28 @@ MAX_ACCURACY_LOSS = 0.05
 WIDTHS = (1, 2, 3, 5, 8, 12, 20)
 
 
-def probabilities(q: QuestionCandidates, weights, bias: float) -> np.ndarray:
-    return 1 / (1 + np.exp(-(q.features @ weights + bias)))
-
-
 def decision_figures(
-    collected: list[QuestionCandidates], weights, bias: float, width: int, threshold: float
+    collected: list[QuestionCandidates], scores: list[np.ndarray], width: int, threshold: float
 ) -> dict:
     """Accuracy and abstention recall of what the backend does at this width and threshold.
 
-    Width 1: the signals' first-ranked sentence is quoted if its probability reaches the
-    threshold (an approximation: the backend then vetoes `_choose_by_weights`'s pick, which
-    may prefer a sentence holding the kind of fact asked for). Wider: exactly what the
-    backend does (`ExtractiveBackend._choose_by_reader`, `pick_read`).
+    `scores`: each question's calibrated probability per candidate. Width 1: the signals'
+    first-ranked sentence is quoted if its probability reaches the threshold (an
+    approximation: the backend then vetoes `_choose_by_weights`'s pick, which may prefer a
+    sentence holding the kind of fact asked for). Wider: exactly what the backend does
+    (`ExtractiveBackend._choose_by_reader`, `pick_read`).
     """
     from rag.backends.extractive import ExtractiveBackend, ExtractiveOptions, pick_read
 
     answered_right = abstained_right = n_answerable = n_impossible = 0
-    for q in collected:
-        scores = probabilities(q, weights, bias)[:width]
+    for q, question_scores in zip(collected, scores, strict=True):
+        read = question_scores[:width]
         if width == 1:
-            picked = [0] if scores[0] >= threshold else []
+            picked = [0] if read[0] >= threshold else []
         elif q.top_dense < ExtractiveBackend.MIN_DENSE:
             picked = []
         else:
-            picked = pick_read(scores, q.text_keys, threshold, ExtractiveOptions.max_sentences)
+            picked = pick_read(read, q.text_keys, threshold, ExtractiveOptions.max_sentences)
         if q.answerable:
             n_answerable += 1
             answered_right += any(bool(q.holds_answer[i]) for i in picked)
@@ -211,8 +214,11 @@ def fit(collected: list[QuestionCandidates], depth: int) -> dict:
     labels = np.concatenate([q.holds_answer[:depth] for q in collected])
     model = LogisticRegression(C=1.0, max_iter=1000).fit(rows, labels)
     weights, bias = model.coef_[0], float(model.intercept_[0])
+    # What the backend computes (`Calibration.probabilities`), once per question.
+    calibration = Calibration(weights=tuple(weights), bias=bias)
+    scores = [calibration.probabilities(q.features) for q in collected]
     curve = [
-        decision_figures(collected, weights, bias, width, t)
+        decision_figures(collected, scores, width, t)
         for width in WIDTHS
         if width <= depth
         for t in np.round(np.arange(0, 0.61, 0.01), 2)
@@ -237,28 +243,30 @@ def fit(collected: list[QuestionCandidates], depth: int) -> dict:
         "never_abstaining": never,
         "curve": curve,
         # What the backend does with the passages when the reader chooses (width > 1).
-        "rerank": rerank_figures(collected, weights, bias, chosen["width"]),
+        "rerank": rerank_figures(collected, scores, chosen["width"]),
     }
 
 
-def rerank_figures(collected: list[QuestionCandidates], weights, bias: float, depth: int) -> dict:
+def rerank_figures(
+    collected: list[QuestionCandidates], scores: list[np.ndarray], depth: int
+) -> dict:
     """Recall@1 and MRR of the gold paragraph, in retrieval's order and re-ranked by the reader.
 
-    Re-ranked: passages in order of their best read sentence's probability; passages with
-    no sentence read keep retrieval's order, after them.
+    Re-ranked as the backend shows them (`rag.backends.extractive.reader_order`): passages in
+    order of their best read sentence's probability, those with none read after them.
     """
+    from rag.backends.extractive import best_read_by_rank, reader_order
+
     before, after = [], []
-    for q in collected:
+    for q, question_scores in zip(collected, scores, strict=True):
         if not q.answerable or q.gold_rank is None:
             before.append(0.0)
             after.append(0.0)
             continue
-        scores = 1 / (1 + np.exp(-(q.features[:depth] @ weights + bias)))
-        best: dict[int, float] = {}
-        for rank, score in zip(q.passage_ranks[:depth], scores, strict=False):
-            best[rank] = max(best.get(rank, 0.0), float(score))
-        order = sorted(best, key=lambda rank: -best[rank])
-        order += [rank for rank in range(1, 6) if rank not in best]
+        best = best_read_by_rank(
+            zip(q.passage_ranks[:depth], map(float, question_scores[:depth]), strict=False)
+        )
+        order = reader_order(best, range(1, 6))
         before.append(1.0 / q.gold_rank)
         after.append(1.0 / (order.index(q.gold_rank) + 1) if q.gold_rank in order else 0.0)
     answerable = [q for q in collected if q.answerable]

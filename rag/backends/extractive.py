@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -157,23 +157,34 @@ def rerank_passages(passages: Sequence[Passage], read: Sequence[_Candidate]) -> 
     Passages with no sentence read keep retrieval's order, after the others. Ranks are
     renumbered from 1; the reader's probability is kept as the passage's "reader" signal.
     """
-    best: dict[int, float] = {}
-    for candidate in read:
-        rank = candidate.passage_rank
-        best[rank] = max(best.get(rank, 0.0), candidate.read or 0.0)
+    best = best_read_by_rank((c.passage_rank, c.read or 0.0) for c in read)
     if not best:
         return tuple(passages)
-    ordered = sorted(passages, key=lambda p: (p.rank not in best, -best.get(p.rank, 0.0), p.rank))
+    by_rank = {passage.rank: passage for passage in passages}
     return tuple(
         replace(
-            passage,
+            by_rank[rank],
             rank=position,
-            signals={**passage.signals, "reader": round(best[passage.rank], 4)}
-            if passage.rank in best
-            else passage.signals,
+            signals={**by_rank[rank].signals, "reader": round(best[rank], 4)}
+            if rank in best
+            else by_rank[rank].signals,
         )
-        for position, passage in enumerate(ordered, start=1)
+        for position, rank in enumerate(reader_order(best, list(by_rank)), start=1)
     )
+
+
+def best_read_by_rank(read: Iterable[tuple[int, float]]) -> dict[int, float]:
+    """The best probability read in each passage, by its retrieval rank."""
+    best: dict[int, float] = {}
+    for rank, probability in read:
+        best[rank] = max(best.get(rank, 0.0), probability)
+    return best
+
+
+def reader_order(best: Mapping[int, float], ranks: Sequence[int]) -> list[int]:
+    """Passage ranks re-ordered by the reader: those it read by their best probability, then
+    the others in retrieval's order. Shared with the calibration's re-ranking figures."""
+    return sorted(ranks, key=lambda rank: (rank not in best, -best.get(rank, 0.0), rank))
 
 
 def expected_answer_type(question: str) -> str | None:
@@ -503,6 +514,8 @@ __all__ = [
     "candidate_features",
     "expected_answer_type",
     "holds_answer_type",
+    "best_read_by_rank",
     "pick_read",
+    "reader_order",
     "rerank_passages",
 ]
