@@ -289,13 +289,17 @@ class IndexData:
             out[mine] = np.asarray(getattr(segment, name))[local[mine]]
         return out
 
+    def _document_of_each(self, kind: str) -> np.ndarray:
+        """int32, the document row of each chunk or sentence (`kind`: "chunk", "sentence")."""
+        if self._layout.identity:
+            return getattr(self.segments[0], f"{kind}_doc")
+        counts = getattr(self._layout, f"{kind}_counts")
+        return np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+
     @cached_property
     def chunk_doc(self) -> np.ndarray:
         """int32, the document row of each chunk."""
-        if self._layout.identity:
-            return self.segments[0].chunk_doc
-        counts = self._layout.chunk_counts
-        return np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+        return self._document_of_each("chunk")
 
     @cached_property
     def chunk_start(self) -> np.ndarray:
@@ -312,10 +316,7 @@ class IndexData:
     @cached_property
     def sentence_doc(self) -> np.ndarray:
         """int32, the document row of each sentence."""
-        if self._layout.identity:
-            return self.segments[0].sentence_doc
-        counts = self._layout.sentence_counts
-        return np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+        return self._document_of_each("sentence")
 
     @cached_property
     def sentence_start(self) -> np.ndarray:
