@@ -135,18 +135,14 @@ def test_rag_ask_uses_a_plugin_backend_with_no_change_to_our_code(
 ):
     index = str(seed_pipeline.settings.index_dir)
     question = "When was the Bicentennial Framework launched?"
-    result = run_rag(
-        "ask",
-        question,
-        "--backend",
-        "lead",
-        "--index",
-        index,
-        "--json",
-        env={"PYTHONPATH": plugin_path},
-        cwd=tmp_path,
-    )
+    config = tmp_path / "rag.toml"
 
+    def ask_lead(*more: str, env: dict[str, str]):
+        return run_rag(
+            "ask", question, "--backend", "lead", "--index", index, *more, env=env, cwd=tmp_path
+        )
+
+    result = ask_lead("--json", env={"PYTHONPATH": plugin_path})
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["backend"] == "lead"
@@ -155,37 +151,19 @@ def test_rag_ask_uses_a_plugin_backend_with_no_change_to_our_code(
     assert answer["answer"] == f"{top.sentences[0].citation.quote} [1]"
 
     # The plugin's own option, from rag.toml, is checked and used with no change to our code.
-    (tmp_path / "rag.toml").write_text("[backends.lead]\nsentence = 2\n", encoding="utf-8")
-    second = run_rag(
-        "ask",
-        question,
-        "--backend",
-        "lead",
-        "--index",
-        index,
-        "--json",
-        env={"PYTHONPATH": plugin_path, "RAG_CONFIG": str(tmp_path / "rag.toml")},
-        cwd=tmp_path,
-    )
+    with_config = {"PYTHONPATH": plugin_path, "RAG_CONFIG": str(config)}
+    config.write_text("[backends.lead]\nsentence = 2\n", encoding="utf-8")
+    second = ask_lead("--json", env=with_config)
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout)["citations"][0]["quote"] == top.sentences[1].citation.quote
-    (tmp_path / "rag.toml").write_text("[backends.lead]\nsentence = 0\n", encoding="utf-8")
-    refused = run_rag(
-        "ask",
-        question,
-        "--backend",
-        "lead",
-        "--index",
-        index,
-        env={"PYTHONPATH": plugin_path, "RAG_CONFIG": str(tmp_path / "rag.toml")},
-        cwd=tmp_path,
-    )
+    config.write_text("[backends.lead]\nsentence = 0\n", encoding="utf-8")
+    refused = ask_lead(env=with_config)
     assert refused.returncode == 1
     assert "Backend 'lead': option 'sentence' must be 1 or more; got 0." in refused.stderr
-    (tmp_path / "rag.toml").unlink()
+    config.unlink()
 
     # Without the plugin installed, the same command says what is registered.
-    missing = run_rag("ask", question, "--backend", "lead", "--index", index, cwd=tmp_path)
+    missing = ask_lead(env={})
     assert missing.returncode == 1
     assert "No answer backend named 'lead'" in missing.stderr
 
