@@ -25,7 +25,13 @@ import sys
 import time
 from pathlib import Path
 
-from rag.backends.reader import write_manifest
+from rag.backends.reader import (
+    CONTEXT_INPUT,
+    INPUT_FORMATS,
+    SENTENCE_INPUT,
+    verify_model,
+    write_manifest,
+)
 from train.reader_data import Pair, squad11_pairs, squad20_fit_pairs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,6 +55,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--questions", type=int, default=9000, help="SQuAD 1.1 train questions to use"
+    )
+    parser.add_argument(
+        "--input",
+        choices=INPUT_FORMATS,
+        default=CONTEXT_INPUT,
+        help="what the reader reads: the sentence alone, or with the sentence before it when "
+        "it refers back (rag.backends.reader.reader_input)",
+    )
+    parser.add_argument(
+        "--swapped",
+        type=float,
+        default=0.35,
+        help="share of SQuAD 1.1 questions that also give a swapped-name negative",
     )
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch", type=int, default=32)
@@ -145,7 +164,9 @@ def train(args: argparse.Namespace) -> dict:
         print(json.dumps(entry), flush=True)
 
     started = time.time()
-    pairs = squad11_pairs(args.squad11, args.questions, rng) + squad20_fit_pairs(args.squad20)
+    pairs = squad11_pairs(
+        args.squad11, args.questions, rng, args.input, args.swapped
+    ) + squad20_fit_pairs(args.squad20, args.input)
     if args.limit_pairs:
         pairs = rng.sample(pairs, min(args.limit_pairs, len(pairs)))
     counts: dict[str, int] = {}
@@ -208,15 +229,15 @@ def train(args: argparse.Namespace) -> dict:
                 lr=schedule.get_last_lr()[0],
             )
         if step % args.checkpoint_every == 0:
-            save(model, args.out)
-    save(model, args.out)
+            save(model, args.out, args.input)
+    save(model, args.out, args.input)
     figures = heldout_figures(model, args)
     record(event="heldout", **figures)
     log.close()
     return figures
 
 
-def save(model, out: Path) -> None:
+def save(model, out: Path, input_format: str) -> None:
     """Write the model as fp16 safetensors beside its tokenizer and settings."""
     import shutil
 
@@ -243,7 +264,12 @@ def save(model, out: Path) -> None:
             shutil.rmtree(target)
         os.replace(item, target)
     staging.rmdir()
-    write_manifest(out, trained_by="python -m train reader", base_model="all-MiniLM-L6-v2")
+    write_manifest(
+        out,
+        trained_by="python -m train reader",
+        base_model="all-MiniLM-L6-v2",
+        input=input_format,
+    )
 
 
 def heldout_figures(model, args: argparse.Namespace) -> dict:
@@ -267,9 +293,9 @@ def heldout_figures(model, args: argparse.Namespace) -> dict:
     correct = 0
     questions = sample(args.heldout11, lambda a: True)
     for qa, paragraph_json in questions:
-        paragraph = _paragraph(paragraph_json["context"])
+        paragraph = _paragraph(paragraph_json["context"], args.input)
         scores = score_pairs(
-            model, [(qa["question"], s) for s in paragraph.sentences], args.max_length
+            model, [(qa["question"], s) for s in paragraph.inputs], args.max_length
         )
         gold = _answer_sentence(paragraph, qa["answers"][0]["answer_start"])
         correct += int(max(range(len(scores)), key=scores.__getitem__) == gold)
@@ -277,9 +303,9 @@ def heldout_figures(model, args: argparse.Namespace) -> dict:
 
     best_answerable, best_impossible = [], []
     for qa, paragraph_json in sample(args.squad20, lambda a: squad_v2_half(a) == "report"):
-        paragraph = _paragraph(paragraph_json["context"])
+        paragraph = _paragraph(paragraph_json["context"], args.input)
         best = max(
-            score_pairs(model, [(qa["question"], s) for s in paragraph.sentences], args.max_length)
+            score_pairs(model, [(qa["question"], s) for s in paragraph.inputs], args.max_length)
         )
         (best_impossible if qa.get("is_impossible") else best_answerable).append(best)
     wins = sum((a > i) + 0.5 * (a == i) for a in best_answerable for i in best_impossible)
@@ -296,6 +322,8 @@ def measure_saved(args: argparse.Namespace) -> dict:
 
     model = CrossEncoder(str(args.out), device="cpu", max_length=args.max_length)
     model.transformers_model.float()
+    # Read the way that model was trained, whatever --input says.
+    args.input = verify_model(args.out).get("input", SENTENCE_INPUT)
     figures = heldout_figures(model, args)
     with (args.out / "training-log.jsonl").open("a", encoding="utf-8") as log:
         log.write(json.dumps({"event": "heldout", **figures}) + "\n")

@@ -84,7 +84,7 @@ def collect(args: argparse.Namespace) -> list[QuestionCandidates]:
     )
     from eval.metrics import contains_answer
     from rag.backends.base import AnswerRequest
-    from rag.backends.extractive import ExtractiveBackend, candidate_features
+    from rag.backends.extractive import ExtractiveBackend, candidate_features, reader_text
     from rag.backends.reader import Reader
     from rag.config import load_settings
     from rag.pipeline import Pipeline
@@ -122,7 +122,7 @@ def collect(args: argparse.Namespace) -> list[QuestionCandidates]:
         candidates = backend.rank_sentences(request)[: args.depth]
         if not candidates:
             continue
-        logits = reader.logits(question.question, [c.sentence.citation.quote for c in candidates])
+        logits = reader.logits(question.question, [reader_text(reader, c) for c in candidates])
         gold_rank = next(
             (p.rank for p in retrieval.passages if p.citation.doc_id in question.sources), None
         )

@@ -15,39 +15,57 @@ Where the pairs come from (all SQuAD, CC BY-SA 4.0):
   sentences of its paragraph that share most words with it. These are questions written
   to look answerable, the only such source here: they teach "the answer is not here"
   rather than "this is the most relevant sentence".
+- Swapped questions (from SQuAD 1.1 train, `swapped_question`): a name or year the
+  question shares with its answer sentence replaced by another of the same article that
+  the paragraph never mentions; the answer sentence is then a negative. Like SQuAD 2.0's
+  impossible questions they stay on topic, so the reader learns that an answer must be
+  about what was asked, not only near it.
+
+What the reader reads for a sentence is `rag.backends.reader.reader_input` (with the
+`input_format` the model is trained for), as at answer time.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from eval.datasets import squad_v2_fit_part, squad_v2_half
-from rag.text import analyze, sentence_spans
+from rag.backends.reader import reader_input
+from rag.text import CAPITALISED_RUN, analyze, sentence_spans
 
 
 @dataclass(frozen=True)
 class Pair:
     question: str
-    sentence: str
+    sentence: str  # what the reader reads: the sentence, with context if it learns so
     label: float
     origin: str
 
 
 @dataclass(frozen=True)
 class _Paragraph:
+    text: str
     sentences: tuple[str, ...]
+    # Per sentence, what the reader reads (`reader_input`).
+    inputs: tuple[str, ...]
     starts: tuple[int, ...]
     terms: tuple[frozenset[str], ...]
 
 
-def _paragraph(context: str) -> _Paragraph:
+def _paragraph(context: str, input_format: str) -> _Paragraph:
     spans = sentence_spans(context)
     sentences = tuple(context[s.start : s.end] for s in spans)
     return _Paragraph(
+        text=context,
         sentences=sentences,
+        inputs=tuple(
+            reader_input(sentence, sentences[i - 1] if i else None, input_format)
+            for i, sentence in enumerate(sentences)
+        ),
         starts=tuple(s.start for s in spans),
         terms=tuple(frozenset(analyze(s)) for s in sentences),
     )
@@ -83,18 +101,82 @@ def answerable_pairs(
     gold = _answer_sentence(paragraph, answer_start)
     if gold is None:
         return []
-    pairs = [Pair(question, paragraph.sentences[gold], 1.0, origin)]
+    pairs = [Pair(question, paragraph.inputs[gold], 1.0, origin)]
     hard = _by_overlap(terms, paragraph, skip=gold)
     if hard:
-        pairs.append(Pair(question, paragraph.sentences[hard[0]], 0.0, origin))
+        pairs.append(Pair(question, paragraph.inputs[hard[0]], 0.0, origin))
     if neighbour is not None and neighbour.sentences:
         easy = _by_overlap(terms, neighbour, skip=None)[0]
-        pairs.append(Pair(question, neighbour.sentences[easy], 0.0, origin + "-other"))
+        pairs.append(Pair(question, neighbour.inputs[easy], 0.0, origin + "-other"))
     return pairs
 
 
-def squad11_pairs(path: Path, n_questions: int, rng: random.Random) -> list[Pair]:
-    """Pairs from `n_questions` questions of SQuAD 1.1 train, sampled across all articles."""
+_YEAR = re.compile(r"\b1[5-9]\d\d\b|\b20\d\d\b")
+
+
+def swapped_question(
+    question: str, sentence: str, paragraph: str, names: list[str], rng: random.Random
+) -> str | None:
+    """`question` with a name or year it shares with `sentence` replaced by one `paragraph`
+    never mentions (a name from `names`, other names of the article), or None if none can be.
+    """
+    shared = [
+        match
+        for match in CAPITALISED_RUN.finditer(question)
+        if match.start() > 0 and len(match.group()) > 2 and match.group() in sentence
+    ]
+    shared += [match for match in _YEAR.finditer(question) if match.group() in sentence]
+    if not shared:
+        return None
+    target = rng.choice(shared)
+    if target.group().isdigit():
+        year = int(target.group())
+        options = [str(year + d) for d in (-20, -10, -3, -2, -1, 1, 2, 3, 10, 20)]
+    else:
+        options = names
+    options = [o for o in options if o not in paragraph and o != target.group()]
+    if not options:
+        return None
+    return question[: target.start()] + rng.choice(options) + question[target.end() :]
+
+
+# Sentence openers that CAPITALISED_RUN takes in: "From Beijing" is not a name.
+_NOT_A_NAME_START = set(
+    "The A An In On At Of For By As It He She From To With After Before During When While "
+    "This That These Those His Her Its Their There Some Many Most All But And Or If".split()
+)
+
+
+def _article_names(article: dict) -> list[str]:
+    """Names the article's paragraphs use: two to four capitalised words, nothing between."""
+    found = set()
+    for paragraph in article["paragraphs"]:
+        for match in CAPITALISED_RUN.finditer(paragraph["context"]):
+            name = match.group().rstrip(".")
+            parts = name.split()
+            if (
+                match.start() > 0
+                and 2 <= len(parts) <= 4
+                and not any(mark in name for mark in ".,;:")
+                and all(part[:1].isupper() for part in parts)
+                and parts[0] not in _NOT_A_NAME_START
+            ):
+                found.add(name)
+    return sorted(found)
+
+
+def squad11_pairs(
+    path: Path,
+    n_questions: int,
+    rng: random.Random,
+    input_format: str,
+    swapped_share: float = 0.0,
+) -> list[Pair]:
+    """Pairs from `n_questions` questions of SQuAD 1.1 train, sampled across all articles.
+
+    For `swapped_share` of them, a swapped question (`swapped_question`) is added as a
+    negative of the answer sentence, where a swap is possible.
+    """
     articles = _articles(path)
     slots = [
         (a, p, q)
@@ -107,8 +189,10 @@ def squad11_pairs(path: Path, n_questions: int, rng: random.Random) -> list[Pair
 
     def paragraph_at(a: int, p: int) -> _Paragraph:
         if (a, p) not in cache:
-            cache[(a, p)] = _paragraph(articles[a]["paragraphs"][p]["context"])
+            cache[(a, p)] = _paragraph(articles[a]["paragraphs"][p]["context"], input_format)
         return cache[(a, p)]
+
+    names: dict[int, list[str]] = {}
 
     pairs: list[Pair] = []
     for n, (a, p, q) in enumerate(chosen):
@@ -118,25 +202,36 @@ def squad11_pairs(path: Path, n_questions: int, rng: random.Random) -> list[Pair
         if n % 2 == 0 and n_paragraphs > 1:
             other = rng.choice([i for i in range(n_paragraphs) if i != p])
             neighbour = paragraph_at(a, other)
+        paragraph = paragraph_at(a, p)
+        answer_start = qa["answers"][0]["answer_start"]
         pairs += answerable_pairs(
             qa["question"],
             frozenset(analyze(qa["question"])),
-            paragraph_at(a, p),
-            qa["answers"][0]["answer_start"],
+            paragraph,
+            answer_start,
             neighbour,
             "squad1.1",
         )
+        gold = _answer_sentence(paragraph, answer_start)
+        if gold is not None and rng.random() < swapped_share:
+            if a not in names:
+                names[a] = _article_names(articles[a])
+            swapped = swapped_question(
+                qa["question"], paragraph.sentences[gold], paragraph.text, names[a], rng
+            )
+            if swapped is not None:
+                pairs.append(Pair(swapped, paragraph.inputs[gold], 0.0, "squad1.1-swapped"))
     return pairs
 
 
-def squad20_fit_pairs(path: Path, impossible_negatives: int = 2) -> list[Pair]:
+def squad20_fit_pairs(path: Path, input_format: str, impossible_negatives: int = 2) -> list[Pair]:
     """Pairs from every question of the training part of SQuAD 2.0 dev's fit half."""
     pairs: list[Pair] = []
     for a, article in enumerate(_articles(path)):
         if squad_v2_half(a) != "fit" or squad_v2_fit_part(a) != "train":
             continue
         for paragraph_json in article["paragraphs"]:
-            paragraph = _paragraph(paragraph_json["context"])
+            paragraph = _paragraph(paragraph_json["context"], input_format)
             for qa in paragraph_json["qas"]:
                 terms = frozenset(analyze(qa["question"]))
                 answers = qa.get("answers") or []
@@ -145,7 +240,7 @@ def squad20_fit_pairs(path: Path, impossible_negatives: int = 2) -> list[Pair]:
                         pairs.append(
                             Pair(
                                 qa["question"],
-                                paragraph.sentences[index],
+                                paragraph.inputs[index],
                                 0.0,
                                 "squad2.0-impossible",
                             )

@@ -1,0 +1,63 @@
+"""The reader's training pairs: swapped questions are on topic yet unanswered by the sentence."""
+
+from __future__ import annotations
+
+import random
+
+from train.reader_data import _article_names, _paragraph, swapped_question
+
+PARAGRAPH = (
+    "Karl Benz built the first car in Mannheim in 1885. It was shown to the public a year later."
+)
+SENTENCE = "Karl Benz built the first car in Mannheim in 1885."
+
+
+def test_a_shared_name_is_swapped_for_one_the_paragraph_never_mentions():
+    rng = random.Random(0)
+    swapped = swapped_question(
+        "When did Karl Benz build the first car?",
+        SENTENCE,
+        PARAGRAPH,
+        ["Gottlieb Daimler", "Karl Benz"],
+        rng,
+    )
+    assert swapped == "When did Gottlieb Daimler build the first car?"
+
+
+def test_a_shared_year_is_moved_to_one_the_paragraph_never_mentions():
+    for seed in range(20):
+        swapped = swapped_question(
+            "Where was the first car built in 1885?", SENTENCE, PARAGRAPH, [], random.Random(seed)
+        )
+        assert swapped is not None and swapped.startswith("Where was the first car built in ")
+        year = swapped.removeprefix("Where was the first car built in ").rstrip("?")
+        assert year.isdigit() and year != "1885" and year not in PARAGRAPH
+
+
+def test_no_swap_when_the_question_shares_no_name_or_year_with_the_sentence():
+    rng = random.Random(0)
+    assert (
+        swapped_question("What was shown?", SENTENCE, PARAGRAPH, ["Gottlieb Daimler"], rng) is None
+    )
+    # Nor when every other name is one the paragraph mentions.
+    assert swapped_question("Who built a car?", SENTENCE, PARAGRAPH, ["Karl Benz"], rng) is None
+
+
+def test_names_are_whole_capitalised_phrases_not_sentence_openers():
+    article = {
+        "paragraphs": [
+            {"context": "Then From Beijing came news. The relay reached Buenos Aires, Argentina."},
+            {"context": "Ships of the Royal Navy met Karl von Frisch; Gottlieb Daimler drove."},
+        ]
+    }
+    assert _article_names(article) == ["Buenos Aires", "Gottlieb Daimler", "Royal Navy"]
+
+
+def test_a_paragraph_gives_the_reader_what_it_reads_for_each_sentence():
+    paragraph = _paragraph(PARAGRAPH, "sentence+previous")
+    assert paragraph.sentences == (SENTENCE, "It was shown to the public a year later.")
+    assert paragraph.inputs == (
+        SENTENCE,
+        f"It was shown to the public a year later. [SEP] {SENTENCE}",
+    )
+    assert _paragraph(PARAGRAPH, "sentence").inputs == paragraph.sentences
