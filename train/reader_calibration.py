@@ -159,6 +159,9 @@ def collect(args: argparse.Namespace) -> list[QuestionCandidates]:
 # The reader may cost answered questions this much accuracy, at most, to abstain where it
 # should, measured from the best accuracy of never abstaining.
 MAX_ACCURACY_LOSS = 0.05
+# Widths whose never-abstaining accuracy is this close count as equal (3 or 4 of 350
+# questions): the narrowest is taken.
+WIDTH_TOLERANCE = 0.01
 # How many of the signals' best sentences the reader may read (1: it vetoes their pick).
 WIDTHS = (1, 2, 3, 5, 8, 12, 20)
 
@@ -202,8 +205,8 @@ def decision_figures(
 def fit(collected: list[QuestionCandidates], depth: int) -> dict:
     """The calibration model over every candidate read, the width and the threshold.
 
-    The width: the one whose never-abstaining accuracy is best (ties: the narrowest, fewer
-    sentences read is less time). The threshold: the highest that keeps answer accuracy
+    The width: the narrowest whose never-abstaining accuracy is within WIDTH_TOLERANCE of
+    the best (fewer sentences read is less time, and a few questions' difference is noise). The threshold: the highest that keeps answer accuracy
     within MAX_ACCURACY_LOSS of that, so a user loses few answers for many honest
     abstentions. In two steps rather than jointly, so that the width is not picked by the
     noise of one question at one threshold.
@@ -223,9 +226,11 @@ def fit(collected: list[QuestionCandidates], depth: int) -> dict:
         if width <= depth
         for t in np.round(np.arange(0, 0.61, 0.01), 2)
     ]
-    never = max(
-        (row for row in curve if row["threshold"] == 0),
-        key=lambda r: (round(r["accuracy"], 6), -r["width"]),
+    never_abstaining = [row for row in curve if row["threshold"] == 0]
+    best = max(row["accuracy"] for row in never_abstaining)
+    never = min(
+        (row for row in never_abstaining if row["accuracy"] >= best - WIDTH_TOLERANCE),
+        key=lambda r: r["width"],
     )
     chosen = max(
         (
