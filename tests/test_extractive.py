@@ -195,9 +195,6 @@ class _ReaderFavouring:
         self.calibration = Calibration(weights=(1.0, 0.0, 0.0, 0.0), threshold=0.5, candidates=8)
         self.read: list[str] = []
 
-    def text_for(self, sentence, previous):
-        return sentence  # a reader trained on sentences alone
-
     def logits(self, question, sentences):
         import numpy as np
 

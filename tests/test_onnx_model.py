@@ -214,14 +214,12 @@ def test_a_cross_encoder_runs_on_onnx_with_the_scores_of_torch(tmp_path):
         ("When was the framework launched?", "The framework was launched in 2010."),
         ("Who leads it?", "Nobody knows. " * 80),
         ("¿Dónde?", "En México — la capital."),
-        # The reader's context input: the special token inside the text reads the same.
-        ("Who moved?", "In 1990 he moved to Paris. [SEP] Jean Dupont was born in Lyon."),
     ]
     notices: list[str] = []
     model = OnnxModel(folder, "cross-encoder", tmp_path / "cache", notify=notices.append).load()
     assert model.info.activation == "sigmoid" and model.max_length == 96
     assert np.allclose(model.scores(pairs), reference.predict(pairs), atol=1e-4)
-    assert model.logits(pairs).shape == (4, 1)
+    assert model.logits(pairs).shape == (3, 1)
     assert any("one-time export" in notice for notice in notices)
 
 

@@ -109,9 +109,6 @@ def test_a_tiny_training_run_lowers_the_loss_and_saves_a_model_that_reads(tmp_pa
     losses = [entry["loss"] for entry in log if entry["event"] == "step"]
     assert len(losses) >= 2 and losses[-1] < losses[0]
     assert any(entry["event"] == "heldout" for entry in log)
-    # It learnt to read a sentence that refers back with the one before, and says so.
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["input"] == "sentence+previous"
     reader = Reader(out, runtime="torch")  # an ONNX export would cost more than the training
     # The question's answer against the paragraph sentence it was trained to reject (the
     # other waggle-dance sentence, sharing most of its words).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from train.reader_data import _article_names, _paragraph, swapped_question
+from train.reader_data import _article_names, swapped_question
 
 PARAGRAPH = (
     "Karl Benz built the first car in Mannheim in 1885. It was shown to the public a year later."
@@ -53,11 +53,34 @@ def test_names_are_whole_capitalised_phrases_not_sentence_openers():
     assert _article_names(article) == ["Buenos Aires", "Gottlieb Daimler", "Royal Navy"]
 
 
-def test_a_paragraph_gives_the_reader_what_it_reads_for_each_sentence():
-    paragraph = _paragraph(PARAGRAPH, "sentence+previous")
-    assert paragraph.sentences == (SENTENCE, "It was shown to the public a year later.")
-    assert paragraph.inputs == (
-        SENTENCE,
-        f"It was shown to the public a year later. [SEP] {SENTENCE}",
-    )
-    assert _paragraph(PARAGRAPH, "sentence").inputs == paragraph.sentences
+def test_swapped_questions_join_the_pairs_as_negatives_of_the_answer_sentence(tmp_path):
+    import json
+
+    from train.reader_data import squad11_pairs
+
+    other = "In 1883 Gottlieb Daimler built an engine in Stuttgart."
+    article = {
+        "title": "Cars",
+        "paragraphs": [
+            {
+                "context": PARAGRAPH,
+                "qas": [
+                    {
+                        "id": "benz",
+                        "question": "When did Karl Benz build the first car?",
+                        "answers": [{"text": "1885", "answer_start": PARAGRAPH.index("1885")}],
+                    }
+                ],
+            },
+            {"context": other, "qas": []},
+        ],
+    }
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps({"version": "1.1", "data": [article]}), encoding="utf-8")
+    plain = squad11_pairs(path, 1, random.Random(0))
+    assert not [p for p in plain if p.origin == "squad1.1-swapped"]
+    pairs = squad11_pairs(path, 1, random.Random(0), swapped_share=1.0)
+    swapped = [p for p in pairs if p.origin == "squad1.1-swapped"]
+    assert [(p.question, p.sentence, p.label) for p in swapped] == [
+        ("When did Gottlieb Daimler build the first car?", SENTENCE, 0.0)
+    ]

@@ -25,13 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from rag.backends.reader import (
-    CONTEXT_INPUT,
-    INPUT_FORMATS,
-    SENTENCE_INPUT,
-    verify_model,
-    write_manifest,
-)
+from rag.backends.reader import write_manifest
 from train.reader_data import Pair, squad11_pairs, squad20_fit_pairs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,17 +51,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--questions", type=int, default=9000, help="SQuAD 1.1 train questions to use"
     )
     parser.add_argument(
-        "--input",
-        choices=INPUT_FORMATS,
-        default=CONTEXT_INPUT,
-        help="what the reader reads: the sentence alone, or with the sentence before it when "
-        "it refers back (rag.backends.reader.reader_input)",
-    )
-    parser.add_argument(
         "--swapped",
         type=float,
-        default=0.35,
-        help="share of SQuAD 1.1 questions that also give a swapped-name negative",
+        default=0.0,
+        help="share of SQuAD 1.1 questions that also give a swapped-name negative "
+        "(train.reader_data.swapped_question; the shipped weights: 0)",
     )
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch", type=int, default=32)
@@ -164,9 +152,9 @@ def train(args: argparse.Namespace) -> dict:
         print(json.dumps(entry), flush=True)
 
     started = time.time()
-    pairs = squad11_pairs(
-        args.squad11, args.questions, rng, args.input, args.swapped
-    ) + squad20_fit_pairs(args.squad20, args.input)
+    pairs = squad11_pairs(args.squad11, args.questions, rng, args.swapped) + squad20_fit_pairs(
+        args.squad20
+    )
     if args.limit_pairs:
         pairs = rng.sample(pairs, min(args.limit_pairs, len(pairs)))
     counts: dict[str, int] = {}
@@ -229,15 +217,15 @@ def train(args: argparse.Namespace) -> dict:
                 lr=schedule.get_last_lr()[0],
             )
         if step % args.checkpoint_every == 0:
-            save(model, args.out, args.input)
-    save(model, args.out, args.input)
+            save(model, args.out)
+    save(model, args.out)
     figures = heldout_figures(model, args)
     record(event="heldout", **figures)
     log.close()
     return figures
 
 
-def save(model, out: Path, input_format: str) -> None:
+def save(model, out: Path) -> None:
     """Write the model as fp16 safetensors beside its tokenizer and settings."""
     import shutil
 
@@ -264,12 +252,7 @@ def save(model, out: Path, input_format: str) -> None:
             shutil.rmtree(target)
         os.replace(item, target)
     staging.rmdir()
-    write_manifest(
-        out,
-        trained_by="python -m train reader",
-        base_model="all-MiniLM-L6-v2",
-        input=input_format,
-    )
+    write_manifest(out, trained_by="python -m train reader", base_model="all-MiniLM-L6-v2")
 
 
 def heldout_figures(model, args: argparse.Namespace) -> dict:
@@ -293,9 +276,9 @@ def heldout_figures(model, args: argparse.Namespace) -> dict:
     correct = 0
     questions = sample(args.heldout11, lambda a: True)
     for qa, paragraph_json in questions:
-        paragraph = _paragraph(paragraph_json["context"], args.input)
+        paragraph = _paragraph(paragraph_json["context"])
         scores = score_pairs(
-            model, [(qa["question"], s) for s in paragraph.inputs], args.max_length
+            model, [(qa["question"], s) for s in paragraph.sentences], args.max_length
         )
         gold = _answer_sentence(paragraph, qa["answers"][0]["answer_start"])
         correct += int(max(range(len(scores)), key=scores.__getitem__) == gold)
@@ -303,9 +286,9 @@ def heldout_figures(model, args: argparse.Namespace) -> dict:
 
     best_answerable, best_impossible = [], []
     for qa, paragraph_json in sample(args.squad20, lambda a: squad_v2_half(a) == "report"):
-        paragraph = _paragraph(paragraph_json["context"], args.input)
+        paragraph = _paragraph(paragraph_json["context"])
         best = max(
-            score_pairs(model, [(qa["question"], s) for s in paragraph.inputs], args.max_length)
+            score_pairs(model, [(qa["question"], s) for s in paragraph.sentences], args.max_length)
         )
         (best_impossible if qa.get("is_impossible") else best_answerable).append(best)
     wins = sum((a > i) + 0.5 * (a == i) for a in best_answerable for i in best_impossible)
@@ -322,8 +305,6 @@ def measure_saved(args: argparse.Namespace) -> dict:
 
     model = CrossEncoder(str(args.out), device="cpu", max_length=args.max_length)
     model.transformers_model.float()
-    # Read the way that model was trained, whatever --input says.
-    args.input = verify_model(args.out).get("input", SENTENCE_INPUT)
     figures = heldout_figures(model, args)
     with (args.out / "training-log.jsonl").open("a", encoding="utf-8") as log:
         log.write(json.dumps({"event": "heldout", **figures}) + "\n")

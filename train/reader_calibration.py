@@ -84,7 +84,7 @@ def collect(args: argparse.Namespace) -> list[QuestionCandidates]:
     )
     from eval.metrics import contains_answer
     from rag.backends.base import AnswerRequest
-    from rag.backends.extractive import ExtractiveBackend, candidate_features, reader_text
+    from rag.backends.extractive import ExtractiveBackend, candidate_features
     from rag.backends.reader import Reader
     from rag.config import load_settings
     from rag.pipeline import Pipeline
@@ -122,7 +122,7 @@ def collect(args: argparse.Namespace) -> list[QuestionCandidates]:
         candidates = backend.rank_sentences(request)[: args.depth]
         if not candidates:
             continue
-        logits = reader.logits(question.question, [reader_text(reader, c) for c in candidates])
+        logits = reader.logits(question.question, [c.sentence.citation.quote for c in candidates])
         gold_rank = next(
             (p.rank for p in retrieval.passages if p.citation.doc_id in question.sources), None
         )
@@ -206,8 +206,9 @@ def fit(collected: list[QuestionCandidates], depth: int) -> dict:
     """The calibration model over every candidate read, the width and the threshold.
 
     The width: the narrowest whose never-abstaining accuracy is within WIDTH_TOLERANCE of
-    the best (fewer sentences read is less time, and a few questions' difference is noise). The threshold: the highest that keeps answer accuracy
-    within MAX_ACCURACY_LOSS of that, so a user loses few answers for many honest
+    the best (fewer sentences read is less time, and a few questions' difference is
+    noise). The threshold: the highest that keeps answer accuracy within
+    MAX_ACCURACY_LOSS of that, so a user loses few answers for many honest
     abstentions. In two steps rather than jointly, so that the width is not picked by the
     noise of one question at one threshold.
     """

@@ -20,9 +20,6 @@ Where the pairs come from (all SQuAD, CC BY-SA 4.0):
   the paragraph never mentions; the answer sentence is then a negative. Like SQuAD 2.0's
   impossible questions they stay on topic, so the reader learns that an answer must be
   about what was asked, not only near it.
-
-What the reader reads for a sentence is `rag.backends.reader.reader_input` (with the
-`input_format` the model is trained for), as at answer time.
 """
 
 from __future__ import annotations
@@ -34,14 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eval.datasets import squad_v2_fit_part, squad_v2_half
-from rag.backends.reader import reader_input
 from rag.text import CAPITALISED_RUN, analyze, sentence_spans
 
 
 @dataclass(frozen=True)
 class Pair:
     question: str
-    sentence: str  # what the reader reads: the sentence, with context if it learns so
+    sentence: str
     label: float
     origin: str
 
@@ -50,22 +46,16 @@ class Pair:
 class _Paragraph:
     text: str
     sentences: tuple[str, ...]
-    # Per sentence, what the reader reads (`reader_input`).
-    inputs: tuple[str, ...]
     starts: tuple[int, ...]
     terms: tuple[frozenset[str], ...]
 
 
-def _paragraph(context: str, input_format: str) -> _Paragraph:
+def _paragraph(context: str) -> _Paragraph:
     spans = sentence_spans(context)
     sentences = tuple(context[s.start : s.end] for s in spans)
     return _Paragraph(
         text=context,
         sentences=sentences,
-        inputs=tuple(
-            reader_input(sentence, sentences[i - 1] if i else None, input_format)
-            for i, sentence in enumerate(sentences)
-        ),
         starts=tuple(s.start for s in spans),
         terms=tuple(frozenset(analyze(s)) for s in sentences),
     )
@@ -101,13 +91,13 @@ def answerable_pairs(
     gold = _answer_sentence(paragraph, answer_start)
     if gold is None:
         return []
-    pairs = [Pair(question, paragraph.inputs[gold], 1.0, origin)]
+    pairs = [Pair(question, paragraph.sentences[gold], 1.0, origin)]
     hard = _by_overlap(terms, paragraph, skip=gold)
     if hard:
-        pairs.append(Pair(question, paragraph.inputs[hard[0]], 0.0, origin))
+        pairs.append(Pair(question, paragraph.sentences[hard[0]], 0.0, origin))
     if neighbour is not None and neighbour.sentences:
         easy = _by_overlap(terms, neighbour, skip=None)[0]
-        pairs.append(Pair(question, neighbour.inputs[easy], 0.0, origin + "-other"))
+        pairs.append(Pair(question, neighbour.sentences[easy], 0.0, origin + "-other"))
     return pairs
 
 
@@ -169,7 +159,6 @@ def squad11_pairs(
     path: Path,
     n_questions: int,
     rng: random.Random,
-    input_format: str,
     swapped_share: float = 0.0,
 ) -> list[Pair]:
     """Pairs from `n_questions` questions of SQuAD 1.1 train, sampled across all articles.
@@ -189,7 +178,7 @@ def squad11_pairs(
 
     def paragraph_at(a: int, p: int) -> _Paragraph:
         if (a, p) not in cache:
-            cache[(a, p)] = _paragraph(articles[a]["paragraphs"][p]["context"], input_format)
+            cache[(a, p)] = _paragraph(articles[a]["paragraphs"][p]["context"])
         return cache[(a, p)]
 
     names: dict[int, list[str]] = {}
@@ -220,18 +209,18 @@ def squad11_pairs(
                 qa["question"], paragraph.sentences[gold], paragraph.text, names[a], rng
             )
             if swapped is not None:
-                pairs.append(Pair(swapped, paragraph.inputs[gold], 0.0, "squad1.1-swapped"))
+                pairs.append(Pair(swapped, paragraph.sentences[gold], 0.0, "squad1.1-swapped"))
     return pairs
 
 
-def squad20_fit_pairs(path: Path, input_format: str, impossible_negatives: int = 2) -> list[Pair]:
+def squad20_fit_pairs(path: Path, impossible_negatives: int = 2) -> list[Pair]:
     """Pairs from every question of the training part of SQuAD 2.0 dev's fit half."""
     pairs: list[Pair] = []
     for a, article in enumerate(_articles(path)):
         if squad_v2_half(a) != "fit" or squad_v2_fit_part(a) != "train":
             continue
         for paragraph_json in article["paragraphs"]:
-            paragraph = _paragraph(paragraph_json["context"], input_format)
+            paragraph = _paragraph(paragraph_json["context"])
             for qa in paragraph_json["qas"]:
                 terms = frozenset(analyze(qa["question"]))
                 answers = qa.get("answers") or []
@@ -240,7 +229,7 @@ def squad20_fit_pairs(path: Path, input_format: str, impossible_negatives: int =
                         pairs.append(
                             Pair(
                                 qa["question"],
-                                paragraph.inputs[index],
+                                paragraph.sentences[index],
                                 0.0,
                                 "squad2.0-impossible",
                             )

@@ -140,9 +140,6 @@ class _Candidate:
     coverage: float
     type_match: bool
     score: float
-    # The passage's sentence before this one (None: it opens the passage); the reader
-    # reads it beside a sentence that refers back.
-    previous: str | None = None
     # The reader's probability that this sentence answers (None: not read).
     read: float | None = None
 
@@ -367,7 +364,7 @@ class ExtractiveBackend(Backend):
             return _Choice([])
         started = time.perf_counter()
         question = request.standalone or request.question
-        logits = reader.logits(question, [reader_text(reader, c) for c in to_read])
+        logits = reader.logits(question, [c.sentence.citation.quote for c in to_read])
         probabilities = calibration.probabilities(
             [candidate_features(c, float(x)) for c, x in zip(to_read, logits, strict=True)]
         )
@@ -435,23 +432,11 @@ class ExtractiveBackend(Backend):
                         + self.COVERAGE_WEIGHT * coverage
                         + (self.TYPE_WEIGHT if type_match and answer_type else 0.0)
                     )
-                    candidate = _Candidate(
-                        sentence,
-                        passage.rank,
-                        coverage,
-                        type_match,
-                        score,
-                        previous.citation.quote if previous is not None else None,
-                    )
+                    candidate = _Candidate(sentence, passage.rank, coverage, type_match, score)
                     candidates.append(candidate)
                 previous = sentence
         candidates.sort(key=lambda c: -c.score)
         return candidates
-
-
-def reader_text(reader: Reader, candidate: _Candidate) -> str:
-    """What the reader reads for a candidate sentence (with the one before, if it learnt so)."""
-    return reader.text_for(candidate.sentence.citation.quote, candidate.previous)
 
 
 def candidate_features(candidate: _Candidate, reader_logit: float) -> tuple[float, ...]:
@@ -527,7 +512,6 @@ __all__ = [
     "ExtractiveBackend",
     "ExtractiveOptions",
     "candidate_features",
-    "reader_text",
     "expected_answer_type",
     "holds_answer_type",
     "best_read_by_rank",

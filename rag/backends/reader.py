@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,16 +31,6 @@ MANIFEST = "manifest.json"
 CALIBRATION = "calibration.json"
 # What the calibration weighs, in order (`rag.backends.extractive.candidate_features`).
 FEATURES = ("reader_logit", "coverage", "type_match", "1/passage_rank")
-# How a sentence is put to the reader, recorded in its manifest as "input" by training.
-# "sentence": the sentence alone (a model without the field reads this way).
-# "sentence+previous": a sentence that refers back ("In 1990 he moved ...") is followed by
-# the sentence before it, so the reader can tell who "he" is; see `reader_input`.
-SENTENCE_INPUT = "sentence"
-CONTEXT_INPUT = "sentence+previous"
-INPUT_FORMATS = (SENTENCE_INPUT, CONTEXT_INPUT)
-# A pronoun among a sentence's first words: it leans on the sentence before it.
-_REFERS_BACK = re.compile(r"\b(he|she|it|they|his|her|its|their|him|them|this|these|those)\b", re.I)
-REFERS_BACK_WORDS = 10
 REBUILD_HINT = (
     "Reinstall the package (`make install`) to restore the shipped reader, or retrain it "
     "with `python -m train reader`"
@@ -52,31 +41,8 @@ class ReaderError(RagError):
     """The reader's model files are missing or damaged; the message names the file."""
 
 
-def reader_input(sentence: str, previous: str | None, input_format: str) -> str:
-    """The text the reader reads for `sentence` (`previous`: the sentence before it, if any).
-
-    One function for training, calibration and answering, so the reader is always asked
-    the way it learnt. The sentence comes first: a pair too long for the model is cut
-    from its end, which drops context before any of the sentence.
-    """
-    if input_format != CONTEXT_INPUT or not previous:
-        return sentence
-    if not _REFERS_BACK.search(" ".join(sentence.split()[:REFERS_BACK_WORDS])):
-        return sentence
-    return f"{sentence} [SEP] {previous}"
-
-
 def write_manifest(model_dir: Path, **about: object) -> None:
-    """Record every file of a saved model with its SHA-256, so damage is detected on load.
-
-    What an earlier manifest said about the model (its input format, say) is kept unless
-    `about` says otherwise.
-    """
-    try:
-        earlier = json.loads((model_dir / MANIFEST).read_text(encoding="utf-8"))
-        about = {**{k: v for k, v in earlier.items() if k != "files"}, **about}
-    except (OSError, ValueError, AttributeError):
-        pass  # none yet, or damaged: this one replaces it
+    """Record every file of a saved model with its SHA-256, so damage is detected on load."""
     files = {
         path.name: file_sha256(path)
         for path in sorted(model_dir.iterdir())
@@ -90,11 +56,8 @@ def write_manifest(model_dir: Path, **about: object) -> None:
     os.replace(staging, model_dir / MANIFEST)
 
 
-def verify_model(model_dir: Path) -> dict:
-    """Raise ReaderError naming the first model file that is missing or not as saved.
-
-    Returns the manifest.
-    """
+def verify_model(model_dir: Path) -> None:
+    """Raise ReaderError naming the first model file that is missing or not as saved."""
     manifest_path = model_dir / MANIFEST
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -114,13 +77,6 @@ def verify_model(model_dir: Path) -> dict:
                 f"The reader model file {path} is damaged (its SHA-256 differs from the one "
                 f"recorded when it was saved). {REBUILD_HINT}."
             )
-    input_format = manifest.get("input", SENTENCE_INPUT)
-    if input_format not in INPUT_FORMATS:
-        raise ReaderError(
-            f"The reader's {manifest_path} names the input {input_format!r}, which this "
-            f"version does not know (it knows {', '.join(INPUT_FORMATS)}). {REBUILD_HINT}."
-        )
-    return manifest
 
 
 @dataclass(frozen=True)
@@ -198,7 +154,6 @@ class Reader:
         self._loading = threading.Lock()
         self._score: Callable[[list[tuple[str, str]]], np.ndarray] | None = None
         self.runtime = runtime
-        self.input_format = SENTENCE_INPUT
 
     @property
     def loaded(self) -> bool:
@@ -214,8 +169,7 @@ class Reader:
         if self._score is None:
             with self._loading:
                 if self._score is None:
-                    manifest = verify_model(self.model_dir)
-                    self.input_format = manifest.get("input", SENTENCE_INPUT)
+                    verify_model(self.model_dir)
                     self._score = self._load()
 
     def _load(self) -> Callable[[list[tuple[str, str]]], np.ndarray]:
@@ -266,16 +220,8 @@ class Reader:
 
         return score
 
-    def text_for(self, sentence: str, previous: str | None) -> str:
-        """What this reader reads for `sentence`, the way it was trained (`reader_input`)."""
-        self.warm_up()
-        return reader_input(sentence, previous, self.input_format)
-
     def logits(self, question: str, sentences: Sequence[str]) -> np.ndarray:
-        """The reader's raw score per text (higher: more likely to answer).
-
-        Pass each sentence through `text_for` first, so the reader reads what it learnt on.
-        """
+        """The reader's raw score per sentence (higher: more likely to answer)."""
         if not sentences:
             return np.zeros(0, dtype=np.float32)
         self.warm_up()

@@ -6,15 +6,7 @@ import shutil
 
 import pytest
 
-from rag.backends.reader import (
-    BUNDLED_READER,
-    CONTEXT_INPUT,
-    SENTENCE_INPUT,
-    Reader,
-    ReaderError,
-    reader_input,
-    write_manifest,
-)
+from rag.backends.reader import BUNDLED_READER, Reader, ReaderError
 
 QUESTION = "When was the Bicentennial Framework launched?"
 ANSWER = (
@@ -130,42 +122,6 @@ def test_a_calibration_says_how_many_sentences_the_reader_reads(copied_model):
         path.write_text(json.dumps(values), encoding="utf-8")
         with pytest.raises(ReaderError, match=r"calibration\.json is damaged \(candidates must"):
             Calibration.read(copied_model)
-
-
-def test_a_sentence_that_refers_back_is_read_with_the_one_before():
-    previous = "Jean Dupont was born in Lyon."
-    refers = "In 1990 he moved to Paris."
-    assert reader_input(refers, previous, CONTEXT_INPUT) == f"{refers} [SEP] {previous}"
-    # A sentence that stands alone, the first one, and a model trained without context:
-    # the sentence alone.
-    alone = "Jean Dupont moved to Paris in 1990."
-    assert reader_input(alone, previous, CONTEXT_INPUT) == alone
-    assert reader_input(refers, None, CONTEXT_INPUT) == refers
-    assert reader_input(refers, previous, SENTENCE_INPUT) == refers
-
-
-def test_the_reader_reads_the_way_its_manifest_says_it_learnt(copied_model):
-    import json
-
-    reader = Reader(copied_model)
-    shipped = json.loads((BUNDLED_READER / "manifest.json").read_text(encoding="utf-8"))
-    assert reader.text_for("In 1990 he moved.", "Jean was born.") == reader_input(
-        "In 1990 he moved.", "Jean was born.", shipped.get("input", SENTENCE_INPUT)
-    )
-    # Rewriting the manifest (as the calibration does) keeps what it said about the model.
-    write_manifest(copied_model, input=CONTEXT_INPUT)
-    write_manifest(copied_model, trained_by="a test")
-    manifest = json.loads((copied_model / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["input"] == CONTEXT_INPUT and manifest["trained_by"] == "a test"
-    assert Reader(copied_model).text_for("In 1990 he moved.", "Jean was born.") == (
-        "In 1990 he moved. [SEP] Jean was born."
-    )
-
-
-def test_a_manifest_naming_an_unknown_input_is_refused_naming_it(copied_model):
-    write_manifest(copied_model, input="sentence+paragraph")
-    with pytest.raises(ReaderError, match=r"manifest\.json names the input 'sentence\+paragraph'"):
-        Reader(copied_model).warm_up()
 
 
 class TestPickRead:
