@@ -8,7 +8,9 @@ the model already loaded, one 5-page document is added, changed and removed thro
 For each step: seconds (and the embedding's share of them, which does not depend on
 the index), and the bytes the process wrote (`/proc/self/io`: `wchar` is what it handed
 to write(); `write_bytes` what reached the block device). Retrieval is timed (p50 of
-20, question vector given) on the index as built and once the document is added.
+20, question vector given) on the index as built, once the document is added, and once
+further documents, each added alone, have grown the index to `MAX_SEGMENTS` segments:
+the most a query searches before the smaller ones are merged.
 
 `python -m bench update` measures the code it runs; `python -m bench.update --label
 before --out FILE` on another checkout (main) gives the figures to compare, and
@@ -44,13 +46,14 @@ COLUMNS = (
     "written_mb",
     "disk_written_mb",
     "index_mb",
+    "segments",
     "dense_p50_ms",
     "bm25_p50_ms",
     "hybrid_p50_ms",
 )
 
 
-def document(version: int):
+def document(version: int, doc_id: str = DOC_ID):
     """A 5-page document of real sentences; each `version` has other sentences."""
     from bench import synthetic
     from rag.types import Document
@@ -62,7 +65,7 @@ def document(version: int):
         sentences.append(sentence)
         length += len(sentence) + 1
         at += 13
-    return Document(DOC_ID, "Bench update", " ".join(sentences), f"bench/{DOC_ID}.txt")
+    return Document(doc_id, "Bench update", " ".join(sentences), f"bench/{doc_id}.txt")
 
 
 def _written() -> dict[str, int]:
@@ -72,7 +75,7 @@ def _written() -> dict[str, int]:
     return {"wchar": int(fields["wchar"]), "write_bytes": int(fields["write_bytes"])}
 
 
-def _step(name: str, action, folder: Path) -> dict[str, Any]:
+def _step(name: str, action, folder: Path, pipeline) -> dict[str, Any]:
     before = _written()
     with Timer() as took:
         report = action()
@@ -86,6 +89,7 @@ def _step(name: str, action, folder: Path) -> dict[str, Any]:
         "written_mb": (after["wchar"] - before["wchar"]) / 2**20,
         "disk_written_mb": (after["write_bytes"] - before["write_bytes"]) / 2**20,
         "index_mb": folder_mb(folder),
+        "segments": len(pipeline.index().segments),
         "chunks": report.n_chunks,
     }
 
@@ -112,15 +116,33 @@ def update_worker(arguments: dict[str, Any]) -> dict[str, Any]:
     folder = Path(arguments["folder"])
     pipeline = Pipeline(Settings(index_dir=folder))
     pipeline.embedder.warm_up()
-    built = {"step": "as built", **_query_p50s(pipeline)}
-    added = _step("add", lambda: pipeline.ingest_documents([document(0)]), folder)
+    from rag.store import MAX_SEGMENTS
+
+    built = {
+        "step": "as built",
+        "segments": len(pipeline.index().segments),
+        **_query_p50s(pipeline),
+    }
+    added = _step("add", lambda: pipeline.ingest_documents([document(0)]), folder, pipeline)
     added.update(_query_p50s(pipeline))
     steps = [
         built,
         added,
-        _step("change", lambda: pipeline.ingest_documents([document(1)]), folder),
-        _step("remove", lambda: pipeline.remove([DOC_ID]), folder),
+        _step("change", lambda: pipeline.ingest_documents([document(1)]), folder, pipeline),
+        _step("remove", lambda: pipeline.remove([DOC_ID]), folder, pipeline),
     ]
+    # Documents added one at a time, each its own segment, up to the most a query searches.
+    version = 2
+    while len(pipeline.index().segments) < MAX_SEGMENTS:
+        added = _step(
+            f"add {version - 1}",
+            lambda v=version: pipeline.ingest_documents([document(v, f"{DOC_ID}-{v}")]),
+            folder,
+            pipeline,
+        )
+        version += 1
+    steps.append({**added, "step": f"{added['step']} ({added['segments']} segments)"})
+    steps[-1].update(_query_p50s(pipeline))
     return {"steps": steps}
 
 

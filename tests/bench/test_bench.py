@@ -103,6 +103,19 @@ def test_scale_benchmark_measures_every_index_kind_and_a_whole_index():
     assert figures["store"][0]["load_s"] > 0
 
 
+def test_update_benchmark_times_each_step_and_queries_at_the_most_segments():
+    from bench import update
+    from rag.store import MAX_SEGMENTS
+
+    rows = update.run(sizes=(1_000,), write=False)["rows"]
+    steps = [row["step"] for row in rows]
+    assert steps[:4] == ["as built", "add", "change", "remove"]
+    assert [row["segments"] for row in rows[:2]] == [1, 2]
+    last = rows[-1]
+    assert last["segments"] == MAX_SEGMENTS and f"({MAX_SEGMENTS} segments)" in last["step"]
+    assert all(last[f"{mode}_p50_ms"] > 0 for mode in ("dense", "bm25", "hybrid"))
+
+
 def test_python_m_bench_rejects_an_unknown_benchmark():
     completed = subprocess.run(
         [sys.executable, "-m", "bench", "nonsense"], capture_output=True, text=True, cwd=REPO
