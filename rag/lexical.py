@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -164,6 +165,10 @@ class LexicalIndex(BM25Scores):
 # bm25s's defaults (BM25(k1=1.5, b=0.75), method "lucene"): the scores of the index before.
 K1 = 1.5
 B = 0.75
+# Question terms whose scores an index remembers (the oldest forgotten first), and only
+# those in at most this many texts: at most ~25 MB, however large the index.
+REMEMBERED_TERMS = 1024
+MAX_REMEMBERED_POSTINGS = 2048
 _TERMS = "terms.json"
 _COUNTS = {
     "indptr": "indptr.npy",  # term t's postings are entries indptr[t] to indptr[t + 1]
@@ -326,6 +331,8 @@ class SegmentedBM25(BM25Scores):
         total = sum(int(lengths.astype(np.int64).sum()) for lengths in live_lengths)
         # bm25s's mean text length: a float64 mean of integers, exact in any order.
         self.mean_length = total / size if size else 1.0
+        # Each term's scores depend on this index alone: worked out once, not per question.
+        self._remembered: dict[str, _TermScores] = {}
 
     def _postings(self, term: str) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Per segment: index rows, counts and lengths of the live texts holding `term`."""
@@ -342,24 +349,51 @@ class SegmentedBM25(BM25Scores):
             found.append((index_rows, how_often, lengths))
         return found
 
+    def _term(self, term: str) -> _TermScores:
+        """`term`'s rows, its BM25 share of each row's score, and its document frequency."""
+        found = self._remembered.get(term)
+        if found is None:
+            found = self._score_term(term)
+            if len(found.rows) <= MAX_REMEMBERED_POSTINGS:
+                if len(self._remembered) >= REMEMBERED_TERMS:
+                    self._remembered.pop(next(iter(self._remembered)), None)  # the oldest
+                self._remembered[term] = found
+        return found
+
+    def _score_term(self, term: str) -> _TermScores:
+        postings = self._postings(term)
+        frequency = sum(len(rows) for rows, _, _ in postings)
+        if not frequency:
+            return _TermScores(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), 0)
+        # bm25s keeps each idf in float32 and each term's score in float64 until stored.
+        idf = np.float32(lucene_idf(self.size, frequency))
+        shares = []
+        for _, how_often, lengths in postings:
+            tf = np.asarray(how_often, dtype=np.float64)
+            saturation = tf / (K1 * ((1 - B) + B * lengths / self.mean_length) + tf)
+            shares.append((idf * saturation).astype(np.float32))
+        rows = np.concatenate([rows for rows, _, _ in postings])
+        return _TermScores(rows, np.concatenate(shares), frequency)
+
     def idf(self, term: str) -> tuple[float, bool]:
         """BM25's idf of `term`, and whether any text holds it (unseen terms get the max idf)."""
-        frequency = sum(len(rows) for rows, _, _ in self._postings(term))
+        frequency = self._term(term).frequency
         return lucene_idf(max(self.size, 1), frequency), frequency > 0
 
     def scores(self, terms: list[str]) -> np.ndarray:
         """BM25 score of every live text for the analysed question `terms`, as bm25s computes it."""
         scores = np.zeros(self.size, dtype=np.float32)
         for term in terms:
-            postings = self._postings(term)
-            frequency = sum(len(rows) for rows, _, _ in postings)
-            if not frequency:
-                continue
-            # bm25s keeps each idf in float32 and each term's score in float64 until stored.
-            idf = np.float32(lucene_idf(self.size, frequency))
-            for rows, how_often, lengths in postings:
-                tf = np.asarray(how_often, dtype=np.float64)
-                saturation = tf / (K1 * ((1 - B) + B * lengths / self.mean_length) + tf)
-                # As bm25s sums them: term by term, in float32, a repeated term counted again.
-                np.add.at(scores, rows, (idf * saturation).astype(np.float32))
+            found = self._term(term)
+            if found.frequency:
+                # As bm25s sums them: term by term, in float32, a repeated term counted
+                # again (a term's rows are distinct, so an indexed add is np.add.at's sum).
+                scores[found.rows] += found.shares
         return scores
+
+
+@dataclass(frozen=True)
+class _TermScores:
+    rows: np.ndarray  # int64, the index rows of the live texts holding the term
+    shares: np.ndarray  # float32, the term's part of each of those rows' BM25 score
+    frequency: int  # how many live texts hold it

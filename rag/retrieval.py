@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -19,13 +20,18 @@ from rag.errors import RagError
 from rag.query import Query, as_query
 from rag.store import IndexData
 from rag.text import analyze
-from rag.types import Citation, Passage, QueryTerm, Retrieval, ScoredSentence
+from rag.types import Citation, Document, Passage, QueryTerm, Retrieval, ScoredSentence
 
 # Candidates fetched per signal before fusion and de-duplication, as a multiple of k.
 CANDIDATE_FACTOR = 4
 MIN_CANDIDATES = 20
 # Two chunks of one document sharing more than this share of the shorter are duplicates.
 MAX_OVERLAP = 0.5
+# Chunks whose texts, sentences and their terms are remembered (about 6 KB each):
+# questions keep meeting the same chunks, and cutting them up again (a regular
+# expression over the whole text for the duplicate check, then each sentence) was most
+# of a warm ask's time after the question's embedding.
+REMEMBERED_CHUNKS = 2048
 
 
 @dataclass
@@ -33,6 +39,37 @@ class _Candidate:
     row: int
     score: float
     signals: dict[str, float]
+
+
+@dataclass(frozen=True)
+class _Span:
+    """A chunk's or a sentence's place in its document and its text, as a citation quotes it."""
+
+    start: int
+    end: int
+    quote: str
+    page: int | None
+    place: str
+
+    def citation(self, doc_id: str, title: str, score: float) -> Citation:
+        return Citation(
+            doc_id, title, self.start, self.end, self.quote, self.page, score, self.place
+        )
+
+
+@dataclass(frozen=True)
+class _ChunkParts:
+    """What a passage of one chunk holds whatever the question (`Retriever._chunk`)."""
+
+    doc_row: int
+    doc_id: str
+    title: str
+    span: _Span
+    # The text as the duplicate check compares it: spacing and case ignored.
+    text_key: str
+    sentences: tuple[_Span, ...]
+    sentence_terms: tuple[tuple[str, ...], ...]  # each sentence's analysed terms
+    sentence_vectors: np.ndarray
 
 
 def reciprocal_rank_fusion(rankings: list[list[int]], k: int) -> dict[int, float]:
@@ -69,6 +106,7 @@ class Retriever:
         self.mode = mode
         self.top_k = top_k
         self.rrf_k = rrf_k
+        self._chunk = lru_cache(maxsize=REMEMBERED_CHUNKS)(self._chunk_parts)
 
     def retrieve(self, query: Query | str, timings: dict[str, float] | None = None) -> Retrieval:
         """The best passages for `query`, best first; `timings` gets each step's milliseconds."""
@@ -97,9 +135,7 @@ class Retriever:
             started = time.perf_counter()
             # The filter runs inside the search: all `pool` hits are from the chosen documents.
             hits = self.data.vector_store.search(query_vector, pool, query.doc_ids)
-            ids, scores = self.data.chunk_rows(hits), hits.scores
-            dense_ids = [int(i) for i in ids]
-            dense_scores = {int(i): float(s) for i, s in zip(ids, scores, strict=True)}
+            dense_ids, dense_scores = _ranked(self.data.chunk_rows(hits), hits.scores)
             timings["dense_search"] = _ms_since(started)
         lexical_ids: list[int] = []
         lexical_scores: dict[int, float] = {}
@@ -113,8 +149,7 @@ class Retriever:
             else:
                 mask = None if query.doc_ids is None else self.data.chunk_mask(query.doc_ids)
                 scores, ids = self.data.chunk_bm25.top(terms, pool, weight_mask=mask)
-            lexical_ids = [int(i) for i in ids]
-            lexical_scores = {int(i): float(s) for i, s in zip(ids, scores, strict=True)}
+            lexical_ids, lexical_scores = _ranked(ids, scores)
             timings["bm25_search"] = _ms_since(started)
 
         started = time.perf_counter()
@@ -133,8 +168,9 @@ class Retriever:
             for row, score in ranked
         ]
         chosen = self._without_duplicates(candidates, k)
+        question_terms = set(terms)
         passages = tuple(
-            self._passage(rank, candidate, query_vector, set(terms))
+            self._passage(rank, candidate, query_vector, question_terms)
             for rank, candidate in enumerate(chosen, start=1)
         )
         query_terms = tuple(
@@ -157,24 +193,46 @@ class Retriever:
         found = data.vector_store.chunk_vectors(doc_ids, numbers.tolist()) @ query_vector
         dense.update(zip(missing, (float(score) for score in found), strict=True))
 
-    def _without_duplicates(self, candidates: list[_Candidate], k: int) -> list[_Candidate]:
-        chosen: list[_Candidate] = []
-        seen_texts: set[str] = set()
+    def _chunk_parts(self, row: int) -> _ChunkParts:
+        """Chunk `row` cut into what its passage and the duplicate check need."""
         data = self.data
+        doc_row = int(data.chunk_doc[row])
+        document = data.documents[doc_row]
+        sentence_rows = data.sentence_rows(row)
+        first, last = sentence_rows.start, sentence_rows.stop
+        sentences = tuple(
+            _span(document, start, end)
+            for start, end in zip(
+                data.sentence_start[first:last].tolist(),
+                data.sentence_end[first:last].tolist(),
+                strict=True,
+            )
+        )
+        span = _span(document, int(data.chunk_start[row]), int(data.chunk_end[row]))
+        return _ChunkParts(
+            doc_row=doc_row,
+            doc_id=document.doc_id,
+            title=document.title,
+            span=span,
+            text_key=re.sub(r"\s+", " ", span.quote).strip().lower(),
+            sentences=sentences,
+            sentence_terms=tuple(tuple(analyze(sentence.quote)) for sentence in sentences),
+            sentence_vectors=np.asarray(data.sentence_vectors[first:last]),
+        )
+
+    def _without_duplicates(self, candidates: list[_Candidate], k: int) -> list[_Candidate]:
+        chosen: list[tuple[_Candidate, _ChunkParts]] = []
+        seen_texts: set[str] = set()
         for candidate in candidates:
-            row = candidate.row
-            text_key = re.sub(r"\s+", " ", data.chunk_text(row)).strip().lower()
-            if text_key in seen_texts:
+            parts = self._chunk(candidate.row)
+            if parts.text_key in seen_texts:
                 continue
-            start, end = int(data.chunk_start[row]), int(data.chunk_end[row])
+            start, end = parts.span.start, parts.span.end
             duplicate = False
-            for other in chosen:
-                if data.chunk_doc[other.row] != data.chunk_doc[row]:
+            for _, other in chosen:
+                if other.doc_row != parts.doc_row:
                     continue
-                other_start, other_end = (
-                    int(data.chunk_start[other.row]),
-                    int(data.chunk_end[other.row]),
-                )
+                other_start, other_end = other.span.start, other.span.end
                 shared = min(end, other_end) - max(start, other_start)
                 shorter = min(end - start, other_end - other_start)
                 if shorter > 0 and shared / shorter > MAX_OVERLAP:
@@ -182,55 +240,50 @@ class Retriever:
                     break
             if duplicate:
                 continue
-            seen_texts.add(text_key)
-            chosen.append(candidate)
+            seen_texts.add(parts.text_key)
+            chosen.append((candidate, parts))
             if len(chosen) == k:
                 break
-        return chosen
-
-    def _citation(self, doc_row: int, start: int, end: int, score: float) -> Citation:
-        document = self.data.documents[doc_row]
-        return Citation(
-            doc_id=document.doc_id,
-            title=document.title,
-            start=start,
-            end=end,
-            quote=document.text[start:end],
-            page=document.page_at(start),
-            score=score,
-            place=document.place_at(start),
-        )
+        return [candidate for candidate, _ in chosen]
 
     def _passage(
         self, rank: int, candidate: _Candidate, query_vector: np.ndarray, question_terms: set[str]
     ) -> Passage:
-        data = self.data
-        row = candidate.row
-        doc_row = int(data.chunk_doc[row])
-        sentence_rows = data.sentence_rows(row)
-        sentence_vectors = np.asarray(
-            data.sentence_vectors[sentence_rows.start : sentence_rows.stop]
-        )
-        dense = sentence_vectors @ query_vector if len(sentence_vectors) else np.zeros(0)
-        sentences = []
-        for position, sentence_row in enumerate(sentence_rows):
-            start, end = (
-                int(data.sentence_start[sentence_row]),
-                int(data.sentence_end[sentence_row]),
+        parts = self._chunk(candidate.row)
+        doc_id, title = parts.doc_id, parts.title
+        # One matrix product and one conversion per passage, not one per sentence.
+        dense = (parts.sentence_vectors @ query_vector).tolist() if parts.sentences else []
+        sentences = tuple(
+            ScoredSentence(
+                sentence.citation(doc_id, title, score),
+                score,
+                frozenset(question_terms.intersection(terms)),
+                position,
             )
-            citation = self._citation(doc_row, start, end, float(dense[position]))
-            matched = frozenset(question_terms.intersection(analyze(citation.quote)))
-            sentences.append(ScoredSentence(citation, float(dense[position]), matched, position))
+            for position, (sentence, terms, score) in enumerate(
+                zip(parts.sentences, parts.sentence_terms, dense, strict=True)
+            )
+        )
         return Passage(
             rank=rank,
             score=candidate.score,
-            citation=self._citation(
-                doc_row, int(data.chunk_start[row]), int(data.chunk_end[row]), candidate.score
-            ),
-            chunk_id=row,
-            sentences=tuple(sentences),
+            citation=parts.span.citation(doc_id, title, candidate.score),
+            chunk_id=candidate.row,
+            sentences=sentences,
             signals=candidate.signals,
         )
+
+
+def _span(document: Document, start: int, end: int) -> _Span:
+    return _Span(
+        start, end, document.text[start:end], document.page_at(start), document.place_at(start)
+    )
+
+
+def _ranked(rows: np.ndarray, scores: np.ndarray) -> tuple[list[int], dict[int, float]]:
+    """Chunk rows best first, and the score of each, as Python numbers (one conversion each)."""
+    ids = np.asarray(rows).tolist()
+    return ids, dict(zip(ids, np.asarray(scores).tolist(), strict=True))
 
 
 def _ms_since(started: float) -> float:

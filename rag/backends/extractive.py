@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -214,29 +215,80 @@ def _is_demonym(word: str) -> bool:
 
 def holds_answer_type(sentence: str, question: str, answer_type: str | None) -> bool:
     """Whether `sentence` holds a fact of `answer_type` that the question does not already name."""
-    if answer_type is None:
-        return True
-    question_words = set(words(question))
+    return sentence_facts(sentence).holds(answer_type, set(words(question)))
+
+
+_DURATION = re.compile(
+    r"\b(\d+|" + "|".join(_NUMBER_WORDS) + r")\s+(days?|weeks?|months?|years?|decades?)\b"
+)
+_QUOTED = re.compile(r"[“\"][^”\"]{2,60}[”\"]")
+_PRONOUN_OPENING = re.compile(
+    r"^(it|its|they|their|this|these|that|those|he|she|the two|both)\b", re.IGNORECASE
+)
+# A heading is short and has no closing punctuation; it gives context, never an answer.
+HEADING_MAX_WORDS = 8
+
+
+@dataclass(frozen=True)
+class SentenceFacts:
+    """What the signals read in a sentence, whatever the question: found once per sentence."""
+
+    heading: bool
+    leans_on_previous: bool
+    # Its years (1500-2099), and its words that name a month or a time, or a number.
+    years: frozenset[str]
+    time_words: frozenset[str]
+    number_words: frozenset[str]
+    durations: bool  # "two weeks", "30 years"
+    # The words of each capitalised phrase but the sentence's first (demonyms left out).
+    names: tuple[frozenset[str], ...]
+    quoted: bool  # a short phrase in quotation marks
+
+    def holds(self, answer_type: str | None, question_words: set[str]) -> bool:
+        """Whether the sentence holds a fact of `answer_type` the question does not name."""
+        if answer_type is None:
+            return True
+        if answer_type == "time":
+            return (
+                bool(self.years - question_words)
+                or bool(self.time_words - question_words)
+                or self.durations
+            )
+        if answer_type == "number":
+            return bool(self.number_words - question_words)
+        # Names and places: a capitalised phrase, not the sentence's first word, not in the
+        # question.
+        return any(not name <= question_words for name in self.names) or self.quoted
+
+
+# Every question re-reads the sentences of its passages, mostly ones an earlier question
+# read: their facts are remembered like their words (rag.text), bounded in memory.
+@lru_cache(maxsize=16384)
+def sentence_facts(sentence: str) -> SentenceFacts:
+    """The facts of `sentence` (see SentenceFacts)."""
     sentence_words = words(sentence)
-    new_words = [word for word in sentence_words if word not in question_words]
-    if answer_type == "time":
-        years = {match.group(1) for match in _YEAR.finditer(sentence)}
-        durations = re.search(
-            r"\b(\d+|" + "|".join(_NUMBER_WORDS) + r")\s+(days?|weeks?|months?|years?|decades?)\b",
-            sentence.lower(),
-        )
-        months = any(word in _MONTHS or word in _TIME_WORDS for word in new_words)
-        return bool(years - question_words) or months or bool(durations)
-    if answer_type == "number":
-        return any(_DIGITS.search(word) or word in _NUMBER_WORDS for word in new_words)
-    # Names and places: a capitalised phrase, not the sentence's first word, not in the question.
+    stripped = sentence.rstrip()
+    closed = stripped.endswith((".", "!", "?", "”", '"', ":"))
+    names = []
     for match in CAPITALISED_RUN.finditer(sentence):
         if match.start() == 0:
             continue
-        phrase_words = {w for w in words(match.group()) if not _is_demonym(w)}
-        if phrase_words and not phrase_words <= question_words:
-            return True
-    return bool(re.search(r"[“\"][^”\"]{2,60}[”\"]", sentence))
+        phrase_words = frozenset(w for w in words(match.group()) if not _is_demonym(w))
+        if phrase_words:
+            names.append(phrase_words)
+    return SentenceFacts(
+        heading=len(sentence_words) <= HEADING_MAX_WORDS and not closed,
+        # It opens by referring back ("It is designed to ...").
+        leans_on_previous=bool(_PRONOUN_OPENING.match(sentence.lstrip("“\"'( "))),
+        years=frozenset(match.group(1) for match in _YEAR.finditer(sentence)),
+        time_words=frozenset(w for w in sentence_words if w in _MONTHS or w in _TIME_WORDS),
+        number_words=frozenset(
+            w for w in sentence_words if _DIGITS.search(w) or w in _NUMBER_WORDS
+        ),
+        durations=bool(_DURATION.search(sentence.lower())),
+        names=tuple(names),
+        quoted=bool(_QUOTED.search(sentence)),
+    )
 
 
 class ExtractiveBackend(Backend):
@@ -400,10 +452,10 @@ class ExtractiveBackend(Backend):
                 break
             if candidate is best or not candidate.type_match:
                 continue
-            # The same sentence in two documents is quoted once.
-            if any(_text_key(candidate) == _text_key(other) for other in chosen):
+            if candidate.score < self.SECOND_SENTENCE_RATIO * best.score:
                 continue
-            if candidate.score >= self.SECOND_SENTENCE_RATIO * best.score:
+            # The same sentence in two documents is quoted once.
+            if all(_text_key(candidate) != _text_key(other) for other in chosen):
                 chosen.append(candidate)
         return chosen
 
@@ -412,25 +464,28 @@ class ExtractiveBackend(Backend):
         idf = {term.term: term.idf for term in request.query_terms}
         total_idf = sum(idf.values()) or 1.0
         answer_type = expected_answer_type(request.question)
+        type_weight = self.TYPE_WEIGHT if answer_type else 0.0
+        question_words = set(words(request.question))
         seen: set[tuple[str, int]] = set()
         candidates: list[_Candidate] = []
         for passage in request.passages:
             previous: ScoredSentence | None = None
             for sentence in passage.sentences:
-                key = (sentence.citation.doc_id, sentence.citation.start)
-                if key not in seen and not _is_heading(sentence.citation.quote):
+                citation = sentence.citation
+                key = (citation.doc_id, citation.start)
+                facts = sentence_facts(citation.quote)
+                if key not in seen and not facts.heading:
                     seen.add(key)
                     matched = sum(idf.get(term, 0.0) for term in sentence.matched_terms)
-                    if previous is not None and _leans_on_previous(sentence.citation.quote):
+                    if previous is not None and facts.leans_on_previous:
                         borrowed = previous.matched_terms - sentence.matched_terms
                         matched += 0.5 * sum(idf.get(term, 0.0) for term in borrowed)
                     coverage = matched / total_idf
-                    quote = sentence.citation.quote
-                    type_match = holds_answer_type(quote, request.question, answer_type)
+                    type_match = facts.holds(answer_type, question_words)
                     score = (
                         self.DENSE_WEIGHT * sentence.dense
                         + self.COVERAGE_WEIGHT * coverage
-                        + (self.TYPE_WEIGHT if type_match and answer_type else 0.0)
+                        + (type_weight if type_match else 0.0)
                     )
                     candidate = _Candidate(sentence, passage.rank, coverage, type_match, score)
                     candidates.append(candidate)
@@ -479,24 +534,6 @@ def pick_read(
 
 def _text_key(candidate: _Candidate) -> str:
     return " ".join(words(candidate.sentence.citation.quote))
-
-
-_PRONOUN_OPENING = re.compile(
-    r"^(it|its|they|their|this|these|that|those|he|she|the two|both)\b", re.IGNORECASE
-)
-# A heading is short and has no closing punctuation; it gives context, never an answer.
-HEADING_MAX_WORDS = 8
-
-
-def _is_heading(sentence: str) -> bool:
-    stripped = sentence.rstrip()
-    closed = stripped.endswith((".", "!", "?", "”", '"', ":"))
-    return len(words(stripped)) <= HEADING_MAX_WORDS and not closed
-
-
-def _leans_on_previous(sentence: str) -> bool:
-    """Whether a sentence opens by referring back ("It is designed to ...")."""
-    return bool(_PRONOUN_OPENING.match(sentence.lstrip("“\"'( ")))
 
 
 def _names_unknown_number(request: AnswerRequest) -> bool:
