@@ -241,10 +241,9 @@ def synthetic_index(folder: Path, size: int, chunks_per_document: int = 10):
     """Commit an index of `size` chunks of real sentences with synthetic vectors."""
     from bench import synthetic
     from rag import vectors as rag_vectors
-    from rag.chunking import ChunkerSettings
+    from rag.chunking import ChunkerSettings, chunker_settings
     from rag.config import Settings
     from rag.embedding import model_label
-    from rag.ingest import chunker_settings
     from rag.store import DocumentRows, IndexData, IndexSettings, IndexStore
     from rag.types import Document
 

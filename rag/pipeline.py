@@ -8,16 +8,19 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.backends import AnswerRequest, Backend, final_answer, load_backend
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import REBUILD_HINT, RagError
-from rag.ingest import Ingester, IngestReport, ProgressCallback, index_settings
 from rag.query import Query, as_query
 from rag.retrieval import Retriever
-from rag.store import IndexData, IndexStore
+from rag.store import IndexData, IndexStore, index_settings
 from rag.types import Answer, Document, Retrieval
+
+if TYPE_CHECKING:  # ingesting needs loaders, the chunker and more: imported when it happens
+    from rag.ingest import Ingester, IngestReport, ProgressCallback
 
 # Reads of an index that writers keep replacing meanwhile, before giving up.
 INDEX_LOAD_ATTEMPTS = 5
@@ -139,6 +142,8 @@ class Pipeline:
         return ingester.ingest_documents(documents, rebuild=rebuild, lock_timeout=lock_timeout)
 
     def _ingester(self, on_progress: ProgressCallback | None = None) -> Ingester:
+        from rag.ingest import Ingester
+
         self._check_index_folder()
         return Ingester(self.settings, self.embedder, self.store, on_progress=on_progress)
 

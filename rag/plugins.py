@@ -31,7 +31,11 @@ def registered(group: str) -> dict[str, EntryPoint]:
     # rag.egg-info on sys.path would otherwise hide the installed package's entry points.
     for distribution in distributions():
         entry_points = [ep for ep in distribution.entry_points if ep.group == group]
-        (ours if distribution.metadata["Name"] == OUR_DISTRIBUTION else theirs).extend(entry_points)
+        # Only then its name: reading it parses the package's whole metadata file, which
+        # for every installed package was most of the time a cold `rag ask` spent here.
+        if entry_points:
+            name = distribution.metadata["Name"]
+            (ours if name == OUR_DISTRIBUTION else theirs).extend(entry_points)
     found: dict[str, EntryPoint] = {}
     for entry_point in ours + theirs:
         found.setdefault(entry_point.name, entry_point)

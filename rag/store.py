@@ -38,17 +38,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rag import lexical, vectors
-from rag.chunking import ChunkerSettings
+from rag.chunking import ChunkerSettings, chunker_settings
 from rag.durable import fsync_tree, write_text_atomically
 from rag.errors import REBUILD_HINT, IndexBusyError, IndexMismatchError, IndexMissingError, RagError
 from rag.segments import SEGMENT_FILE, DocumentRows, LazyDocuments, Segment
 from rag.types import Document
 from rag.vector_stores.base import ExternalVectorStore, VectorHits, VectorStore
+
+if TYPE_CHECKING:
+    from rag.config import Settings
+    from rag.embedding import Embedder
 
 FORMAT_VERSION = 3
 READABLE_FORMATS = (1, 2, 3)
@@ -71,6 +75,12 @@ class IndexSettings:
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.model, "dimension": self.dimension, "chunker": self.chunker.to_json()}
+
+
+def index_settings(settings: Settings, embedder: Embedder) -> IndexSettings:
+    """What an index must have been built with to serve `settings` with `embedder`
+    (any dimension: the model's own, checked when it loads)."""
+    return IndexSettings(embedder.label, 0, chunker_settings(settings))
 
 
 @dataclass(frozen=True)

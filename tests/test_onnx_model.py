@@ -44,8 +44,7 @@ def onnx_embedder(seed_pipeline):
 
 def seed_and_squad_texts(embedder) -> list[str]:
     """Every sentence and chunk of the seeds and of a SQuAD dev slice, as ingest splits them."""
-    from rag.chunking import Chunker
-    from rag.ingest import chunker_settings
+    from rag.chunking import Chunker, chunker_settings
     from rag.loading import find_files, load_document
     from rag.types import Document
 

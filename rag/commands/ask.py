@@ -71,9 +71,11 @@ def run(args: argparse.Namespace) -> int:
     if report is not None and not args.json:
         print(f"Built the index over {settings.seeds_dir}/: {report.summary()}", file=sys.stderr)
     history = tuple(Turn(question, "") for question in args.history)
-    from rag.selection import chosen_documents
+    doc_ids = None
+    if args.doc or args.folder or args.type:  # else the manifest's document list is not read
+        from rag.selection import chosen_documents
 
-    doc_ids = chosen_documents(pipeline.documents(), args.doc, args.folder, args.type)
+        doc_ids = chosen_documents(pipeline.documents(), args.doc, args.folder, args.type)
     answer = pipeline.ask(Query(args.question, history=history, doc_ids=doc_ids))
     if args.json:
         print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from rag.ingest import STAGE_UNITS, ProgressCallback
-
 if TYPE_CHECKING:
     from tqdm import tqdm
+
+    from rag.ingest import ProgressCallback
 
 # A stage done sooner than this draws no bar, so a small ingest stays quiet.
 SHOW_AFTER_S = 0.5
@@ -31,6 +31,8 @@ class TerminalProgress:
     def __call__(self, stage: str, done: int, total: int) -> None:
         if stage != self._stage or self._bar is None:
             from tqdm import tqdm
+
+            from rag.ingest import STAGE_UNITS
 
             self.close()
             self._stage = stage

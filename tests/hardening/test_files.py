@@ -20,8 +20,7 @@ import pytest
 from sample_files import pdf_with_pages
 
 import rag.ingest
-from rag.chunking import Chunker
-from rag.ingest import chunker_settings
+from rag.chunking import Chunker, chunker_settings
 from rag.loading import load_document
 
 from .helpers import OUTPUT
@@ -161,9 +160,8 @@ def test_a_long_line_without_spaces_is_indexed_beside_normal_documents(scratch_p
 LARGE_FILE_SCRIPT = """
 import json, resource, sys, time
 from pathlib import Path
-from rag.chunking import Chunker
+from rag.chunking import Chunker, chunker_settings
 from rag.config import Settings
-from rag.ingest import chunker_settings
 from rag.loading import load_document
 
 started = time.perf_counter()
