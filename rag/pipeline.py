@@ -66,6 +66,9 @@ class Pipeline:
     def index(self) -> IndexData:
         """The live index, reloaded when another process has committed a newer one."""
         with self._lock:
+            held, data = self._generation, self._data
+            if held is not None and data is not None and self.store.pointer() == held.name:
+                return data  # still the live one
             for _ in range(INDEX_LOAD_ATTEMPTS):
                 generation = self.store.current_generation()
                 if self._data is not None and generation == self._generation:

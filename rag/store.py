@@ -63,6 +63,8 @@ MAX_SEGMENTS = 8
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".lock"
 MANIFEST_FILE = "manifest.json"
+# CURRENT holds one generation's folder name ("gen-<id>"): far less than this.
+MAX_POINTER_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -569,6 +571,22 @@ class IndexStore:
     # -- reading ------------------------------------------------------------------
     def exists(self) -> bool:
         return (self.folder / CURRENT_FILE).is_file()
+
+    def pointer(self) -> str:
+        """The name CURRENT holds, as written ("" if it cannot be read): one read, no check.
+
+        What a reader compares with the generation it holds before each question (a
+        warm question costs a few milliseconds); a new name is checked by
+        `current_generation`.
+        """
+        try:
+            handle = os.open(self.folder / CURRENT_FILE, os.O_RDONLY)
+            try:
+                return os.read(handle, MAX_POINTER_BYTES).decode("utf-8").strip()
+            finally:
+                os.close(handle)
+        except (OSError, UnicodeDecodeError):
+            return ""
 
     def current_generation(self) -> Path:
         pointer = self.folder / CURRENT_FILE

@@ -476,10 +476,10 @@ class ExtractiveBackend(Backend):
                 facts = sentence_facts(citation.quote)
                 if key not in seen and not facts.heading:
                     seen.add(key)
-                    matched = sum(idf.get(term, 0.0) for term in sentence.matched_terms)
+                    matched = sum([idf.get(term, 0.0) for term in sentence.matched_terms])
                     if previous is not None and facts.leans_on_previous:
                         borrowed = previous.matched_terms - sentence.matched_terms
-                        matched += 0.5 * sum(idf.get(term, 0.0) for term in borrowed)
+                        matched += 0.5 * sum([idf.get(term, 0.0) for term in borrowed])
                     coverage = matched / total_idf
                     type_match = facts.holds(answer_type, question_words)
                     score = (
