@@ -363,8 +363,11 @@ class SegmentedBM25(BM25Scores):
     def _score_term(self, term: str) -> _TermScores:
         postings = self._postings(term)
         frequency = sum(len(rows) for rows, _, _ in postings)
+        idf_shown = lucene_idf(max(self.size, 1), frequency)
         if not frequency:
-            return _TermScores(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), 0)
+            return _TermScores(
+                np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), 0, idf_shown
+            )
         # bm25s keeps each idf in float32 and each term's score in float64 until stored.
         idf = np.float32(lucene_idf(self.size, frequency))
         shares = []
@@ -373,12 +376,12 @@ class SegmentedBM25(BM25Scores):
             saturation = tf / (K1 * ((1 - B) + B * lengths / self.mean_length) + tf)
             shares.append((idf * saturation).astype(np.float32))
         rows = np.concatenate([rows for rows, _, _ in postings])
-        return _TermScores(rows, np.concatenate(shares), frequency)
+        return _TermScores(rows, np.concatenate(shares), frequency, idf_shown)
 
     def idf(self, term: str) -> tuple[float, bool]:
         """BM25's idf of `term`, and whether any text holds it (unseen terms get the max idf)."""
-        frequency = self._term(term).frequency
-        return lucene_idf(max(self.size, 1), frequency), frequency > 0
+        found = self._term(term)
+        return found.idf, found.frequency > 0
 
     def scores(self, terms: list[str]) -> np.ndarray:
         """BM25 score of every live text for the analysed question `terms`, as bm25s computes it."""
@@ -397,3 +400,4 @@ class _TermScores:
     rows: np.ndarray  # int64, the index rows of the live texts holding the term
     shares: np.ndarray  # float32, the term's part of each of those rows' BM25 score
     frequency: int  # how many live texts hold it
+    idf: float  # its idf (the most for a term no text holds)

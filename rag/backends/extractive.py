@@ -188,23 +188,29 @@ def reader_order(best: Mapping[int, float], ranks: Sequence[int]) -> list[int]:
     return sorted(ranks, key=lambda rank: (rank not in best, -best.get(rank, 0.0), rank))
 
 
+# The last clause's wh-word decides: "When X met Y, what did they agree?" asks "what".
+_CLAUSES = re.compile(r",\s*(?=(?:what|which|who|whom|whose|when|where|how)\b)")
+# Each kind of fact a question may ask for, tried in this order.
+_ASKS_FOR = (
+    ("time", re.compile(r"\b(when|(what|which) (year|date|month|day)|how long ago)\b")),
+    ("number", re.compile(r"\b(how many|how much|what number|what percentage|how old)\b")),
+    (
+        "name",
+        re.compile(
+            r"\b(who|whom|whose)\b|\b(what|which) (person|people|man|woman|official|leader|"
+            r"president|organi[sz]ation|agency|cartel)\b|\bnames?\b|\bcalled\b"
+        ),
+    ),
+    ("place", re.compile(r"\bwhere\b|\b(what|which) (city|country|place|state|town)\b")),
+)
+
+
 def expected_answer_type(question: str) -> str | None:
     """What kind of fact the question asks for: "time", "number", "name", "place" or None."""
-    # "When X met Y, what did they agree?" asks "what", not "when": use the last clause's wh-word.
-    clauses = re.split(r",\s*(?=(?:what|which|who|whom|whose|when|where|how)\b)", question.lower())
-    text = " ".join(words(clauses[-1]))
-    if re.search(r"\b(when|(what|which) (year|date|month|day)|how long ago)\b", text):
-        return "time"
-    if re.search(r"\b(how many|how much|what number|what percentage|how old)\b", text):
-        return "number"
-    if re.search(
-        r"\b(who|whom|whose)\b|\b(what|which) (person|people|man|woman|official|leader|president|"
-        r"organi[sz]ation|agency|cartel)\b|\bnames?\b|\bcalled\b",
-        text,
-    ):
-        return "name"
-    if re.search(r"\bwhere\b|\b(what|which) (city|country|place|state|town)\b", text):
-        return "place"
+    text = " ".join(words(_CLAUSES.split(question.lower())[-1]))
+    for kind, pattern in _ASKS_FOR:
+        if pattern.search(text):
+            return kind
     return None
 
 
