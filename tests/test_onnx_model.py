@@ -20,8 +20,17 @@ from rag.onnx_model import INFO_FILE, ONNX_FILE, ExportError, OnnxModel, prepare
 # The bar: every sentence's ONNX vector within this cosine of torch's.
 MIN_COSINE = 0.9999
 SQUAD_PARAGRAPHS = 30
-# scipy comes with bm25s, which only building the BM25 index needs.
-HEAVY_MODULES = ("torch", "transformers", "sentence_transformers", "bm25s", "scipy")
+# scipy comes with bm25s, which only building the BM25 index needs; nor does a question
+# need the ingest stage and its file loaders (a cold `rag ask` imports what it uses).
+HEAVY_MODULES = (
+    "torch",
+    "transformers",
+    "sentence_transformers",
+    "bm25s",
+    "scipy",
+    "rag.ingest",
+    "rag.loading",
+)
 
 
 def bundled() -> Path:
