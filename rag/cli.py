@@ -46,14 +46,15 @@ def common_options() -> argparse.ArgumentParser:
     return parent
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `rag` parser: every sub-command, or only `command` (what running it needs)."""
     parser = argparse.ArgumentParser(
         prog="rag",
         description="Ask questions of your documents; every answer quotes its sources word for word.",
     )
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
     parent = common_options()
-    for name in COMMANDS:
+    for name in COMMANDS if command is None else (command,):
         module = importlib.import_module(f"rag.commands.{name}")
         sub = subcommands.add_parser(
             name, parents=[parent], help=module.HELP, description=module.HELP
@@ -74,7 +75,10 @@ def settings_from(args: argparse.Namespace, **extra):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # A run of one sub-command imports that one's module, not all eleven (a cold `rag ask`
+    # pays for each); `rag`, `rag --help` and a mistyped name get every one.
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
