@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -125,6 +126,10 @@ class Embedder:
         self.notify = notify
         self._loading = threading.Lock()
         self._encoder: OnnxModel | TorchEncoder | None = None
+        # Why loading in the background failed: raised where the model is next used.
+        self._failed: Exception | None = None
+        # How long loading the model took (wherever it ran), once it is loaded.
+        self.load_ms: float | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
@@ -156,8 +161,37 @@ class Embedder:
         if self._encoder is None:
             with self._loading:
                 if self._encoder is None:
-                    self._encoder = self._load()
+                    failed, self._failed = self._failed, None
+                    if failed is not None:
+                        raise failed
+                    self._encoder = self._timed_load()
         return self._encoder
+
+    def load_in_background(self) -> None:
+        """Start loading the model in another thread; its first use waits for the load.
+
+        ONNX Runtime builds its session without holding Python's lock, so what the
+        caller does meanwhile (importing the rest, reading the index) runs beside it
+        on a second core. A failure is raised where the model is first used. Not a
+        daemon thread: a process that ends early waits for the load, rather than
+        stopping ONNX Runtime part-way through it.
+        """
+        if self._encoder is None:
+            threading.Thread(target=self._load_in_thread, name="rag-model-load").start()
+
+    def _load_in_thread(self) -> None:
+        with self._loading:
+            if self._encoder is None:
+                try:
+                    self._encoder = self._timed_load()
+                except Exception as error:  # kept, and raised where the model is used
+                    self._failed = error
+
+    def _timed_load(self) -> OnnxModel | TorchEncoder:
+        started = time.perf_counter()
+        encoder = self._load()
+        self.load_ms = (time.perf_counter() - started) * 1000
+        return encoder
 
     def _load(self) -> OnnxModel | TorchEncoder:
         if self.wanted_runtime == "onnx":

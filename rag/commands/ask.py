@@ -59,13 +59,19 @@ def add_answer_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rag.cli import settings_from
+    from rag.embedding import Embedder
+
+    settings = settings_from(args, mode=args.mode, top_k=args.top_k, backend=args.backend)
+    # The model loads while the rest is imported and the index read: ONNX Runtime builds
+    # its session without holding Python's lock, so the two share the machine's cores.
+    embedder = Embedder.from_settings(settings)
+    embedder.load_in_background()
     from rag.commands.progress import terminal_progress
     from rag.pipeline import Pipeline
     from rag.query import Query
     from rag.types import Turn
 
-    settings = settings_from(args, mode=args.mode, top_k=args.top_k, backend=args.backend)
-    pipeline = Pipeline(settings)
+    pipeline = Pipeline(settings, embedder=embedder)
     with terminal_progress(enabled=not args.json) as progress:
         report = pipeline.ensure_index(on_progress=progress)
     if report is not None and not args.json:
