@@ -434,8 +434,9 @@ class IndexData:
 
     def chunk_rows(self, hits: VectorHits) -> np.ndarray:
         """The chunk rows of a store's hits."""
-        firsts = [self.chunk_bounds[self.doc_rows[doc_id]] for doc_id in hits.doc_ids]
-        return np.asarray(firsts, dtype=np.int64).reshape(-1) + hits.numbers
+        doc_rows = self.doc_rows
+        firsts = self.chunk_bounds[[doc_rows[doc_id] for doc_id in hits.doc_ids]]
+        return firsts.astype(np.int64) + hits.numbers
 
     def chunk_mask(self, doc_ids: frozenset[str]) -> np.ndarray:
         """1.0 for the chunks of `doc_ids`, 0.0 for every other (bm25s's `weight_mask`)."""
@@ -565,6 +566,7 @@ class IndexStore:
 
     def __init__(self, folder: Path, settings: Any = None) -> None:
         self.folder = Path(folder)
+        self._pointer_file = os.fspath(self.folder / CURRENT_FILE)
         # rag.config.Settings: how to reach an external vector store (its token's variable).
         self.settings = settings
 
@@ -580,7 +582,7 @@ class IndexStore:
         `current_generation`.
         """
         try:
-            handle = os.open(self.folder / CURRENT_FILE, os.O_RDONLY)
+            handle = os.open(self._pointer_file, os.O_RDONLY)
             try:
                 return os.read(handle, MAX_POINTER_BYTES).decode("utf-8").strip()
             finally:

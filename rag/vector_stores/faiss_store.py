@@ -103,6 +103,7 @@ class FaissVectorStore(VectorStore):
                 for i, d in enumerate(self._doc_ids)
             }
         self._row_of_doc = {d: i for i, d in enumerate(self._doc_ids)}
+        self._first_row = np.array([self._runs[d][0] for d in self._doc_ids], dtype=np.int64)
         # Where each chunk row's vector is: its part and its position there.
         self._part_of_row = np.full(len(self._chunk_doc), -1, dtype=np.int64)
         self._position_of_row = np.full(len(self._chunk_doc), -1, dtype=np.int64)
@@ -204,7 +205,9 @@ class FaissVectorStore(VectorStore):
             scores, positions = vectors.search(part.index, vector, min(k, available), params)
             found_scores.append(scores)
             found_rows.append(part.rows[positions])
-        if found_scores:
+        if len(found_scores) == 1:
+            scores, rows = found_scores[0], found_rows[0]  # FAISS gives them best first
+        elif found_scores:
             scores = np.concatenate(found_scores)
             rows = np.concatenate(found_rows)
             best = np.argsort(-scores, kind="stable")[:k]
@@ -212,10 +215,9 @@ class FaissVectorStore(VectorStore):
         else:
             scores, rows = np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
         doc_rows = self._chunk_doc[rows]
-        firsts = np.array([self._runs[self._doc_ids[d]][0] for d in doc_rows], dtype=np.int64)
         return VectorHits(
-            tuple(self._doc_ids[d] for d in doc_rows),
-            rows.astype(np.int64) - firsts.reshape(-1),
+            tuple([self._doc_ids[d] for d in doc_rows.tolist()]),
+            rows.astype(np.int64) - self._first_row[doc_rows],
             scores,
         )
 
