@@ -27,10 +27,10 @@ CANDIDATE_FACTOR = 4
 MIN_CANDIDATES = 20
 # Two chunks of one document sharing more than this share of the shorter are duplicates.
 MAX_OVERLAP = 0.5
-# Chunks whose texts, sentences and their terms are remembered (about 6 KB each):
-# questions keep meeting the same chunks, and cutting them up again (a regular
-# expression over the whole text for the duplicate check, then each sentence) was most
-# of a warm ask's time after the question's embedding.
+# Chunks whose texts, sentences and their terms (about 6 KB each) and vectors (1.5 KB)
+# are remembered: questions keep meeting the same chunks, and cutting them up again (a
+# regular expression over the whole text for the duplicate check, then each sentence)
+# was most of a warm ask's time after the question's embedding.
 REMEMBERED_CHUNKS = 2048
 
 
@@ -107,6 +107,8 @@ class Retriever:
         self.top_k = top_k
         self.rrf_k = rrf_k
         self._chunk = lru_cache(maxsize=REMEMBERED_CHUNKS)(self._chunk_parts)
+        # Chunk vectors by row, for candidates the dense search did not return.
+        self._vectors: dict[int, np.ndarray] = {}
 
     def retrieve(self, query: Query | str, timings: dict[str, float] | None = None) -> Retrieval:
         """The best passages for `query`, best first; `timings` gets each step's milliseconds."""
@@ -186,12 +188,25 @@ class Retriever:
         missing = [row for row in rows if row not in dense]
         if not missing:
             return
-        data = self.data
-        doc_rows = data.chunk_doc[missing]
-        numbers = np.asarray(missing) - data.chunk_bounds[doc_rows]
-        doc_ids = [data.doc_ids[int(d)] for d in doc_rows]
-        found = data.vector_store.chunk_vectors(doc_ids, numbers.tolist()) @ query_vector
-        dense.update(zip(missing, (float(score) for score in found), strict=True))
+        found = self._chunk_vectors(missing) @ query_vector
+        dense.update(zip(missing, found.tolist(), strict=True))
+
+    def _chunk_vectors(self, rows: list[int]) -> np.ndarray:
+        """The stored vectors of chunk `rows`: those remembered, the others in one store call."""
+        vectors = {row: self._vectors.get(row) for row in rows}
+        unknown = [row for row, vector in vectors.items() if vector is None]
+        if unknown:
+            data = self.data
+            doc_rows = data.chunk_doc[unknown]
+            numbers = np.asarray(unknown) - data.chunk_bounds[doc_rows]
+            doc_ids = [data.doc_ids[int(d)] for d in doc_rows]
+            fetched = data.vector_store.chunk_vectors(doc_ids, numbers.tolist())
+            for row, vector in zip(unknown, fetched, strict=True):
+                vectors[row] = vector
+                if len(self._vectors) >= REMEMBERED_CHUNKS:
+                    self._vectors.pop(next(iter(self._vectors)), None)  # the oldest
+                self._vectors[row] = vector
+        return np.stack([vectors[row] for row in rows])
 
     def _chunk_parts(self, row: int) -> _ChunkParts:
         """Chunk `row` cut into what its passage and the duplicate check need."""

@@ -254,14 +254,15 @@ class SentenceFacts:
         """Whether the sentence holds a fact of `answer_type` the question does not name."""
         if answer_type is None:
             return True
+        # "Not a subset of the question's words": one of them the question does not name.
         if answer_type == "time":
             return (
-                bool(self.years - question_words)
-                or bool(self.time_words - question_words)
+                not self.years <= question_words
+                or not self.time_words <= question_words
                 or self.durations
             )
         if answer_type == "number":
-            return bool(self.number_words - question_words)
+            return not self.number_words <= question_words
         # Names and places: a capitalised phrase, not the sentence's first word, not in the
         # question.
         return any(not name <= question_words for name in self.names) or self.quoted

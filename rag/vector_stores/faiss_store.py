@@ -157,12 +157,13 @@ class FaissVectorStore(VectorStore):
         parts, positions = self._part_of_row[rows], self._position_of_row[rows]
         if np.all(parts == parts[0]) and np.all(np.diff(positions) == 1):
             return self.parts[int(parts[0])].index.reconstruct_n(int(positions[0]), len(rows))
-        return np.stack(
-            [
-                self.parts[int(p)].index.reconstruct(int(n))
-                for p, n in zip(parts, positions, strict=True)
-            ]
-        )
+        # One call per part, not one per vector (a question's candidates not found by the
+        # dense search are scored this way).
+        found = np.empty((len(rows), dimension), dtype=np.float32)
+        for number in np.unique(parts).tolist():
+            mine = parts == number
+            found[mine] = self.parts[number].index.reconstruct_batch(positions[mine])
+        return found
 
     def vectors(self, doc_id: str) -> np.ndarray:
         first, n = self._runs.get(doc_id, (0, 0))
