@@ -177,6 +177,11 @@ class Embedder:
         stopping ONNX Runtime part-way through it.
         """
         if self._encoder is None:
+            if self.wanted_runtime == "onnx":
+                # Imported here: importing holds Python's lock, which would slow the
+                # caller's own work; the thread's share is then mostly the session's build.
+                import onnxruntime  # noqa: F401
+                import tokenizers  # noqa: F401
             threading.Thread(target=self._load_in_thread, name="rag-model-load").start()
 
     def _load_in_thread(self) -> None:
