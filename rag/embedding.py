@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,14 @@ def local_model_folder(model: str) -> Path | None:
         return Path(snapshot_download(str(location), local_files_only=True))
     except Exception:  # not cached, or not a valid repository name: ST will say which
         return None
+
+
+@dataclass(frozen=True)
+class ModelLoad:
+    """How long loading the model took, and whether it ran beside other work."""
+
+    ms: float
+    in_background: bool
 
 
 class TorchEncoder:
@@ -128,8 +137,10 @@ class Embedder:
         self._encoder: OnnxModel | TorchEncoder | None = None
         # Why loading in the background failed: raised where the model is next used.
         self._failed: Exception | None = None
-        # How long loading the model took (wherever it ran), once it is loaded.
-        self.load_ms: float | None = None
+        # Whether a load was tried: the background thread does not try again.
+        self._load_tried = False
+        # The load not yet reported by a question (`take_load`).
+        self._unreported_load: ModelLoad | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
@@ -163,8 +174,8 @@ class Embedder:
                 if self._encoder is None:
                     failed, self._failed = self._failed, None
                     if failed is not None:
-                        raise failed
-                    self._encoder = self._timed_load()
+                        raise failed  # the next use tries again
+                    self._encoder = self._timed_load(in_background=False)
         return self._encoder
 
     def load_in_background(self) -> None:
@@ -172,31 +183,47 @@ class Embedder:
 
         ONNX Runtime builds its session without holding Python's lock, so what the
         caller does meanwhile (importing the rest, reading the index) runs beside it
-        on a second core. A failure is raised where the model is first used. Not a
-        daemon thread: a process that ends early waits for the load, rather than
-        stopping ONNX Runtime part-way through it.
+        on a second core. Only then: a model on torch, or one named on the hub, loads
+        on first use as before (torch's import holds the lock, and a thread would only
+        compete with the caller's imports). A failure is raised where the model is
+        first used. Not a daemon thread: a process that ends early waits for a load of
+        a local folder, rather than stopping ONNX Runtime part-way through it.
         """
-        if self._encoder is None:
-            if self.wanted_runtime == "onnx":
-                # Imported here: importing holds Python's lock, which would slow the
-                # caller's own work; the thread's share is then mostly the session's build.
-                import onnxruntime  # noqa: F401
-                import tokenizers  # noqa: F401
-            threading.Thread(target=self._load_in_thread, name="rag-model-load").start()
+        if self._encoder is not None or self.wanted_runtime != "onnx":
+            return
+        if not Path(resolve_model(self.model_setting)).is_dir():
+            return
+        # Imported here: importing holds Python's lock, which would slow the caller's
+        # own work; the thread's share is then mostly the session's build.
+        import onnxruntime  # noqa: F401
+        import tokenizers  # noqa: F401
+
+        threading.Thread(target=self._load_in_thread, name="rag-model-load").start()
 
     def _load_in_thread(self) -> None:
         with self._loading:
-            if self._encoder is None:
+            if self._encoder is None and not self._load_tried:
                 try:
-                    self._encoder = self._timed_load()
+                    self._encoder = self._timed_load(in_background=True)
                 except Exception as error:  # kept, and raised where the model is used
                     self._failed = error
 
-    def _timed_load(self) -> OnnxModel | TorchEncoder:
+    def _timed_load(self, in_background: bool) -> OnnxModel | TorchEncoder:
+        self._load_tried = True
         started = time.perf_counter()
         encoder = self._load()
-        self.load_ms = (time.perf_counter() - started) * 1000
+        self._unreported_load = ModelLoad((time.perf_counter() - started) * 1000, in_background)
         return encoder
+
+    def take_load(self) -> ModelLoad | None:
+        """The model's load, the first time it is asked for after it happened; else None.
+
+        So the first question after a load reports it, however many pipelines share
+        this embedder.
+        """
+        with self._loading:
+            load, self._unreported_load = self._unreported_load, None
+        return load
 
     def _load(self) -> OnnxModel | TorchEncoder:
         if self.wanted_runtime == "onnx":

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import REBUILD_HINT, RagError
+from rag.memo import BoundedMemo
 
 # bm25s's file names; an index saved by bm25s loads here and the other way round.
 _FILES = {
@@ -332,7 +333,7 @@ class SegmentedBM25(BM25Scores):
         # bm25s's mean text length: a float64 mean of integers, exact in any order.
         self.mean_length = total / size if size else 1.0
         # Each term's scores depend on this index alone: worked out once, not per question.
-        self._remembered: dict[str, _TermScores] = {}
+        self._remembered: BoundedMemo[str, _TermScores] = BoundedMemo(REMEMBERED_TERMS)
 
     def _postings(self, term: str) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Per segment: index rows, counts and lengths of the live texts holding `term`."""
@@ -355,9 +356,7 @@ class SegmentedBM25(BM25Scores):
         if found is None:
             found = self._score_term(term)
             if len(found.rows) <= MAX_REMEMBERED_POSTINGS:
-                if len(self._remembered) >= REMEMBERED_TERMS:
-                    self._remembered.pop(next(iter(self._remembered)), None)  # the oldest
-                self._remembered[term] = found
+                self._remembered.put(term, found)
         return found
 
     def _score_term(self, term: str) -> _TermScores:

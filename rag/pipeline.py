@@ -61,8 +61,6 @@ class Pipeline:
         self._generation: Path | None = None
         # Backends by name: those handed in, then each other one loaded on first use.
         self._backends: dict[str, Backend] = dict(backends or {})
-        # The first question reports loading the model, unless it came loaded.
-        self._model_load_reported = self.embedder.loaded
 
     # -- the index ------------------------------------------------------------------
     def index(self) -> IndexData:
@@ -195,12 +193,15 @@ class Pipeline:
             started = time.perf_counter()
             self.index()
             timings["load_index"] = (time.perf_counter() - started) * 1000
-        if not self._model_load_reported:
-            # Its loading time, wherever it ran: in the background (`load_in_background`)
-            # much of it overlapped what came before.
-            self.embedder.warm_up()
-            timings["load_model"] = self.embedder.load_ms or 0.0
-            self._model_load_reported = True
+        started = time.perf_counter()
+        self.embedder.warm_up()
+        load = self.embedder.take_load()
+        if load is not None:
+            timings["load_model"] = load.ms
+            if load.in_background:
+                # It ran beside what came before (`Embedder.load_in_background`): the
+                # question waited only this part of it.
+                timings["load_model_waited"] = (time.perf_counter() - started) * 1000
         return self.retriever().retrieve(query, timings)
 
     def backend(self, name: str | None = None) -> Backend:

@@ -11,12 +11,12 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from rag.config import RETRIEVAL_MODES
 from rag.errors import RagError
+from rag.memo import BoundedMemo
 from rag.query import Query, as_query
 from rag.store import IndexData
 from rag.text import analyze
@@ -106,9 +106,11 @@ class Retriever:
         self.mode = mode
         self.top_k = top_k
         self.rrf_k = rrf_k
-        self._chunk = lru_cache(maxsize=REMEMBERED_CHUNKS)(self._chunk_parts)
+        # Chunks cut into their parts, by row (a memo, not `lru_cache` over a bound
+        # method: that would keep this retriever, and its index, alive in a cycle).
+        self._chunks: BoundedMemo[int, _ChunkParts] = BoundedMemo(REMEMBERED_CHUNKS)
         # Chunk vectors by row, for candidates the dense search did not return.
-        self._vectors: dict[int, np.ndarray] = {}
+        self._vectors: BoundedMemo[int, np.ndarray] = BoundedMemo(REMEMBERED_CHUNKS)
 
     def retrieve(self, query: Query | str, timings: dict[str, float] | None = None) -> Retrieval:
         """The best passages for `query`, best first; `timings` gets each step's milliseconds."""
@@ -203,9 +205,7 @@ class Retriever:
             fetched = data.vector_store.chunk_vectors(doc_ids, numbers.tolist())
             for row, vector in zip(unknown, fetched, strict=True):
                 vectors[row] = vector
-                if len(self._vectors) >= REMEMBERED_CHUNKS:
-                    self._vectors.pop(next(iter(self._vectors)), None)  # the oldest
-                self._vectors[row] = vector
+                self._vectors.put(row, vector)
         return np.stack([vectors[row] for row in rows])
 
     def _chunk_parts(self, row: int) -> _ChunkParts:
@@ -239,7 +239,7 @@ class Retriever:
         chosen: list[tuple[_Candidate, _ChunkParts]] = []
         seen_texts: set[str] = set()
         for candidate in candidates:
-            parts = self._chunk(candidate.row)
+            parts = self._chunks.get_or_make(candidate.row, self._chunk_parts)
             if parts.text_key in seen_texts:
                 continue
             start, end = parts.span.start, parts.span.end
@@ -264,7 +264,7 @@ class Retriever:
     def _passage(
         self, rank: int, candidate: _Candidate, query_vector: np.ndarray, question_terms: set[str]
     ) -> Passage:
-        parts = self._chunk(candidate.row)
+        parts = self._chunks.get_or_make(candidate.row, self._chunk_parts)
         doc_id, title = parts.doc_id, parts.title
         # One matrix product and one conversion per passage, not one per sentence.
         dense = (parts.sentence_vectors @ query_vector).tolist() if parts.sentences else []

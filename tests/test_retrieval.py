@@ -76,3 +76,22 @@ def test_empty_questions_are_refused_plainly(seed_pipeline, question):
 def test_a_very_long_question_is_refused_with_the_limit(seed_pipeline):
     with pytest.raises(RagError, match="2,000"):
         seed_pipeline.retrieve("fentanyl " * 3000)
+
+
+def test_a_retriever_that_remembered_chunks_is_freed_as_soon_as_it_is_dropped(seed_pipeline):
+    # A server reloads the index on every new generation: the old retriever, and the index
+    # it holds, must go at once, not wait for Python's cycle collector.
+    import gc
+    import weakref
+
+    from rag.retrieval import Retriever
+
+    retriever = Retriever(seed_pipeline.index(), seed_pipeline.embedder.embed_query)
+    retriever.retrieve("When was the Bicentennial Framework launched?")
+    gone = weakref.ref(retriever)
+    gc.disable()
+    try:
+        del retriever
+        assert gone() is None
+    finally:
+        gc.enable()
