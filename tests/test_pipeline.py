@@ -102,3 +102,39 @@ def test_a_model_that_fails_to_load_in_the_background_says_so_where_it_is_used(s
     with pytest.raises(RagError, match="bundled model package is missing"):
         pipeline.ask(QUESTION)
     assert len(attempts) == 2
+
+
+def test_questions_asked_at_once_on_tiny_memos_get_the_answers_they_get_alone(
+    seed_pipeline, monkeypatch
+):
+    # As `rag serve` and `rag chat` do: many questions in threads on one pipeline. With
+    # memos of four entries every question evicts what another just remembered.
+    import json
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    import rag.lexical
+    import rag.retrieval
+
+    monkeypatch.setattr(rag.lexical, "REMEMBERED_TERMS", 4)
+    monkeypatch.setattr(rag.retrieval, "REMEMBERED_CHUNKS", 4)
+    questions_file = Path(__file__).resolve().parent.parent / "eval" / "questions.jsonl"
+    questions = [
+        json.loads(line)["question"]
+        for line in questions_file.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ][:40]
+    alone = {q: seed_pipeline.ask(q) for q in questions}
+    pipeline = Pipeline(seed_pipeline.settings, embedder=seed_pipeline.embedder)
+    # Threads switch every microsecond rather than every 5 ms, so that a race between
+    # two of them shows here rather than once in weeks of serving.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            together = list(pool.map(pipeline.ask, questions * 3))
+    finally:
+        sys.setswitchinterval(interval)
+    for question, answer in zip(questions * 3, together, strict=True):
+        assert (answer.text, answer.citations) == (alone[question].text, alone[question].citations)
