@@ -61,7 +61,8 @@ def local_model_folder(model: str) -> Path | None:
 
 @dataclass(frozen=True)
 class ModelLoad:
-    """How long loading the model took, and whether it ran beside other work."""
+    """How long loading the model took, and whether it was started in the background
+    (`Embedder.load_in_background`), beside other work."""
 
     ms: float
     in_background: bool
@@ -139,6 +140,9 @@ class Embedder:
         self._failed: Exception | None = None
         # Whether a load was tried: the background thread does not try again.
         self._load_tried = False
+        # Whether the load was started in the background: its first question then waits
+        # for only part of it, whichever thread ends up doing it.
+        self._loads_in_background = False
         # The load not yet reported by a question (`take_load`).
         self._unreported_load: ModelLoad | None = None
 
@@ -175,7 +179,7 @@ class Embedder:
                     failed, self._failed = self._failed, None
                     if failed is not None:
                         raise failed  # the next use tries again
-                    self._encoder = self._timed_load(in_background=False)
+                    self._encoder = self._timed_load()
         return self._encoder
 
     def load_in_background(self) -> None:
@@ -198,21 +202,24 @@ class Embedder:
         import onnxruntime  # noqa: F401
         import tokenizers  # noqa: F401
 
+        self._loads_in_background = True
         threading.Thread(target=self._load_in_thread, name="rag-model-load").start()
 
     def _load_in_thread(self) -> None:
         with self._loading:
             if self._encoder is None and not self._load_tried:
                 try:
-                    self._encoder = self._timed_load(in_background=True)
+                    self._encoder = self._timed_load()
                 except Exception as error:  # kept, and raised where the model is used
                     self._failed = error
 
-    def _timed_load(self, in_background: bool) -> OnnxModel | TorchEncoder:
+    def _timed_load(self) -> OnnxModel | TorchEncoder:
         self._load_tried = True
         started = time.perf_counter()
         encoder = self._load()
-        self._unreported_load = ModelLoad((time.perf_counter() - started) * 1000, in_background)
+        self._unreported_load = ModelLoad(
+            (time.perf_counter() - started) * 1000, self._loads_in_background
+        )
         return encoder
 
     def take_load(self) -> ModelLoad | None:
