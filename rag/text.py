@@ -19,6 +19,8 @@ _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 CAPITALISED_RUN = re.compile(
     r"\b[A-Z][\w’'.-]*(?:\s+(?:of|de|la|del|y|the|and|for)?\s*[A-Z][\w’'.-]*)*"
 )
+# A year from 1500 to 2099, or a decade ("1990s"): the year's digits are group 1.
+YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)s?\b")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 

@@ -34,6 +34,18 @@ def test_a_shared_year_is_moved_to_one_the_paragraph_never_mentions():
         assert year.isdigit() and year != "1885" and year not in PARAGRAPH
 
 
+def test_a_shared_decade_moves_its_year_and_keeps_the_s():
+    # The same year pattern as the backend's (rag.text.YEAR), which reads "1880s" as 1880.
+    paragraph = "Motor cars spread in the 1880s across Germany."
+    for seed in range(10):
+        swapped = swapped_question(
+            "Where did cars spread in the 1880s?", paragraph, paragraph, [], random.Random(seed)
+        )
+        assert swapped is not None and swapped.endswith("s?")
+        decade = swapped.removeprefix("Where did cars spread in the ").removesuffix("s?")
+        assert decade.isdigit() and decade != "1880" and decade not in paragraph
+
+
 def test_no_swap_when_the_question_shares_no_name_or_year_with_the_sentence():
     rng = random.Random(0)
     assert (

@@ -57,6 +57,29 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="share of SQuAD 1.1 questions that also give a swapped-name negative "
         "(train.reader_data.swapped_question; the shipped weights: 0)",
     )
+    parser.add_argument(
+        "--pairs",
+        choices=("paragraph", "retrieved"),
+        default="paragraph",
+        help="paragraph: pairs cut from the question's own paragraph (train.reader_data; "
+        "the shipped weights); retrieved: the sentences retrieval and the signals put "
+        "before the reader (train.retrieved)",
+    )
+    parser.add_argument(
+        "--articles",
+        type=int,
+        default=48,
+        help="with --pairs retrieved: SQuAD 1.1 train articles indexed (SQuAD 1.1 dev has 48)",
+    )
+    parser.add_argument(
+        "--depth", type=int, default=6, help="with --pairs retrieved: sentences per question"
+    )
+    parser.add_argument(
+        "--index-dir",
+        type=Path,
+        default=Path(".rag/index"),
+        help="with --pairs retrieved: the dataset indexes are built beside this folder",
+    )
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=96)
@@ -152,9 +175,22 @@ def train(args: argparse.Namespace) -> dict:
         print(json.dumps(entry), flush=True)
 
     started = time.time()
-    pairs = squad11_pairs(args.squad11, args.questions, rng, args.swapped) + squad20_fit_pairs(
-        args.squad20
-    )
+    if args.pairs == "retrieved":
+        from train.retrieved import retrieved_pairs
+
+        pairs = retrieved_pairs(
+            args.squad11,
+            args.squad20,
+            args.questions,
+            args.articles,
+            args.depth,
+            rng,
+            args.index_dir,
+        )
+    else:
+        pairs = squad11_pairs(args.squad11, args.questions, rng, args.swapped) + squad20_fit_pairs(
+            args.squad20
+        )
     if args.limit_pairs:
         pairs = rng.sample(pairs, min(args.limit_pairs, len(pairs)))
     counts: dict[str, int] = {}

@@ -21,7 +21,6 @@ import json
 import os
 import random
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,57 +73,30 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def collect(args: argparse.Namespace) -> list[QuestionCandidates]:
-    from eval.datasets import (
-        cache_key,
-        dataset_settings,
-        ensure_dataset_index,
-        load_squad,
-        squad_v2_fit_part,
-        squad_v2_half,
-    )
-    from eval.metrics import contains_answer
-    from rag.backends.base import AnswerRequest
-    from rag.backends.extractive import ExtractiveBackend, candidate_features
+    from rag.backends.extractive import candidate_features
     from rag.backends.reader import Reader
-    from rag.config import load_settings
-    from rag.pipeline import Pipeline
-    from rag.query import Query
     from rag.text import words
+    from train.retrieved import (
+        fit_part_questions,
+        holds_answer,
+        read_questions,
+        squad_pipeline,
+    )
 
     # The index `rag eval --squad-half fit --limit 300` builds: every fit-half article.
-    indexed = load_squad(args.squad20, 300, half="fit")
-    settings = load_settings(overrides={"index_dir": args.index_dir})
-    dataset, docs_dir = dataset_settings(
-        settings, f"squad-{cache_key(300, 'fit', files=(args.squad20,))}"
-    )
-    pipeline = Pipeline(dataset)
-    ensure_dataset_index(pipeline, indexed.documents, docs_dir)
-    articles = json.loads(args.squad20.read_text(encoding="utf-8"))["data"]
-    calibration_ids = {
-        qa["id"]
-        for a, article in enumerate(articles)
-        if squad_v2_half(a) == "fit" and squad_v2_fit_part(a) == "calibrate"
-        for paragraph in article["paragraphs"]
-        for qa in paragraph["qas"]
-    }
-    every = [
-        q for q in load_squad(args.squad20, None, half="fit").questions if q.id in calibration_ids
-    ]
+    pipeline = squad_pipeline(args.squad20, args.index_dir, 300, "fit")
+    every = fit_part_questions(args.squad20, "calibrate")
     questions = random.Random(7).sample(every, min(args.questions, len(every)))
     print(f"{len(questions)} of the {len(every)} calibration questions", file=sys.stderr)
-    backend = ExtractiveBackend(dataset)
-    reader = Reader(args.model, runtime=dataset.model_runtime, cache_dir=dataset.model_cache_dir)
+    settings = pipeline.settings
+    reader = Reader(args.model, runtime=settings.model_runtime, cache_dir=settings.model_cache_dir)
     collected = []
-    started = time.time()
-    for n, question in enumerate(questions, start=1):
-        retrieval = pipeline.retrieve(Query(question.question, mode="hybrid", k=5))
-        request = AnswerRequest(question.question, retrieval.passages, (), retrieval.query_terms)
-        candidates = backend.rank_sentences(request)[: args.depth]
-        if not candidates:
-            continue
+    for read in read_questions(pipeline, questions, args.depth, progress_every=50):
+        question, candidates = read.question, read.candidates
         logits = reader.logits(question.question, [c.sentence.citation.quote for c in candidates])
         gold_rank = next(
-            (p.rank for p in retrieval.passages if p.citation.doc_id in question.sources), None
+            (p.rank for p in read.retrieval.passages if p.citation.doc_id in question.sources),
+            None,
         )
         collected.append(
             QuestionCandidates(
@@ -135,24 +107,13 @@ def collect(args: argparse.Namespace) -> list[QuestionCandidates]:
                         for c, x in zip(candidates, logits, strict=True)
                     ]
                 ),
-                holds_answer=np.array(
-                    [
-                        question.answerable
-                        and contains_answer(c.sentence.citation.quote, question.answers)
-                        for c in candidates
-                    ]
-                ),
+                holds_answer=np.array([holds_answer(question, c) for c in candidates]),
                 passage_ranks=[c.passage_rank for c in candidates],
                 gold_rank=gold_rank,
                 text_keys=[" ".join(words(c.sentence.citation.quote)) for c in candidates],
                 top_dense=candidates[0].sentence.dense,
             )
         )
-        if n % 50 == 0:
-            print(
-                f"{n}/{len(questions)} questions read, {time.time() - started:.0f} s",
-                file=sys.stderr,
-            )
     return collected
 
 

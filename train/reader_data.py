@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from eval.datasets import squad_v2_fit_part, squad_v2_half
-from rag.text import CAPITALISED_RUN, analyze, sentence_spans
+from rag.text import CAPITALISED_RUN, YEAR, analyze, sentence_spans
 
 
 @dataclass(frozen=True)
@@ -101,33 +100,31 @@ def answerable_pairs(
     return pairs
 
 
-_YEAR = re.compile(r"\b1[5-9]\d\d\b|\b20\d\d\b")
-
-
 def swapped_question(
     question: str, sentence: str, paragraph: str, names: list[str], rng: random.Random
 ) -> str | None:
     """`question` with a name or year it shares with `sentence` replaced by one `paragraph`
     never mentions (a name from `names`, other names of the article), or None if none can be.
     """
+    # (start, end) of each name or year's digits ("1990" of "1990s") the sentence also has.
     shared = [
-        match
+        match.span()
         for match in CAPITALISED_RUN.finditer(question)
         if match.start() > 0 and len(match.group()) > 2 and match.group() in sentence
     ]
-    shared += [match for match in _YEAR.finditer(question) if match.group() in sentence]
+    shared += [match.span(1) for match in YEAR.finditer(question) if match.group(1) in sentence]
     if not shared:
         return None
-    target = rng.choice(shared)
-    if target.group().isdigit():
-        year = int(target.group())
-        options = [str(year + d) for d in (-20, -10, -3, -2, -1, 1, 2, 3, 10, 20)]
+    start, end = rng.choice(shared)
+    target = question[start:end]
+    if target.isdigit():
+        options = [str(int(target) + d) for d in (-20, -10, -3, -2, -1, 1, 2, 3, 10, 20)]
     else:
         options = names
-    options = [o for o in options if o not in paragraph and o != target.group()]
+    options = [o for o in options if o not in paragraph and o != target]
     if not options:
         return None
-    return question[: target.start()] + rng.choice(options) + question[target.end() :]
+    return question[:start] + rng.choice(options) + question[end:]
 
 
 # Sentence openers that CAPITALISED_RUN takes in: "From Beijing" is not a name.

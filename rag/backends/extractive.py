@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from rag.backends.base import AnswerRequest, Backend, BackendOptions, abstention_text
 from rag.config import Settings
-from rag.text import CAPITALISED_RUN, words
+from rag.text import CAPITALISED_RUN, YEAR, words
 from rag.types import Answer, Passage, ScoredSentence, cited_text
 
 if TYPE_CHECKING:
@@ -97,7 +97,6 @@ _TIME_WORDS = {
 }
 # The most sentences the reader may read for one question (each costs a model call).
 MAX_READ_CANDIDATES = 40
-_YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)s?\b")
 _DIGITS = re.compile(r"\d")
 
 
@@ -287,7 +286,7 @@ def sentence_facts(sentence: str) -> SentenceFacts:
         heading=len(sentence_words) <= HEADING_MAX_WORDS and not closed,
         # It opens by referring back ("It is designed to ...").
         leans_on_previous=bool(_PRONOUN_OPENING.match(sentence.lstrip("“\"'( "))),
-        years=frozenset(match.group(1) for match in _YEAR.finditer(sentence)),
+        years=frozenset(match.group(1) for match in YEAR.finditer(sentence)),
         time_words=frozenset(w for w in sentence_words if w in _MONTHS or w in _TIME_WORDS),
         number_words=frozenset(
             w for w in sentence_words if _DIGITS.search(w) or w in _NUMBER_WORDS
