@@ -77,7 +77,7 @@ def collect(args: argparse.Namespace) -> list[QuestionCandidates]:
     from rag.backends.reader import Reader
     from rag.text import words
     from train.retrieved import (
-        fit_part_questions,
+        fit_part,
         holds_answer,
         read_questions,
         squad_pipeline,
@@ -85,7 +85,7 @@ def collect(args: argparse.Namespace) -> list[QuestionCandidates]:
 
     # The index `rag eval --squad-half fit --limit 300` builds: every fit-half article.
     pipeline = squad_pipeline(args.squad20, args.index_dir, 300, "fit")
-    every = fit_part_questions(args.squad20, "calibrate")
+    every, _ = fit_part(args.squad20, "calibrate")
     questions = random.Random(7).sample(every, min(args.questions, len(every)))
     print(f"{len(questions)} of the {len(every)} calibration questions", file=sys.stderr)
     settings = pipeline.settings

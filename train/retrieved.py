@@ -112,19 +112,24 @@ def article_subset(squad_file: Path, n_articles: int, rng: random.Random, folder
     return path
 
 
-def fit_part_questions(squad20: Path, part: str) -> list:
-    """The questions of one part ("train" or "calibrate") of SQuAD 2.0 dev's fit half."""
+def fit_part(squad20: Path, part: str) -> tuple[list, set[str]]:
+    """One part ("train" or "calibrate") of SQuAD 2.0 dev's fit half: its questions, and
+    the ids of its paragraphs in the fit half's index."""
     from eval.datasets import load_squad, squad_v2_fit_part, squad_v2_half
 
     articles = json.loads(Path(squad20).read_text(encoding="utf-8"))["data"]
-    ids = {
-        qa["id"]
-        for a, article in enumerate(articles)
+    in_part = [
+        a
+        for a in range(len(articles))
         if squad_v2_half(a) == "fit" and squad_v2_fit_part(a) == part
-        for paragraph in article["paragraphs"]
-        for qa in paragraph["qas"]
-    }
-    return [q for q in load_squad(squad20, None, half="fit").questions if q.id in ids]
+    ]
+    ids = {qa["id"] for a in in_part for p in articles[a]["paragraphs"] for qa in p["qas"]}
+    titles = {str(articles[a].get("title", f"article {a}")).replace("_", " ") for a in in_part}
+    fit_half = load_squad(squad20, None, half="fit")
+    return (
+        [q for q in fit_half.questions if q.id in ids],
+        {d.doc_id for d in fit_half.documents if d.title in titles},
+    )
 
 
 def retrieved_pairs(
@@ -140,9 +145,9 @@ def retrieved_pairs(
 
     SQuAD 1.1 train: `n_questions` questions of `n_articles` articles drawn at random, every
     paragraph of those articles indexed. SQuAD 2.0 dev: every question of the fit half's
-    training part (never the calibration part or the report half), through the index of
-    the whole fit half, the one the calibration uses; its impossible questions give only
-    negatives.
+    training part, through the index of the whole fit half (the one the calibration
+    uses), keeping only sentences of the training part's articles (never the calibration
+    part's or the report half's); its impossible questions give only negatives.
     """
     from eval.datasets import load_squad
 
@@ -157,10 +162,12 @@ def retrieved_pairs(
     ]
 
     fit_pipeline = squad_pipeline(squad20, index_dir, 300, "fit")
-    fit_questions = fit_part_questions(squad20, "train")
-    pairs += [
-        p
-        for read in read_questions(fit_pipeline, fit_questions, depth)
-        for p in pairs_of(read, "squad2.0-retrieved")
-    ]
+    fit_questions, training_docs = fit_part(squad20, "train")
+    for read in read_questions(fit_pipeline, fit_questions, depth):
+        # Sentences of the calibration part's articles stay unseen, as negatives too: the
+        # threshold is fitted there on what the reader has never read.
+        read.candidates = [
+            c for c in read.candidates if c.sentence.citation.doc_id in training_docs
+        ]
+        pairs += pairs_of(read, "squad2.0-retrieved")
     return pairs
