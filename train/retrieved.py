@@ -21,17 +21,23 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from train.reader_data import Pair
+
+if TYPE_CHECKING:
+    from eval.questions import Question
+    from rag.backends.extractive import _Candidate
+    from rag.types import Retrieval
 
 
 @dataclass
 class Read:
     """One question as the backend meets it: the passages retrieved and the ranked sentences."""
 
-    question: object  # eval.questions.Question
-    retrieval: object  # rag.retrieval.Retrieval
-    candidates: list  # rag.backends.extractive._Candidate, best first
+    question: Question
+    retrieval: Retrieval
+    candidates: list[_Candidate]  # best first
 
 
 def squad_pipeline(squad_file: Path, index_dir: Path, limit: int | None, half: str | None):
@@ -53,7 +59,9 @@ def squad_pipeline(squad_file: Path, index_dir: Path, limit: int | None, half: s
     return pipeline
 
 
-def read_questions(pipeline, questions, depth: int, progress_every: int = 500) -> Iterator[Read]:
+def read_questions(
+    pipeline, questions: list[Question], depth: int, progress_every: int = 500
+) -> Iterator[Read]:
     """Each question's retrieval (hybrid, k=5) and its first `depth` ranked sentences."""
     from rag.backends.base import AnswerRequest
     from rag.backends.extractive import ExtractiveBackend
@@ -74,7 +82,7 @@ def read_questions(pipeline, questions, depth: int, progress_every: int = 500) -
             yield Read(question, retrieval, candidates)
 
 
-def holds_answer(question, candidate) -> bool:
+def holds_answer(question: Question, candidate: _Candidate) -> bool:
     """Whether the candidate sentence holds a gold answer: what `rag eval` counts as right."""
     from eval.metrics import contains_answer
 
@@ -112,7 +120,7 @@ def article_subset(squad_file: Path, n_articles: int, rng: random.Random, folder
     return path
 
 
-def fit_part(squad20: Path, part: str) -> tuple[list, set[str]]:
+def fit_part(squad20: Path, part: str) -> tuple[list[Question], set[str]]:
     """One part ("train" or "calibrate") of SQuAD 2.0 dev's fit half: its questions, and
     the ids of its paragraphs in the fit half's index."""
     from eval.datasets import load_squad, squad_v2_fit_part, squad_v2_half
