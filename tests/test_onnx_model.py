@@ -259,3 +259,10 @@ def test_a_span_covering_a_whole_text_pools_close_to_the_text_vector(onnx_embedd
     # A span no token covers (white space) is embedded alone rather than left empty.
     _, blank = onnx_embedder.embed_with_spans(["a  b"], [[(1, 3)]])
     assert abs(float(np.linalg.norm(blank[0][0])) - 1.0) < 1e-4
+
+
+def test_onnx_sessions_stop_spinning_when_a_run_ends(onnx_embedder):
+    # With the reader on, two sessions take turns on the same cores: threads left spinning
+    # by the embedder held them while the reader ran (its time doubled, bench query).
+    options = onnx_embedder.encoder._session.get_session_options()
+    assert options.get_session_config_entry("session.force_spinning_stop") == "1"
