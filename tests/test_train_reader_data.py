@@ -96,3 +96,42 @@ def test_swapped_questions_join_the_pairs_as_negatives_of_the_answer_sentence(tm
     assert [(p.question, p.sentence, p.label) for p in swapped] == [
         ("When did Gottlieb Daimler build the first car?", SENTENCE, 0.0)
     ]
+
+
+def test_a_thinned_question_leaves_out_only_content_words_the_sentences_share():
+    from train.reader_data import thinned_question
+
+    question = "Which American official phoned Mexico's top diplomat on Tuesday?"
+    sentence = "Blinken, the American official, phoned Mexico's top diplomat, Ebrard."
+    seen = {thinned_question(question, [sentence], random.Random(seed)) for seed in range(40)}
+    assert question in seen and len(seen) > 5  # some questions keep every word
+    for thinned in seen:
+        kept = thinned.rstrip("?").split()
+        # Stop words and the word the sentence lacks always stay, in their order.
+        assert kept[0] == "Which" and kept[-2:] == ["on", "Tuesday"], thinned
+        assert thinned.endswith("?")
+        assert set(kept) <= set(question.rstrip("?").split())
+
+
+def test_a_question_is_never_thinned_to_no_content_word():
+    from train.reader_data import thinned_question
+
+    question = "Who is Blinken?"
+    assert thinned_question(question, ["Blinken spoke."], random.Random(0), drop=1.0) == question
+
+
+def test_a_thinned_question_goes_into_every_pair_of_its_question_alike():
+    from train.reader_data import Pair, thin_questions
+
+    question = "When did Karl Benz build the first car in Mannheim?"
+    pairs = [
+        Pair(question, "Karl Benz built the first car in Mannheim in 1885.", 1.0, "squad"),
+        Pair(question, "Benz was born in Karlsruhe.", 0.0, "squad"),
+        Pair("Who built it?", "Daimler built an engine.", 1.0, "squad"),
+    ]
+    assert thin_questions(pairs, 0.0, random.Random(0)) == pairs
+    thinned = thin_questions(pairs, 1.0, random.Random(1))
+    assert thinned[0].question == thinned[1].question != question
+    assert [p.label for p in thinned] == [p.label for p in pairs]
+    assert thinned[0].origin == "squad-thinned"
+    assert thinned[2] == pairs[2]  # "built", its one content word, stays

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from rag.backends.reader import write_manifest
-from train.reader_data import Pair, squad11_pairs, squad20_fit_pairs
+from train.reader_data import Pair, squad11_pairs, squad20_fit_pairs, thin_questions
 
 REPO = Path(__file__).resolve().parent.parent
 SQUAD = REPO.parent / "shared" / "data" / "squad"
@@ -59,6 +59,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=0.0,
         help="share of SQuAD 1.1 questions that also give a swapped-name negative "
         "(train.reader_data.swapped_question; the shipped weights: 0)",
+    )
+    parser.add_argument(
+        "--thin",
+        type=float,
+        default=0.0,
+        help="share of questions trained with some of the words they share with their "
+        "sentences left out, as people ask in their own words "
+        "(train.reader_data.thinned_question; the shipped weights: see TRAINING.md)",
     )
     parser.add_argument(
         "--pairs",
@@ -197,6 +205,7 @@ def train(args: argparse.Namespace) -> dict:
         pairs = squad11_pairs(args.squad11, args.questions, rng, args.swapped) + squad20_fit_pairs(
             args.squad20
         )
+    pairs = thin_questions(pairs, args.thin, rng)
     if args.limit_pairs:
         pairs = rng.sample(pairs, min(args.limit_pairs, len(pairs)))
     counts: dict[str, int] = {}

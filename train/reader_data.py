@@ -20,13 +20,16 @@ Where the pairs come from (all SQuAD, CC BY-SA 4.0):
   the paragraph never mentions; the answer sentence is then a negative. Like SQuAD 2.0's
   impossible questions they stay on topic, so the reader learns that an answer must be
   about what was asked, not only near it.
+- Thinned questions (`--thin`, any of the above, `thinned_question`): some of the words a
+  question shares with its sentences left out, as people ask in their own words.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from eval.datasets import squad_v2_fit_part, squad_v2_half
@@ -125,6 +128,68 @@ def swapped_question(
     if not options:
         return None
     return question[:start] + rng.choice(options) + question[end:]
+
+
+# A word ("Mexico's" is one) and what follows it up to the next: a word left out takes
+# its comma and space with it.
+_WORD_AND_SPACE = re.compile(r"(\w+(?:['’]\w+)*)(\W*)")
+
+
+def thinned_question(
+    question: str, sentences: list[str], rng: random.Random, drop: float = 0.4
+) -> str:
+    """`question` with each content word it shares with `sentences` left out at rate `drop`.
+
+    People ask in their own words, and a question that shares few words with the answering
+    sentence is where the reader fails most (the seed set's paraphrased questions; SQuAD's
+    questions were written beside the paragraph and share many). Leaving shared words out
+    makes the reader rely on what the remaining words mean. Stop words ("what", "the") and
+    words the sentences do not have always stay, and so does at least one content word.
+    """
+    shared = {term for sentence in sentences for term in analyze(sentence)}
+    kept: list[str] = []
+    content_kept = 0
+    for match in _WORD_AND_SPACE.finditer(question):
+        terms = analyze(match.group(1))
+        if terms and terms[0] in shared and rng.random() < drop:
+            continue
+        content_kept += bool(terms)
+        kept.append(match.group())
+    if not content_kept:
+        return question
+    # What precedes the first word ("¿", a quote) and the closing "?" are kept as they were.
+    first = _WORD_AND_SPACE.search(question)
+    lead = question[: first.start()] if first else ""
+    text = lead + "".join(kept).rstrip()
+    closing = question.rstrip()[-1:]
+    if closing and not closing.isalnum() and not text.endswith(closing):
+        text += closing
+    return text
+
+
+def thin_questions(pairs: list[Pair], share: float, rng: random.Random) -> list[Pair]:
+    """`pairs` with `share` of their questions thinned (`thinned_question`).
+
+    A question is thinned once, against every sentence paired with it, and the same
+    thinned text goes into all its pairs, positives and negatives alike, so that a
+    shorter question never tells the reader which sentence answers.
+    """
+    if share <= 0:
+        return pairs
+    sentences: dict[str, list[str]] = {}
+    for pair in pairs:
+        sentences.setdefault(pair.question, []).append(pair.sentence)
+    thinned = {
+        question: thinned_question(question, paired, rng)
+        for question, paired in sentences.items()
+        if rng.random() < share
+    }
+    return [
+        replace(pair, question=thinned[pair.question], origin=pair.origin + "-thinned")
+        if thinned.get(pair.question, pair.question) != pair.question
+        else pair
+        for pair in pairs
+    ]
 
 
 # Sentence openers that CAPITALISED_RUN takes in: "From Beijing" is not a name.
