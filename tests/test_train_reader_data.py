@@ -1,8 +1,11 @@
-"""The reader's training pairs: swapped questions are on topic yet unanswered by the sentence."""
+"""The reader's training pairs: swapped questions are on topic yet unanswered by the sentence,
+thinned questions keep what the sentences lack, and the shares of both are checked."""
 
 from __future__ import annotations
 
 import random
+
+import pytest
 
 from train.reader_data import _article_names, swapped_question
 
@@ -135,3 +138,22 @@ def test_a_thinned_question_goes_into_every_pair_of_its_question_alike():
     assert [p.label for p in thinned] == [p.label for p in pairs]
     assert thinned[0].origin == "squad-thinned"
     assert thinned[2] == pairs[2]  # "built", its one content word, stays
+
+
+@pytest.mark.parametrize("flag", ["--thin", "--swapped"])
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "half", "nan"])
+def test_a_share_outside_0_to_1_is_refused_naming_the_flag(flag, value, capsys):
+    from train.reader import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args([flag, value])
+    error = capsys.readouterr().err
+    assert f"argument {flag}: must be a number from 0 to 1, not '{value}'" in error
+
+
+def test_a_share_from_0_to_1_is_read():
+    from train.reader import parse_args
+
+    args = parse_args(["--thin", "0.3", "--swapped", "1"])
+    assert (args.thin, args.swapped) == (0.3, 1.0)
+    assert parse_args([]).thin == 0.0

@@ -36,6 +36,17 @@ SQUAD = REPO.parent / "shared" / "data" / "squad"
 DEFAULT_OUT = REPO / "rag" / "models" / "reader"
 
 
+def share(text: str) -> float:
+    """An argument that is a share of the questions: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, not {text!r}")
+    return value
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m train reader", description=__doc__.split("\n")[0]
@@ -55,18 +66,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--swapped",
-        type=float,
+        type=share,
         default=0.0,
         help="share of SQuAD 1.1 questions that also give a swapped-name negative "
         "(train.reader_data.swapped_question; the shipped weights: 0)",
     )
     parser.add_argument(
         "--thin",
-        type=float,
+        type=share,
         default=0.0,
         help="share of questions trained with some of the words they share with their "
         "sentences left out, as people ask in their own words "
-        "(train.reader_data.thinned_question; the shipped weights: see TRAINING.md)",
+        "(train.reader_data.thinned_question; the shipped weights: 0)",
     )
     parser.add_argument(
         "--pairs",
