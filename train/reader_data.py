@@ -179,14 +179,16 @@ def thin_questions(pairs: list[Pair], share: float, rng: random.Random) -> list[
     sentences: dict[str, list[str]] = {}
     for pair in pairs:
         sentences.setdefault(pair.question, []).append(pair.sentence)
-    thinned = {
+    drawn = {
         question: thinned_question(question, paired, rng)
         for question, paired in sentences.items()
         if rng.random() < share
     }
+    # A question may come back whole (its one content word always stays): not thinned.
+    thinned = {question: text for question, text in drawn.items() if text != question}
     return [
         replace(pair, question=thinned[pair.question], origin=pair.origin + "-thinned")
-        if thinned.get(pair.question, pair.question) != pair.question
+        if pair.question in thinned
         else pair
         for pair in pairs
     ]
