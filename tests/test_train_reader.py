@@ -125,3 +125,24 @@ def test_a_tiny_training_run_lowers_the_loss_and_saves_a_model_that_reads(tmp_pa
     log = [json.loads(line) for line in (further / "training-log.jsonl").read_text().splitlines()]
     further_losses = [entry["loss"] for entry in log if entry["event"] == "step"]
     assert further_losses[0] < losses[0]
+
+
+def test_a_tiny_listwise_run_lowers_the_loss_and_saves_a_model_that_reads(tmp_path):
+    from rag.backends.reader import Reader
+    from train.reader import main
+
+    out = tmp_path / "reader"
+    squad11 = squad_file(tmp_path / "train11.json", impossible=False)
+    args = ["--squad11", str(squad11), "--heldout11", str(squad11), "--out", str(out)]
+    args += ["--squad20", str(squad_file(tmp_path / "dev20.json", impossible=True))]
+    args += ["--questions", "6", "--epochs", "10", "--batch", "8", "--lr", "2e-4"]
+    args += ["--heldout", "3", "--log-every", "4", "--listwise", "1.0"]
+    assert main(args) == 0
+    log = [json.loads(line) for line in (out / "training-log.jsonl").read_text().splitlines()]
+    assert log[0]["args"]["listwise"] == "1.0"
+    losses = [entry["loss"] for entry in log if entry["event"] == "step"]
+    assert len(losses) >= 2 and losses[-1] < losses[0]
+    right, wrong = Reader(out, runtime="torch").probabilities(
+        FACTS[3][1], [FACTS[3][0], FACTS[2][0]]
+    )
+    assert right > wrong

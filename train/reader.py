@@ -80,6 +80,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "(train.reader_data.thinned_question; the shipped weights: 0)",
     )
     parser.add_argument(
+        "--listwise",
+        type=float,
+        default=0.0,
+        help="weight of a listwise loss beside the pairwise one: each question's sentences "
+        "are trained together, to put the most probability on those that answer "
+        "(train.reader.listwise_loss; the shipped weights: 0)",
+    )
+    parser.add_argument(
         "--pairs",
         choices=("paragraph", "retrieved"),
         default="paragraph",
@@ -127,7 +135,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--limit-pairs", type=int, default=None, help="smoke runs: train on N pairs"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not 0.0 <= args.listwise <= 10.0:
+        parser.error(f"argument --listwise: must be a number from 0 to 10, not {args.listwise!r}")
+    return args
 
 
 def length_grouped_batches(pairs: list[Pair], batch: int, rng: random.Random) -> list[list[Pair]]:
@@ -144,6 +155,63 @@ def length_grouped_batches(pairs: list[Pair], batch: int, rng: random.Random) ->
         batches += [block[i : i + batch] for i in range(0, len(block), batch)]
     rng.shuffle(batches)
     return batches
+
+
+def question_grouped_batches(pairs: list[Pair], batch: int, rng: random.Random) -> list[list[Pair]]:
+    """Batches of whole questions (all the pairs of a question in one batch), about `batch`
+    pairs each, of similar length, in random order: what a listwise loss needs."""
+    by_question: dict[str, list[Pair]] = {}
+    for pair in pairs:
+        by_question.setdefault(pair.question, []).append(pair)
+    groups = list(by_question.values())
+    rng.shuffle(groups)
+    window = 50 * batch  # pairs: sort by length within windows, as length_grouped_batches
+    batches: list[list[Pair]] = []
+    current: list[Pair] = []
+    start = 0
+    while start < len(groups):
+        end, size = start, 0
+        while end < len(groups) and size < window:
+            size += len(groups[end])
+            end += 1
+        block = sorted(
+            groups[start:end], key=lambda g: sum(len(p.question) + len(p.sentence) for p in g)
+        )
+        for group in block:
+            if current and len(current) + len(group) > batch:
+                batches.append(current)
+                current = []
+            current = current + group
+        start = end
+    if current:
+        batches.append(current)
+    rng.shuffle(batches)
+    return batches
+
+
+def listwise_loss(logits, batch: list[Pair]):
+    """Mean over the batch's questions that have both a sentence that answers and one that
+    does not of -log(the softmax's mass on those that answer).
+
+    The pairwise loss scores each sentence alone; the backend quotes the best of a
+    question's sentences, so this trains the ranking among them directly. Questions with
+    no answering sentence (impossible ones, retrieval misses) are left to the pairwise loss,
+    which keeps the logits calibrated for abstaining. Zero when no question qualifies.
+    """
+    import torch
+
+    rows: dict[str, list[int]] = {}
+    for i, pair in enumerate(batch):
+        rows.setdefault(pair.question, []).append(i)
+    losses = []
+    for indexes in rows.values():
+        labels = [batch[i].label > 0.5 for i in indexes]
+        if all(labels) or not any(labels):
+            continue
+        group = logits[indexes]
+        positive = group[torch.tensor(labels)]
+        losses.append(torch.logsumexp(group, 0) - torch.logsumexp(positive, 0))
+    return torch.stack(losses).mean() if losses else logits.sum() * 0.0
 
 
 def load_start_model(max_length: int, start: Path | None = None):
@@ -234,9 +302,8 @@ def train(args: argparse.Namespace) -> dict:
     net = model.transformers_model
     for parameter in net.bert.embeddings.parameters():
         parameter.requires_grad = False
-    batches = [
-        b for _ in range(args.epochs) for b in length_grouped_batches(pairs, args.batch, rng)
-    ]
+    make_batches = question_grouped_batches if args.listwise else length_grouped_batches
+    batches = [b for _ in range(args.epochs) for b in make_batches(pairs, args.batch, rng)]
     trainable = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01)
     warmup = max(1, len(batches) // 10)
@@ -261,6 +328,8 @@ def train(args: argparse.Namespace) -> dict:
         labels = torch.tensor([p.label for p in batch])
         logits = net(**features).logits.squeeze(-1)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+        if args.listwise:
+            loss = loss + args.listwise * listwise_loss(logits, batch)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
