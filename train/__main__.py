@@ -2,7 +2,11 @@
 
 import sys
 
-COMMANDS = {"reader": "train.reader", "calibrate": "train.reader_calibration"}
+COMMANDS = {
+    "reader": "train.reader",
+    "calibrate": "train.reader_calibration",
+    "soup": "train.soup",
+}
 
 
 def main() -> int:
