@@ -130,7 +130,8 @@ class ExportInfo:
 
 
 # -- the cache ------------------------------------------------------------------------
-def _model_files(folder: Path) -> list[tuple[str, Path]]:
+def model_files(folder: Path) -> list[tuple[str, Path]]:
+    """(path relative to `folder`, path) of each file that decides what the model computes."""
     found = []
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder).as_posix()
@@ -146,7 +147,7 @@ def _model_files(folder: Path) -> list[tuple[str, Path]]:
 
 def content_hash(folder: Path, cache_dir: Path) -> str:
     """SHA-256 over the model folder's files, remembered by their sizes and times."""
-    files = _model_files(folder)
+    files = model_files(folder)
     if not files:
         raise ExportError(f"{folder} holds no model files.")
     stats = [(relative, path.stat().st_size, path.stat().st_mtime_ns) for relative, path in files]

@@ -15,7 +15,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from rag.backends.reader import CALIBRATION, MANIFEST, write_manifest
+from rag.backends.reader import write_manifest
+from rag.onnx_model import model_files
 
 WEIGHTS = "model.safetensors"
 
@@ -70,11 +71,11 @@ def soup(readers: list[Path], out: Path) -> None:
         raise SoupError(f"{out} already holds a reader; give a new folder.")
     averaged = average_weights(readers)
     out.mkdir(parents=True, exist_ok=True)
-    for item in readers[0].iterdir():
-        # The first reader's tokenizer and settings; not its calibration, manifest or logs.
-        if item.suffix == ".json" and item.name not in {CALIBRATION, MANIFEST}:
-            if not item.name.startswith("training-"):
-                shutil.copy2(item, out / item.name)
+    # The first reader's tokenizer and settings; not its calibration, manifest or logs.
+    for relative, path in model_files(readers[0]):
+        if relative != WEIGHTS:
+            (out / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, out / relative)
     save_file(averaged, out / WEIGHTS, metadata={"format": "pt"})
     (out / "training-log.jsonl").write_text(
         json.dumps({"event": "soup", "readers": [str(r) for r in readers]}) + "\n",
