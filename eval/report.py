@@ -172,13 +172,13 @@ def write_retrieval_reports(
     for run, s in zip(runs, summaries, strict=True):
         cells = [_figure(s[name]) for name in names]
         cells += [_figure(s["latency_ms"]["p50"], 1), _figure(s["latency_ms"]["p95"], 1)]
-        lines.append(f"| {run.mode} | " + " | ".join(cells) + " |")
+        lines.append(f"| {run.label} | " + " | ".join(cells) + " |")
     for run in runs:
         misses = [q for q in run.per_query if q["rr"] == 0]
         lines.extend(
             [
                 "",
-                f"## Queries with no relevant document in the top {k}: {run.mode} ({len(misses)})",
+                f"## Queries with no relevant document in the top {k}: {run.label} ({len(misses)})",
                 "",
             ]
         )
@@ -189,8 +189,10 @@ def write_retrieval_reports(
             )
     paths.append(out / MARKDOWN_FILE)
     paths[-1].write_text("\n".join(lines) + "\n", encoding="utf-8")
-    series = {run.mode: [s[name] for name in names] for run, s in zip(runs, summaries, strict=True)}
-    latency = {run.mode: s["latency_ms"] for run, s in zip(runs, summaries, strict=True)}
+    series = {
+        run.label: [s[name] for name in names] for run, s in zip(runs, summaries, strict=True)
+    }
+    latency = {run.label: s["latency_ms"] for run, s in zip(runs, summaries, strict=True)}
     paths.append(out / CHART_FILE)
     draw_chart(paths[-1], title, names, series, latency)
     return paths

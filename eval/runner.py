@@ -239,6 +239,12 @@ class RetrievalRun:
     mode: str
     k: int
     per_query: list[dict[str, Any]] = field(default_factory=list)
+    # Passages the answer step read and re-ordered first (None: retrieval's order alone).
+    answer_k: int | None = None
+
+    @property
+    def label(self) -> str:
+        return self.mode if self.answer_k is None else f"{self.mode}+answer"
 
     def summary(self) -> dict[str, Any]:
         def mean(key: str) -> float | None:
@@ -269,22 +275,35 @@ def run_retrieval(
     mode: str,
     k: int = 10,
     progress: bool = True,
+    answer_k: int | None = None,
 ) -> RetrievalRun:
-    """Rank documents for each query with `Pipeline.retrieve` (a document ranks at its best chunk)."""
+    """Rank documents for each query with `Pipeline.retrieve` (a document ranks at its best chunk).
+
+    With `answer_k`, each query is also asked of the answer backend over its first
+    `answer_k` passages, and the documents of the passages the answer shows come
+    first, in its order (the extractive backend's reader re-orders what it read),
+    then the rest in retrieval's order: what the answer step does to the ranking.
+    """
     from tqdm import tqdm
 
     from rag.config import MAX_TOP_K
 
     depth = min(k * PASSAGES_PER_DOCUMENT, MAX_TOP_K)
     pipeline.retrieve(Query(queries[0][1], mode=mode, k=depth))  # warm up, untimed
-    run = RetrievalRun(mode, k)
+    if answer_k is not None:
+        pipeline.ask(Query(queries[0][1], mode=mode, k=answer_k))
+    run = RetrievalRun(mode, k, answer_k=answer_k)
     for query_id, text in tqdm(
-        queries, desc=f"{mode}", unit="q", disable=not progress, file=sys.stderr
+        queries, desc=run.label, unit="q", disable=not progress, file=sys.stderr
     ):
         started = time.perf_counter()
         retrieval = pipeline.retrieve(Query(text, mode=mode, k=depth))
+        in_order = [p.citation.doc_id for p in retrieval.passages]
+        if answer_k is not None:
+            answer = pipeline.ask(Query(text, mode=mode, k=answer_k))
+            in_order = [p.citation.doc_id for p in answer.passages] + in_order
         latency = (time.perf_counter() - started) * 1000
-        ranked = metrics.unique_in_order(p.citation.doc_id for p in retrieval.passages)[:k]
+        ranked = metrics.unique_in_order(in_order)[:k]
         relevant = qrels.get(query_id, {})
         run.per_query.append(
             {

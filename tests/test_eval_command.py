@@ -261,3 +261,13 @@ def test_beir_slice_reports_ndcg_recall_and_mrr_per_mode(workspace):
         assert {"ndcg@10", "recall@10", "mrr@10"} <= set(summary)
         assert summary["ndcg@10"] == 1.0 and summary["recall@10"] == 1.0
     assert {p.name for p in out.iterdir()} == {"eval.json", "report.md", "chart.png"}
+
+    # --answer-order: beside each mode, its documents as the answer shows their passages.
+    args = ("eval", "--beir", str(beir), "--index", "index", "--json", "--mode", "hybrid")
+    ordered = json.loads(rag(*args, "--answer-order", cwd=workspace).stdout)
+    assert set(ordered["modes"]) == {"hybrid", "hybrid+answer"}
+    assert ordered["modes"]["hybrid"]["ndcg@10"] == 1.0
+    by_answer = {q["id"]: q["ranked"] for q in ordered["per_query"]["hybrid+answer"]}
+    assert by_answer["q1"][0] == "d2" and by_answer["q2"][0] == "d3"
+    refused = rag("eval", "--answer-order", "--json", cwd=workspace, check=False)
+    assert refused.returncode != 0 and "--answer-order works with --beir only" in refused.stderr

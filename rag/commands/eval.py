@@ -72,6 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv): "
         "nDCG@10, recall@10 and MRR@10 per retrieval mode",
     )
+    datasets.add_argument(
+        "--answer-order",
+        action="store_true",
+        help="with --beir: also rank each mode's documents as the answer shows its passages "
+        "(the reader re-orders those it read; `top_k` passages answered from), the rest after",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,6 +90,11 @@ def run(args: argparse.Namespace) -> int:
         raise RagError("--limit works with --squad only.")
     if args.squad_half is not None and not args.squad:
         raise RagError("--squad-half works with --squad only.")
+    if args.answer_order and not args.beir:
+        raise RagError(
+            "--answer-order works with --beir only; with questions the answer's order "
+            "is what recall@1 and MRR already count."
+        )
     if args.limit is not None and args.limit < 1:
         raise RagError(f"--limit must be at least 1; got {args.limit}.")
     if args.questions and (args.squad or args.beir):
@@ -250,25 +261,32 @@ def _run_beir(args: argparse.Namespace, settings) -> int:
     dataset, docs_dir = dataset_settings(settings, f"beir-{cache_key(files=(corpus,))}")
     pipeline = Pipeline(dataset)
     ensure_dataset_index(pipeline, beir.documents, docs_dir, progress=progress)
-    runs = [run_retrieval(pipeline, beir.queries, beir.qrels, mode, k, progress) for mode in modes]
+    orders = [None, settings.top_k] if args.answer_order else [None]
+    runs = [
+        run_retrieval(pipeline, beir.queries, beir.qrels, mode, k, progress, answer_k)
+        for mode in modes
+        for answer_k in orders
+    ]
     payload = {
         "dataset": str(args.beir),
         "split": beir.split,
         "n": len(beir.queries),
         "documents": len(beir.documents),
-        "modes": {run.mode: run.summary() for run in runs},
-        "per_query": {run.mode: run.per_query for run in runs},
+        "modes": {run.label: run.summary() for run in runs},
+        "per_query": {run.label: run.per_query for run in runs},
     }
     if args.json:
         print(json.dumps(payload, ensure_ascii=False, indent=2))
     else:
         names = [f"ndcg@{k}", f"recall@{k}", f"mrr@{k}"]
         print(f"{payload['n']} queries, {payload['documents']:,} documents ({args.beir})")
-        print(f"{'mode':<8}" + "".join(f"{n:>12}" for n in names) + f"{'p50 ms':>10}{'p95 ms':>10}")
+        print(
+            f"{'mode':<15}" + "".join(f"{n:>12}" for n in names) + f"{'p50 ms':>10}{'p95 ms':>10}"
+        )
         for run in runs:
             s = run.summary()
             print(
-                f"{run.mode:<8}"
+                f"{run.label:<15}"
                 + "".join(f"{s[n]:>12.4f}" for n in names)
                 + f"{s['latency_ms']['p50']:>10.1f}{s['latency_ms']['p95']:>10.1f}"
             )
