@@ -56,26 +56,43 @@ def write_manifest(model_dir: Path, **about: object) -> None:
     os.replace(staging, model_dir / MANIFEST)
 
 
+def what_to_do(model_dir: Path) -> str:
+    """How to get a working reader back: the shipped one is reinstalled, any other is
+    the user's own folder (the `reader_model` option), which may simply be the wrong one."""
+    if model_dir.resolve() == BUNDLED_READER:
+        return REBUILD_HINT
+    return (
+        "Point the extractive backend's `reader_model` option at a folder written by "
+        "`python -m train reader` (then `python -m train calibrate`), or leave it empty for "
+        "the shipped reader"
+    )
+
+
 def verify_model(model_dir: Path) -> None:
     """Raise ReaderError naming the first model file that is missing or not as saved."""
+    if not model_dir.is_dir():
+        state = "is a file, not a folder" if model_dir.exists() else "does not exist"
+        raise ReaderError(f"The reader model folder {model_dir} {state}. {what_to_do(model_dir)}.")
     manifest_path = model_dir / MANIFEST
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         files = dict(manifest["files"])
     except FileNotFoundError:
-        raise ReaderError(f"The reader model has no {manifest_path}. {REBUILD_HINT}.") from None
+        raise ReaderError(
+            f"The reader model has no {manifest_path}. {what_to_do(model_dir)}."
+        ) from None
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ReaderError(
-            f"The reader's {manifest_path} is damaged ({error}). {REBUILD_HINT}."
+            f"The reader's {manifest_path} is damaged ({error}). {what_to_do(model_dir)}."
         ) from None
     for name, expected in files.items():
         path = model_dir / name
         if not path.is_file():
-            raise ReaderError(f"The reader model file {path} is missing. {REBUILD_HINT}.")
+            raise ReaderError(f"The reader model file {path} is missing. {what_to_do(model_dir)}.")
         if file_sha256(path) != expected:
             raise ReaderError(
                 f"The reader model file {path} is damaged (its SHA-256 differs from the one "
-                f"recorded when it was saved). {REBUILD_HINT}."
+                f"recorded when it was saved). {what_to_do(model_dir)}."
             )
 
 
@@ -122,7 +139,7 @@ class Calibration:
             return calibration
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ReaderError(
-                f"The reader's {path} is damaged ({error}). {REBUILD_HINT}."
+                f"The reader's {path} is damaged ({error}). {what_to_do(model_dir)}."
             ) from None
 
     def probabilities(self, features: Sequence[Sequence[float]]) -> np.ndarray:
@@ -198,7 +215,8 @@ class Reader:
             model = CrossEncoder(str(self.model_dir), device="cpu")
         except (OSError, ValueError, RuntimeError) as error:
             raise ReaderError(
-                f"Cannot load the reader model from {self.model_dir} ({error}). {REBUILD_HINT}."
+                f"Cannot load the reader model from {self.model_dir} ({error}). "
+                f"{what_to_do(self.model_dir)}."
             ) from None
         # Shipped in fp16 to halve its size; CPUs compute in fp32.
         model.transformers_model.float().eval()

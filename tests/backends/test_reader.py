@@ -60,6 +60,28 @@ def test_a_missing_file_or_manifest_is_refused_naming_it(copied_model):
         Reader(copied_model).warm_up()
 
 
+def test_a_reader_model_option_naming_no_model_says_so_and_how_to_fix_it(tmp_path):
+    from rag.backends.reader import what_to_do
+
+    # The shipped reader is restored by reinstalling; a folder of the user's own is the
+    # `reader_model` option to correct, and reinstalling would not help.
+    assert "make install" in what_to_do(BUNDLED_READER)
+    not_a_model = tmp_path / "documents"
+    not_a_model.mkdir()
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a model", encoding="utf-8")
+    for folder, says in (
+        (tmp_path / "no-such-folder", "does not exist"),
+        (a_file, "is a file, not a folder"),
+        (not_a_model, "has no " + str(not_a_model / "manifest.json")),
+    ):
+        with pytest.raises(ReaderError) as error:
+            Reader(folder).warm_up()
+        message = str(error.value)
+        assert str(folder) in message and says in message
+        assert "`reader_model`" in message and "make install" not in message
+
+
 def test_a_truncated_weights_file_is_refused(copied_model):
     weights = copied_model / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
