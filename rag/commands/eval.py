@@ -76,7 +76,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--answer-order",
         action="store_true",
         help="with --beir: also rank each mode's documents as the answer shows its passages "
-        "(the reader re-orders those it read; `top_k` passages answered from), the rest after",
+        "(answered from as many passages as the `top_k` setting, not --k; the reader "
+        "re-orders those it read), the rest after",
     )
 
 
@@ -261,7 +262,12 @@ def _run_beir(args: argparse.Namespace, settings) -> int:
     dataset, docs_dir = dataset_settings(settings, f"beir-{cache_key(files=(corpus,))}")
     pipeline = Pipeline(dataset)
     ensure_dataset_index(pipeline, beir.documents, docs_dir, progress=progress)
-    orders = [None, settings.top_k] if args.answer_order else [None]
+    orders: list[int | None] = [None]
+    if args.answer_order:
+        from rag.cli import settings_from
+
+        # --k is the cut of nDCG@k here; the answers read the passages `top_k` configures.
+        orders.append(settings_from(args, mode=args.mode, backend=args.backend).top_k)
     runs = [
         run_retrieval(pipeline, beir.queries, beir.qrels, mode, k, progress, answer_k)
         for mode in modes
