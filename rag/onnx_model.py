@@ -628,6 +628,13 @@ class OnnxModel:
             return []
         return [len(e.ids) for e in self._counting_tokenizer.encode_batch(list(texts))]
 
+    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Each text's word pieces as (start, end) character offsets, uncut, no special tokens."""
+        if not texts:
+            return []
+        encodings = self._counting_tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [[tuple(offset) for offset in e.offsets] for e in encodings]
+
     def _feed(self, encodings) -> dict[str, np.ndarray]:
         width = max(len(encoding.ids) for encoding in encodings)
         ids = np.full((len(encodings), width), self.info.pad_id, dtype=np.int64)

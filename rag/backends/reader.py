@@ -31,6 +31,14 @@ MANIFEST = "manifest.json"
 CALIBRATION = "calibration.json"
 # What the calibration weighs, in order (`rag.backends.extractive.candidate_features`).
 FEATURES = ("reader_logit", "coverage", "type_match", "1/passage_rank")
+# A sentence longer than the reader's window is read in overlapping windows and scored by
+# its best one (otherwise an answer in its tail is never seen); at most this many, so a
+# very long "sentence" (a table row, a run-on paragraph) costs a bounded time.
+MAX_WINDOWS = 6
+# Word pieces a pair spends on special tokens ([CLS] question [SEP] sentence [SEP]).
+PAIR_SPECIAL_TOKENS = 3
+# A question leaving fewer word pieces than this to its sentence is cut instead.
+MIN_WINDOW = 24
 REBUILD_HINT = (
     "Reinstall the package (`make install`) to restore the shipped reader, or retrain it "
     "with `python -m train reader`"
@@ -150,6 +158,32 @@ class Calibration:
         return 1.0 / (1.0 + np.exp(-(rows @ np.asarray(self.weights) + self.bias)))
 
 
+TokenSpans = Callable[[list[str]], list[list[tuple[int, int]]]]
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    """A loaded model: what scores pairs, and what tells how it splits text into word pieces."""
+
+    score: Callable[[list[tuple[str, str]]], np.ndarray]
+    token_spans: TokenSpans
+    max_length: int
+
+
+def reading_windows(
+    sentence: str, spans: Sequence[tuple[int, int]], room: int, max_windows: int = MAX_WINDOWS
+) -> list[str]:
+    """The sentence itself when its word pieces (`spans`) fit in `room`, else overlapping
+    windows of it that each fit, by half a window, spread wider if more than `max_windows`
+    would be needed (the gaps then fall between windows, never inside one)."""
+    if len(spans) <= room:
+        return [sentence]
+    count = min(max_windows, -(-(len(spans) - room) // max(room // 2, 1)) + 1)
+    last_start = len(spans) - room
+    starts = sorted({round(i * last_start / (count - 1)) for i in range(count)})
+    return [sentence[spans[a][0] : spans[a + room - 1][1]] for a in starts]
+
+
 class Reader:
     """Scores (question, sentence) pairs: how likely the sentence answers the question.
 
@@ -169,12 +203,12 @@ class Reader:
         self.cache_dir = cache_dir
         self.notify = notify
         self._loading = threading.Lock()
-        self._score: Callable[[list[tuple[str, str]]], np.ndarray] | None = None
+        self._runtime: _Runtime | None = None
         self.runtime = runtime
 
     @property
     def loaded(self) -> bool:
-        return self._score is not None
+        return self._runtime is not None
 
     @cached_property
     def calibration(self) -> Calibration:
@@ -183,13 +217,13 @@ class Reader:
 
     def warm_up(self) -> None:
         """Load (and check) the model now rather than on the first question."""
-        if self._score is None:
+        if self._runtime is None:
             with self._loading:
-                if self._score is None:
+                if self._runtime is None:
                     verify_model(self.model_dir)
-                    self._score = self._load()
+                    self._runtime = self._load()
 
-    def _load(self) -> Callable[[list[tuple[str, str]]], np.ndarray]:
+    def _load(self) -> _Runtime:
         if self.wanted_runtime == "onnx":
             from rag.onnx_model import ExportError, OnnxModel
 
@@ -197,13 +231,17 @@ class Reader:
                 model = OnnxModel(
                     self.model_dir, "cross-encoder", self.cache_dir, self.notify, label="the reader"
                 ).load()
-                return lambda pairs: model.logits(pairs)[:, 0]
+                return _Runtime(
+                    score=lambda pairs: model.logits(pairs)[:, 0],
+                    token_spans=model.token_spans,
+                    max_length=model.max_length,
+                )
             except ExportError as error:
                 self.notify(f"The reader cannot run on ONNX ({error}); running it on torch.")
         self.runtime = "torch"
-        return self._torch_scorer()
+        return self._torch_runtime()
 
-    def _torch_scorer(self) -> Callable[[list[tuple[str, str]]], np.ndarray]:
+    def _torch_runtime(self) -> _Runtime:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import torch
@@ -236,15 +274,36 @@ class Reader:
                 logits = model.transformers_model(**features).logits[:, 0]
             return logits.float().numpy()
 
-        return score
+        def token_spans(texts: list[str]) -> list[list[tuple[int, int]]]:
+            with busy:
+                encoded = model.tokenizer(
+                    texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+                )
+            return [[tuple(offset) for offset in row] for row in encoded["offset_mapping"]]
+
+        return _Runtime(score, token_spans, int(model.max_seq_length))
 
     def logits(self, question: str, sentences: Sequence[str]) -> np.ndarray:
-        """The reader's raw score per sentence (higher: more likely to answer)."""
+        """The reader's raw score per sentence (higher: more likely to answer); a sentence
+        too long for the model's window scores as its best window (`reading_windows`)."""
         if not sentences:
             return np.zeros(0, dtype=np.float32)
         self.warm_up()
-        assert self._score is not None
-        return np.asarray(self._score([(question, s) for s in sentences]), dtype=np.float32)
+        runtime = self._runtime
+        assert runtime is not None
+        question_spans, *sentence_spans = runtime.token_spans([question, *sentences])
+        room = runtime.max_length - PAIR_SPECIAL_TOKENS - len(question_spans)
+        pairs: list[tuple[str, str]] = []
+        owners: list[int] = []
+        for index, (sentence, spans) in enumerate(zip(sentences, sentence_spans, strict=True)):
+            # A question too long to leave a useful window is cut with the pair instead.
+            windows = reading_windows(sentence, spans, room) if room >= MIN_WINDOW else [sentence]
+            pairs.extend((question, window) for window in windows)
+            owners.extend([index] * len(windows))
+        scores = np.asarray(runtime.score(pairs), dtype=np.float32)
+        best = np.full(len(sentences), -np.inf, dtype=np.float32)
+        np.maximum.at(best, np.asarray(owners), scores)
+        return best
 
     def probabilities(self, question: str, sentences: Sequence[str]) -> np.ndarray:
         """The reader's own probability that each sentence answers `question` (uncalibrated)."""

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from rag.backends.reader import BUNDLED_READER, Reader, ReaderError
+from rag.backends.reader import BUNDLED_READER, Reader, ReaderError, reading_windows
 
 QUESTION = "When was the Bicentennial Framework launched?"
 ANSWER = (
@@ -31,6 +31,48 @@ def test_the_shipped_reader_loads_and_prefers_the_answering_sentence(reader):
 
 def test_the_reader_reads_nothing_when_given_nothing(reader):
     assert reader.probabilities(QUESTION, []).shape == (0,)
+
+
+# Sixty-odd word pieces of preamble, then the answer: past the reader's 96-piece window.
+PREAMBLE = ", ".join(["the committee discussed the budget of the harbour project"] * 12)
+LONG_ANSWER = f"{PREAMBLE} and finally the Harbour Bridge was opened in 1987 by Mayor Alice Brandt."
+
+
+def test_a_sentence_longer_than_the_window_is_read_to_its_end(reader):
+    question = "Who opened the Harbour Bridge?"
+    long_answer, cut_answer, other = reader.logits(
+        question, [LONG_ANSWER, PREAMBLE + " and finally.", OTHER]
+    )
+    # Cut at the window, the long sentence would read as its preamble does.
+    assert long_answer > 0 > max(cut_answer, other)
+
+
+def test_the_torch_runtime_reads_long_sentences_as_onnx_does(reader):
+    sentences = [LONG_ANSWER, ANSWER, OTHER]
+    onnx = reader.logits(QUESTION, sentences)
+    torch = Reader(runtime="torch").logits(QUESTION, sentences)
+    assert abs(onnx - torch).max() < 1e-3
+
+
+def test_reading_windows_cover_a_long_sentence_and_leave_a_short_one_whole():
+    sentence = " ".join(f"w{i}" for i in range(100))
+    spans = [(m, m + len(word)) for m, word in _word_offsets(sentence)]
+    assert reading_windows("w0 w1", spans[:2], room=10) == ["w0 w1"]
+    windows = reading_windows(sentence, spans, room=40)
+    assert windows[0].startswith("w0 ") and windows[-1].endswith(" w99")
+    assert all(len(w.split()) == 40 for w in windows)
+    assert len(windows) == 4  # by half a window: starts 0, 20, 40, 60
+    # More than the most windows allowed: as many, spread over the whole sentence.
+    spread = reading_windows(sentence, spans, room=10, max_windows=3)
+    assert [w.split()[0] for w in spread] == ["w0", "w45", "w90"]
+    assert all(w in sentence for w in spread)
+
+
+def _word_offsets(text: str):
+    position = 0
+    for word in text.split(" "):
+        yield position, word
+        position += len(word) + 1
 
 
 @pytest.fixture
