@@ -36,7 +36,12 @@ def common_options() -> argparse.ArgumentParser:
     group = parent.add_argument_group("settings (override rag.toml and RAG_* variables)")
     group.add_argument("--config", metavar="FILE", help="settings file (default: ./rag.toml)")
     group.add_argument(
-        "--index", dest="index_dir", metavar="DIR", help="index folder (default: .rag/index)"
+        # --index-dir too: it is the setting's name, which messages about the value give.
+        "--index",
+        "--index-dir",
+        dest="index_dir",
+        metavar="DIR",
+        help="index folder (default: .rag/index)",
     )
     group.add_argument(
         "--model",

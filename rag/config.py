@@ -328,11 +328,13 @@ def _coerce_to(wanted: type, name: str, value: Any, source: str) -> Any:
                 return float(value)
         if wanted is str and isinstance(value, str):
             return value
-        if issubclass(wanted, Path) and isinstance(value, str | Path):
+        # An empty path would quietly mean the current folder (`RAG_INDEX_DIR=`: the index
+        # among the user's own files); a path is asked for, so say so.
+        if issubclass(wanted, Path) and isinstance(value, str | Path) and str(value).strip():
             return Path(value)
     except ValueError:
         pass
-    kind = "a path" if issubclass(wanted, Path) else wanted.__name__
+    kind = "a path (not empty)" if issubclass(wanted, Path) else wanted.__name__
     raise RagError(f"Setting {name!r} in {source} must be {kind}, got {given!r}.") from None
 
 

@@ -19,3 +19,7 @@ class IndexMissingError(RagError):
 
 class IndexBusyError(RagError):
     """Another writer holds the index's lock; trying again later will work."""
+
+
+class LastDocumentError(RagError):
+    """A removal would leave the index empty, which cannot be searched; nothing was removed."""

@@ -11,6 +11,7 @@ the whole index as one segment.
 from __future__ import annotations
 
 import hashlib
+import shlex
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from rag import vectors
 from rag.chunking import Chunker, chunker_settings
 from rag.config import Settings
 from rag.embedding import Embedder
-from rag.errors import IndexMissingError, RagError
+from rag.errors import IndexMissingError, LastDocumentError, RagError
 from rag.loading import FoundFile, LoadError, Loaders, find_files
 from rag.segments import Segment
 from rag.store import DocumentRows, IndexData, IndexSettings, IndexStore, index_settings
@@ -154,13 +155,17 @@ class Ingester:
             # Never replace an index (or create an empty one) from nothing readable.
             reasons = "; ".join(report.skipped) or "no readable files found"
             raise RagError(f"Nothing to index, so the index was left as it was: {reasons}")
+        if rebuild:
+            self._say_what_a_rebuild_leaves_out(loaded, report)
         # A rebuild starts from nothing, except vectors it can reuse (a move to another store).
         reusable = self._rows_by_id(previous) if rebuild else {}
         incremental = previous is not None and not rebuild
         indexed: dict[str, str] = {}
+        sources: dict[str, str] = {}
         gone: list[str] = []
         if previous is not None and not rebuild:
             indexed = dict(zip(previous.doc_ids, previous.hashes, strict=True))
+            sources = dict(zip(previous.doc_ids, previous.sources(), strict=True))
             gone = self._prune(previous, prune_under, report)
         leaving = set(gone)  # for the membership tests below; `gone` keeps the order reported
         kept: dict[str, DocumentRows] = {}
@@ -171,6 +176,22 @@ class Ingester:
             if doc_id not in leaving and indexed.get(doc_id) == digest:
                 report.unchanged.append(doc_id)
                 continue
+            if doc_id in indexed and doc_id not in leaving:
+                clash = _same_id_elsewhere(document, sources.get(doc_id, ""))
+                if clash and Path(clash).name != Path(document.source).name:
+                    # minutes.md after minutes.txt: another file, not a new version of it.
+                    report.skipped.append(
+                        f"{document.source}: the id {doc_id!r} is taken by {clash}, which is "
+                        f"still there, so it was left indexed; rename this file, or run `rag "
+                        f"remove {doc_id}` first if it should replace that one"
+                    )
+                    continue
+                if clash:
+                    report.notices.append(
+                        f"{document.source} replaces document {doc_id!r}, indexed from {clash}, "
+                        "which is still there; if they are different documents, rename one "
+                        "and ingest both"
+                    )
             if old is not None and old.digest == digest:
                 kept[doc_id] = old
                 report.unchanged.append(doc_id)
@@ -231,6 +252,31 @@ class Ingester:
                 gone.append(doc_id)
                 report.removed.append(doc_id)
         return gone
+
+    def _say_what_a_rebuild_leaves_out(self, loaded: list[Document], report: IngestReport) -> None:
+        """A notice naming the documents of the index being replaced that the rebuild does
+        not hold (their files were not among the paths given), and how to add them back."""
+        try:
+            documents = self.store.read_manifest().get("documents") if self.store.exists() else {}
+        except (RagError, OSError):
+            return  # a manifest that cannot be read names nothing to report
+        if not isinstance(documents, dict):
+            return
+        given = {document.doc_id for document in loaded}
+        left_out = {
+            doc_id: str(entry.get("source") or "") if isinstance(entry, dict) else ""
+            for doc_id, entry in documents.items()
+            if doc_id not in given
+        }
+        if left_out:
+            sources = sorted({source for source in left_out.values() if source})
+            command = " ".join(shlex.quote(source) for source in sources)
+            again = f" (`rag ingest {command}` adds them back)" if sources else ""
+            report.notices.append(
+                f"The rebuilt index leaves out {len(left_out)} document(s) of the one it "
+                f"replaces, whose files were not among the paths given: "
+                f"{', '.join(sorted(left_out))}{again}."
+            )
 
     def _load_previous(self) -> IndexData | None:
         if not self.store.exists():
@@ -529,7 +575,7 @@ class Ingester:
     def _refuse_empty(self, n_documents: int, report: IngestReport) -> None:
         if not n_documents:
             # An index of nothing cannot be searched.
-            raise RagError(
+            raise LastDocumentError(
                 f"Removing {', '.join(report.removed)} would leave the index in "
                 f"{self.store.folder} empty, so it was left as it was. To start over, delete "
                 "that folder."
@@ -565,3 +611,18 @@ def require_paths(paths: list[Path]) -> list[Path]:
 def _chunk_texts(document_rows: DocumentRows) -> list[str]:
     text = document_rows.document.text
     return [text[int(start) : int(end)] for start, end in document_rows.chunk_spans]
+
+
+def _same_id_elsewhere(document: Document, indexed_source: str) -> str:
+    """The file a document with this id was indexed from, when that is another file that
+    still exists (two files, one id: the id is the file's name without its suffix); ""
+    when it is the same file, is gone (moved, or an upload's temporary copy), or unknown."""
+    if not indexed_source or not document.source:
+        return ""
+    before, now = Path(indexed_source), Path(document.source)
+    try:
+        if not before.is_file() or before.resolve() == now.resolve():
+            return ""
+    except OSError:
+        return ""
+    return indexed_source

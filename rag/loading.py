@@ -434,9 +434,18 @@ _BOMS = (
 _BOM_ENCODINGS = {encoding for _, encoding in _BOMS}
 
 
+# Latin ligatures (U+FB00-FB06: ﬀ ﬁ ﬂ ﬃ ﬄ ﬅ ﬆ), which PDF text is full of, as their letters:
+# a word spelled with one ("ﬁnal") matches no question typed on a keyboard, in BM25 or the
+# embedding model's vocabulary alike.
+LIGATURES = str.maketrans(
+    {chr(c): unicodedata.normalize("NFKC", chr(c)) for c in range(0xFB00, 0xFB07)}
+)
+
+
 def clean_text(text: str) -> str:
-    """Unix line ends, and no control characters: both would otherwise end up in quotes."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    """Unix line ends, ligatures spelled out, and no control characters: line ends and
+    control characters would otherwise end up in quotes."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").translate(LIGATURES)
     return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", " ", text)
 
 

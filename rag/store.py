@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -65,6 +66,8 @@ LOCK_FILE = ".lock"
 MANIFEST_FILE = "manifest.json"
 # CURRENT holds one generation's folder name ("gen-<id>"): far less than this.
 MAX_POINTER_BYTES = 4096
+# A generation's folder as `commit` names it, and its staging folder while written.
+GENERATION_NAME = re.compile(r"gen-\d{8}-\d{6}-\d+-\d+|\.gen-\d{8}-\d{6}-\d+-\d+\.tmp")
 
 
 @dataclass(frozen=True)
@@ -755,9 +758,10 @@ class IndexStore:
 
     def _remove_stale(self, keep: str) -> None:
         # Readers that loaded an older generation keep their memory maps: unlinking is safe.
+        # Only folders named exactly as this class names them go: the index folder may be
+        # one the user keeps other things in (`--index .`), and "gen-ai-notes" is theirs.
         for entry in self.folder.iterdir():
-            is_generation = entry.name.startswith("gen-") or entry.name.startswith(".gen-")
-            if entry.is_dir() and is_generation and entry.name != keep:
+            if entry.is_dir() and GENERATION_NAME.fullmatch(entry.name) and entry.name != keep:
                 shutil.rmtree(entry, ignore_errors=True)
 
 

@@ -191,3 +191,11 @@ def test_code_that_sets_an_old_name_still_works(notes):
         "warning: the setting llm_model (arguments) is deprecated; "
         "set model in [backends.openai] instead."
     ]
+
+
+@pytest.mark.parametrize("where", ["environ", "overrides"])
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(where):
+    given = {"environ": {"RAG_INDEX_DIR": ""}, "overrides": None}[where]
+    overrides = {"index_dir": ""} if where == "overrides" else None
+    with pytest.raises(RagError, match="'index_dir'.*must be a path \\(not empty\\)"):
+        load_settings(environ=given or {}, overrides=overrides)

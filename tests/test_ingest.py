@@ -235,3 +235,70 @@ def test_sentence_vectors_pooled_in_their_chunk_answer_like_separate_ones(seed_p
     assert cosines.mean() > 0.6 and cosines.min() > 0.2
     answer = pipeline.ask("When was the Bicentennial Framework launched?")
     assert "2010" in answer.text and answer.citations[0].doc_id == FRAMEWORK_DOC
+
+
+def test_a_users_own_gen_folder_in_the_index_folder_survives_an_ingest(tmp_path, seed_pipeline):
+    # `--index .`: the index shares a folder with the user's files, one of them "gen-...".
+    notes = tmp_path / "gen-ai-notes"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("my notes", encoding="utf-8")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    page = docs / "moon.txt"
+    page.write_text("The moon base Artemis holds 14 astronauts.", encoding="utf-8")
+    pipeline = Pipeline(
+        seed_pipeline.settings.replace(index_dir=tmp_path), embedder=seed_pipeline.embedder
+    )
+    pipeline.ingest([docs])
+    page.write_text("The moon base Artemis holds 15 astronauts.", encoding="utf-8")
+    pipeline.ingest([docs])  # a second generation replaces the first, which is removed
+    assert (notes / "notes.txt").read_text(encoding="utf-8") == "my notes"
+    generations = [p.name for p in tmp_path.iterdir() if p.name.startswith("gen-2")]
+    assert len(generations) == 1
+
+
+def test_another_file_with_a_taken_id_is_skipped_and_the_indexed_one_kept(
+    scratch_pipeline, tmp_path
+):
+    (tmp_path / "minutes.txt").write_text(
+        "Minutes: the board approved a budget of 7 million euros.", encoding="utf-8"
+    )
+    (tmp_path / "minutes.md").write_text(
+        "# Minutes\n\nThe picnic is on the fourth of July.", encoding="utf-8"
+    )
+    assert scratch_pipeline.ingest([tmp_path / "minutes.txt"]).added == ["minutes"]
+    report = scratch_pipeline.ingest([tmp_path / "minutes.md"])
+    assert not report.updated and not report.added
+    [skipped] = report.skipped
+    assert "minutes.md" in skipped and "minutes.txt" in skipped and "rag remove minutes" in skipped
+    assert "7 million" in scratch_pipeline.ask("What budget did the board approve?").text
+
+
+def test_a_same_named_file_from_another_folder_replaces_it_and_says_so(scratch_pipeline, tmp_path):
+    for folder, text in (
+        ("a", "The report says sales rose."),
+        ("b", "The report says sales fell."),
+    ):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "report.txt").write_text(text, encoding="utf-8")
+    scratch_pipeline.ingest([tmp_path / "a"])
+    report = scratch_pipeline.ingest([tmp_path / "b"])
+    assert report.updated == ["report"]
+    [notice] = report.notices
+    assert str(tmp_path / "a" / "report.txt") in notice and "rename one" in notice
+    # A new version of the same file, or of one that is gone, is an update and nothing more.
+    (tmp_path / "b" / "report.txt").write_text("The report says sales held.", encoding="utf-8")
+    assert not scratch_pipeline.ingest([tmp_path / "b"]).notices
+
+
+def test_a_rebuild_names_the_documents_it_leaves_out_and_how_to_add_them(
+    scratch_pipeline, tmp_path
+):
+    extra = tmp_path / "my notes.txt"
+    extra.write_text("The archive opens at nine in the morning.", encoding="utf-8")
+    scratch_pipeline.ingest([extra])
+    report = scratch_pipeline.ingest([SEEDS], rebuild=True)
+    [notice] = report.notices
+    assert "leaves out 1 document(s)" in notice and "my notes" in notice
+    assert f"rag ingest '{extra}'" in notice
+    assert not scratch_pipeline.ingest([SEEDS], rebuild=True).notices  # nothing left out now

@@ -45,6 +45,23 @@ def test_html_keeps_text_and_drops_scripts_and_styles(tmp_path):
     assert "alert" not in document.text and "color" not in document.text
 
 
+def test_html_inline_tags_stay_in_their_sentence_and_blocks_start_paragraphs(tmp_path):
+    page = tmp_path / "zoo.html"
+    page.write_text(
+        "<html><body><h1>Zoo</h1><p>The feeding time is <b>7:30 a.m.</b> &amp; the keeper "
+        'is <a href="/tom">Tom</a>.</p><p>Wrapped\nin the source.</p><ul><li>one</li>'
+        "<li>two</li></ul><table><tr><th>Name</th><th>Age</th></tr><tr><td>Ann</td><td>3</td>"
+        "</tr></table><pre>keep  this\n  layout</pre>x<br>y</body></html>",
+        encoding="utf-8",
+    )
+    paragraphs = load_document(page).text.split("\n\n")
+    assert "The feeding time is 7:30 a.m. & the keeper is Tom." in paragraphs
+    assert "Wrapped in the source." in paragraphs
+    assert ["one", "two"] == paragraphs[paragraphs.index("one") : paragraphs.index("two") + 1]
+    assert "Name Age" in paragraphs and "Ann 3" in paragraphs
+    assert paragraphs[-2:] == ["x", "y"]
+
+
 def test_pdf_pages_are_kept(tmp_path):
     path = tmp_path / "two.pdf"
     path.write_bytes(pdf_with_pages("Page 1 says hello.", "Page 2 says hello."))
@@ -88,3 +105,12 @@ def test_find_files_reports_missing_and_unsupported_paths(tmp_path):
     assert [f.doc_id for f in found] == ["a"]
     assert any("b.exe" in p and "unsupported" in p for p in problems)
     assert any("nope" in p and "no such file" in p for p in problems)
+
+
+def test_ligatures_are_spelled_out_so_typed_words_find_them(tmp_path):
+    path = tmp_path / "flight.txt"
+    path.write_text(
+        "The ﬁnal ﬂight left at 9 o'clock from Gdańsk: no oﬀ-season ﬆop.", encoding="utf-8"
+    )
+    text = load_document(path).text
+    assert text == "The final flight left at 9 o'clock from Gdańsk: no off-season stop."

@@ -23,7 +23,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag.api.chat_completions import Completion, conversation
-from rag.api.service import ApiError, Service, UploadedFile, supported_suffixes
+from rag.api.service import (
+    MAX_HISTORY_TURNS,
+    ApiError,
+    Service,
+    UploadedFile,
+    supported_suffixes,
+)
 from rag.backends import final_answer
 from rag.config import MAX_TOP_K
 from rag.types import Turn
@@ -263,7 +269,9 @@ def create_app(service: Service, token: str | None = None, limits: Limits = Limi
             body.mode,
             body.k,
             body.model,
-            chat.history,
+            # A chat front end resends the whole conversation on every message: its latest
+            # turns are the history (the pipeline reads the last few), not a request to refuse.
+            chat.history[-MAX_HISTORY_TURNS:],
             body.doc_ids,
             body.folders,
             body.types,

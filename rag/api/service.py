@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, BinaryIO
 
 from rag.backends import final_answer
-from rag.errors import IndexBusyError, IndexMissingError, RagError
+from rag.errors import IndexBusyError, IndexMissingError, LastDocumentError, RagError
 from rag.pipeline import DocumentInfo, Pipeline
 from rag.query import Query
 from rag.selection import ChoiceError, ChoiceNames, chosen_documents
@@ -352,6 +352,14 @@ def api_error(error: RagError) -> ApiError:
         return ApiError(409, "no_index", f"{error} {NO_INDEX_HINT}")
     if isinstance(error, IndexBusyError):
         return ApiError(503, "index_busy", str(error))
+    if isinstance(error, LastDocumentError):
+        # A refusal, not a failure: the client can add a document first.
+        return ApiError(
+            409,
+            "last_document",
+            f"{error} Over the API: upload another document first (POST /v1/documents), "
+            "then delete this one.",
+        )
     # A damaged index or a failing backend: the operator's to fix, and the message says how.
     return ApiError(500, "server_error", str(error))
 

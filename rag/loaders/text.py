@@ -9,6 +9,16 @@ from rag.loading import Extracted, Loader, TextOptions, clean_text, decode_text,
 
 # Tags whose content is code or chrome, never document text.
 HTML_SKIPPED_TAGS = ("script", "style", "noscript", "template", "svg", "head")
+# Tags that start a new paragraph of text. Every other tag (<b>, <a>, <span>, <em> ...) is
+# inline: its words stay in their sentence, or "feeding time is <b>7:30</b>" loses its answer.
+HTML_BLOCK_TAGS = (
+    *("address", "article", "aside", "blockquote", "body", "br", "caption", "dd", "details"),
+    *("dialog", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form"),
+    *("h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p"),
+    *("pre", "section", "summary", "table", "tbody", "tfoot", "thead", "tr", "ul"),
+)
+# Cells of a table row stay on the row's line, apart.
+HTML_CELL_TAGS = ("td", "th")
 
 
 class TextFileLoader(Loader):
@@ -67,5 +77,15 @@ def html_text(markup: str | bytes) -> tuple[str, str]:
     if not title:
         heading = soup.find(["h1", "h2"])
         title = heading.get_text(" ", strip=True) if heading else ""
-    lines = [re.sub(r"[ \t\xa0]+", " ", line).strip() for line in soup.get_text("\n").split("\n")]
+    for tag in soup.find_all(HTML_BLOCK_TAGS):
+        tag.insert_before("\n")
+        tag.insert_after("\n")
+    for tag in soup.find_all(HTML_CELL_TAGS):
+        tag.insert_after(" ")
+    # The page's own line breaks are white space, as a browser shows them (<pre> aside).
+    text = "".join(
+        piece if piece == "\n" or piece.parent.name == "pre" else re.sub(r"\s+", " ", piece)
+        for piece in soup.find_all(string=True)
+    )
+    lines = [re.sub(r"[ \t\xa0]+", " ", line).strip() for line in text.split("\n")]
     return clean_text("\n\n".join(line for line in lines if line)), title

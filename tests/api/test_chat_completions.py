@@ -87,6 +87,23 @@ def test_the_conversation_is_the_history(openai_client):
     assert "2010" in follow_up.choices[0].message.content
 
 
+def test_a_long_conversation_is_answered_from_its_latest_turns(openai_client):
+    # Chat front ends resend every message: 60 exchanges, more than /v1/ask's 50 turns.
+    messages = []
+    for number in range(60):
+        messages += [
+            {"role": "user", "content": f"Question {number}?"},
+            {"role": "assistant", "content": f"Answer {number}."},
+        ]
+    messages += [
+        {"role": "user", "content": "What is the Bicentennial Framework?"},
+        {"role": "assistant", "content": "A security partnership."},
+        {"role": "user", "content": "When was it launched?"},
+    ]
+    completion = openai_client.chat.completions.create(model="extractive", messages=messages)
+    assert "2010" in completion.choices[0].message.content
+
+
 def test_openai_client_errors_carry_our_message(openai_client):
     import openai
 

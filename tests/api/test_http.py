@@ -294,6 +294,14 @@ def test_an_uploaded_file_is_indexed_and_can_be_removed(scratch_client, tmp_path
     )
 
 
+def test_deleting_the_last_document_is_a_refusal_the_client_can_act_on(scratch_client):
+    first, last = (d["doc_id"] for d in scratch_client.get("/v1/documents").json()["documents"])
+    assert scratch_client.delete(f"/v1/documents/{first}").status_code == 200
+    message = error_of(scratch_client.delete(f"/v1/documents/{last}"), 409, "last_document")
+    assert "upload another document first" in message
+    assert [d["doc_id"] for d in scratch_client.get("/v1/documents").json()["documents"]] == [last]
+
+
 def test_an_upload_cannot_write_outside_our_folder(scratch_client, tmp_path):
     for name in ("../../escaped.txt", "..\\..\\escaped.txt", "/etc/escaped.txt"):
         response = scratch_client.post("/v1/documents", files=[("files", (name, FACT.encode()))])
