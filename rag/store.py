@@ -653,7 +653,17 @@ class IndexStore:
             self.check_compatible(manifest, wanted)
         try:
             data = _read_generation(generation, manifest)
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
+        # TypeError and the like: a file of the right name and format but the wrong shape
+        # (a list where a table was written), which is damage as much as a truncated one.
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            IndexError,
+            json.JSONDecodeError,
+        ) as error:
             raise RagError(
                 f"The index in {generation} is damaged or incomplete ({error}). {REBUILD_HINT}"
             ) from None

@@ -112,6 +112,11 @@ def reply_text(answer: Answer) -> str:
     """The answer as a person reads it in any chat window: text, notes, then the sources."""
     parts = [answer.text]
     parts.extend(f"Note: {notice}" for notice in answer.notices)
+    # A chat front end shows only this text: a sentence the check flagged is named here, or
+    # its marker would pass for a source.
+    parts.extend(
+        f"Not supported by the passages it cites: “{sentence}”" for sentence in answer.unsupported
+    )
     if answer.citations:
         lines = [SOURCES_HEADING]
         for n, citation in enumerate(answer.citations, start=1):

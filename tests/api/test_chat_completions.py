@@ -261,3 +261,19 @@ def test_conversation_pairs_questions_with_answers():
 
 def test_sources_are_cut_from_an_earlier_answer_only_at_our_heading():
     assert answer_without_sources("Text with Sources: inline.") == "Text with Sources: inline."
+
+
+def test_a_chat_reply_names_each_sentence_the_check_found_unsupported():
+    from rag.api.chat_completions import reply_text
+    from rag.types import Answer
+
+    made_up = "It was also used by pirates to hide gold [1]."
+    answer = Answer(
+        question="How tall is the lighthouse?",
+        text=f"The lighthouse stands 34 meters tall [1]. {made_up}",
+        abstained=False,
+        backend="openai",
+        notices=("1 sentence of the answer is not supported by the passages cited.",),
+        unsupported=(made_up,),
+    )
+    assert f"Not supported by the passages it cites: “{made_up}”" in reply_text(answer)

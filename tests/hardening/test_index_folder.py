@@ -78,6 +78,11 @@ def documents_file_missing(generation):
         (segment_of(generation) / name).unlink(missing_ok=True)
 
 
+def documents_file_mangled(generation):
+    # Valid JSON of the wrong shape: a list where the table of columns was written.
+    (segment_of(generation) / "documents.json").write_text("[]", encoding="utf-8")
+
+
 def texts_truncated(generation):
     path = segment_of(generation) / "texts.bin"
     path.write_bytes(path.read_bytes()[:-100])
@@ -93,6 +98,7 @@ DAMAGES = {
     "manifest_miscounts_chunks": (manifest_miscounts_chunks, "manifest says"),
     "manifest_documents_mangled": (manifest_documents_mangled, "damaged"),
     "documents_file_missing": (documents_file_missing, "documents.json"),
+    "documents_file_mangled": (documents_file_mangled, "damaged"),
     "texts_truncated": (texts_truncated, "texts.bin"),
 }
 
