@@ -116,13 +116,15 @@ class Ingester:
         report = IngestReport()
         # Made first: a wrong loader option stops the ingest before anything is read.
         loaders = Loaders(self.settings)
+        paths = [Path(path) for path in paths]  # read twice: for files, and for folders
         files, problems = find_files(paths)
         report.skipped.extend(problems)
         with self.store.lock(timeout=lock_timeout):
             started = time.perf_counter()
             loaded = self._load(files, loaders, report)
             report.timings_s["load"] = time.perf_counter() - started
-            self._ingest_loaded(loaded, rebuild, report, prune_under)
+            folders = [path for path in paths if path.is_dir()]
+            self._ingest_loaded(loaded, rebuild, report, prune_under, folders)
         return report
 
     def ingest_documents(
@@ -149,6 +151,7 @@ class Ingester:
         rebuild: bool,
         report: IngestReport,
         prune_under: Sequence[Path] = (),
+        folders_read: Sequence[Path] = (),
     ) -> None:
         previous = self._reusable_previous() if rebuild else self._load_previous()
         if not loaded and (rebuild or previous is None):
@@ -167,6 +170,16 @@ class Ingester:
             indexed = dict(zip(previous.doc_ids, previous.hashes, strict=True))
             sources = dict(zip(previous.doc_ids, previous.sources(), strict=True))
             gone = self._prune(previous, prune_under, report)
+            # Outside --watch a deleted file's document stays (taking it out is `rag remove`'s
+            # job), but a folder read again shows it is gone: say so, or it answers on unseen.
+            stale = [i for i in _files_gone_under(previous, folders_read) if i not in gone]
+            if stale:
+                report.notices.append(
+                    f"{len(stale)} indexed document(s) came from files under the folders read "
+                    f"that are gone, and stay indexed: {', '.join(stale)}; `rag remove "
+                    f"{' '.join(stale)}` takes them out (`rag ingest --watch` keeps the index "
+                    "in step with a folder)."
+                )
         leaving = set(gone)  # for the membership tests below; `gone` keeps the order reported
         kept: dict[str, DocumentRows] = {}
         changed = []
@@ -201,6 +214,16 @@ class Ingester:
             changed.append((document, digest))
         fresh = self._embed(changed, report)
         moving = previous is not None and self._moves_store(previous)
+        if moving:
+            assert previous is not None
+            # Unasked-for when the setting was simply not changed after `rag migrate`: say so.
+            before = previous.manifest_entry_of_store().get("kind", "faiss")
+            report.notices.append(
+                f"The index's vectors were moved from {before} to {self.settings.vector_store}"
+                f"{' (another place)' if before == self.settings.vector_store else ''}, as the "
+                "vector_store settings ask; to keep them where they were, set vector_store "
+                "(and milvus_uri) back and ingest again."
+            )
         if rebuild or previous is None or moving:
             # Every document into one new segment (and every vector into the new store).
             rows = self._rows_by_id(previous) if incremental else {}
@@ -240,17 +263,8 @@ class Ingester:
     @staticmethod
     def _prune(previous: IndexData, folders: Sequence[Path], report: IngestReport) -> list[str]:
         """The documents whose file was under one of `folders` and no longer exists."""
-        roots = [folder.resolve() for folder in folders]
-        if not roots:
-            return []
-        gone = []
-        for doc_id, source in zip(previous.doc_ids, previous.sources(), strict=True):
-            # A file that exists but could not be read this time keeps its indexed version.
-            if not source or Path(source).exists():
-                continue
-            if any(Path(source).resolve().is_relative_to(root) for root in roots):
-                gone.append(doc_id)
-                report.removed.append(doc_id)
+        gone = _files_gone_under(previous, folders)
+        report.removed.extend(gone)
         return gone
 
     def _say_what_a_rebuild_leaves_out(self, loaded: list[Document], report: IngestReport) -> None:
@@ -611,6 +625,21 @@ def require_paths(paths: list[Path]) -> list[Path]:
 def _chunk_texts(document_rows: DocumentRows) -> list[str]:
     text = document_rows.document.text
     return [text[int(start) : int(end)] for start, end in document_rows.chunk_spans]
+
+
+def _files_gone_under(previous: IndexData, folders: Sequence[Path]) -> list[str]:
+    """The indexed documents whose file was under one of `folders` and no longer exists."""
+    roots = [folder.resolve() for folder in folders]
+    if not roots:
+        return []
+    gone = []
+    for doc_id, source in zip(previous.doc_ids, previous.sources(), strict=True):
+        # A file that exists but could not be read this time keeps its indexed version.
+        if not source or Path(source).exists():
+            continue
+        if any(Path(source).resolve().is_relative_to(root) for root in roots):
+            gone.append(doc_id)
+    return gone
 
 
 def _same_id_elsewhere(document: Document, indexed_source: str) -> str:

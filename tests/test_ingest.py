@@ -302,3 +302,14 @@ def test_a_rebuild_names_the_documents_it_leaves_out_and_how_to_add_them(
     assert "leaves out 1 document(s)" in notice and "my notes" in notice
     assert f"rag ingest '{extra}'" in notice
     assert not scratch_pipeline.ingest([SEEDS], rebuild=True).notices  # nothing left out now
+
+
+def test_a_folder_read_again_names_the_documents_whose_files_are_gone(scratch_pipeline, tmp_path):
+    for name in ("kept", "deleted"):
+        (tmp_path / f"{name}.txt").write_text(f"The {name} file says hello.", encoding="utf-8")
+    scratch_pipeline.ingest([tmp_path])
+    (tmp_path / "deleted.txt").unlink()
+    report = scratch_pipeline.ingest([tmp_path])
+    [notice] = report.notices
+    assert "stay indexed: deleted;" in notice and "rag remove deleted" in notice
+    assert "deleted" in {d.doc_id for d in scratch_pipeline.documents()}  # nothing taken out

@@ -10,6 +10,8 @@ import pytest
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
+from seed_facts import SEEDS  # noqa: E402
+
 from rag.errors import RagError  # noqa: E402
 from rag.query import Query  # noqa: E402
 from rag.types import Document  # noqa: E402
@@ -197,14 +199,28 @@ def test_moving_back_to_faiss(milvus_pipeline, tmp_path):
     )
 
 
+def test_an_ingest_that_moves_the_vectors_back_says_so(milvus_pipeline, tmp_path):
+    from rag.pipeline import Pipeline
+
+    copy = tmp_path / "index"
+    shutil.copytree(
+        milvus_pipeline.settings.index_dir, copy, ignore=shutil.ignore_patterns("milvus.db*")
+    )
+    # After `rag migrate --vector-store milvus`, the setting left at its default (faiss).
+    default = Pipeline(
+        milvus_pipeline.settings.replace(index_dir=copy, vector_store="faiss"),
+        embedder=milvus_pipeline.embedder,
+    )
+    [notice] = default.ingest([SEEDS]).notices
+    assert "moved from milvus to faiss" in notice and "set vector_store" in notice
+
+
 def test_the_cli_moves_with_a_rebuild_and_with_migrate(seed_pipeline, tmp_path):
     """`rag ingest --rebuild --vector-store milvus` embeds nothing; `rag migrate` reads no file."""
     import os
     import subprocess
     import sys
     from pathlib import Path
-
-    from seed_facts import SEEDS
 
     import rag
 
