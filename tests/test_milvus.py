@@ -180,18 +180,25 @@ def test_a_token_variable_that_is_not_set_is_named(monkeypatch):
         MilvusOptions("http://127.0.0.1:19530", "NO_SUCH_MILVUS_TOKEN").token()
 
 
-def test_moving_back_to_faiss(milvus_pipeline, tmp_path):
+def copy_set_to_faiss(milvus_pipeline, tmp_path):
+    """A Pipeline on a copy of the Milvus index whose settings say faiss (the default).
+
+    Same collection, same Lite file: the copy reads the original's vectors.
+    """
     from rag.pipeline import Pipeline
 
     copy = tmp_path / "index"
     shutil.copytree(
         milvus_pipeline.settings.index_dir, copy, ignore=shutil.ignore_patterns("milvus.db*")
     )
-    # Same collection, same Lite file: the copy reads the original's vectors.
-    back = Pipeline(
+    return Pipeline(
         milvus_pipeline.settings.replace(index_dir=copy, vector_store="faiss"),
         embedder=milvus_pipeline.embedder,
     )
+
+
+def test_moving_back_to_faiss(milvus_pipeline, tmp_path):
+    back = copy_set_to_faiss(milvus_pipeline, tmp_path)
     back.move_vectors()
     assert live_manifest(back)["vector_store"] == {"kind": "faiss"}
     assert sum(s.vector_index.ntotal for s in back.index().segments) == (
@@ -200,17 +207,8 @@ def test_moving_back_to_faiss(milvus_pipeline, tmp_path):
 
 
 def test_an_ingest_that_moves_the_vectors_back_says_so(milvus_pipeline, tmp_path):
-    from rag.pipeline import Pipeline
-
-    copy = tmp_path / "index"
-    shutil.copytree(
-        milvus_pipeline.settings.index_dir, copy, ignore=shutil.ignore_patterns("milvus.db*")
-    )
     # After `rag migrate --vector-store milvus`, the setting left at its default (faiss).
-    default = Pipeline(
-        milvus_pipeline.settings.replace(index_dir=copy, vector_store="faiss"),
-        embedder=milvus_pipeline.embedder,
-    )
+    default = copy_set_to_faiss(milvus_pipeline, tmp_path)
     [notice] = default.ingest([SEEDS]).notices
     assert "moved from milvus to faiss" in notice and "set vector_store" in notice
 
