@@ -165,7 +165,9 @@ class Loaders:
             or short_title(extracted.text)
             or doc_id,
             text=extracted.text,
-            source=printable_path(path),
+            # Absolute: what the index records must not depend on the folder a command was
+            # started in (a later `rag serve` elsewhere filters by folder, prunes, compares).
+            source=printable_path(path.absolute()),
             page_starts=extracted.part_starts,
             page_names=extracted.part_names,
         )

@@ -65,6 +65,10 @@ def chosen_documents(
     None when nothing was chosen (search everything); a ChoiceError naming the value when a
     choice matches nothing, rather than an answer from no documents.
     """
+    folders = list(folders)
+    if any(not str(folder).strip() for folder in folders):
+        # Path("") is the current folder, which would quietly match every document in it.
+        raise ChoiceError("A folder to search in is empty; give a folder path.", "bad_folder")
     ids, folders, types = list(ids), [Path(f) for f in folders], list(types)
     if not (ids or folders or types):
         return None

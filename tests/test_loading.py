@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sample_files import pdf_with_pages
 
@@ -114,3 +116,11 @@ def test_ligatures_are_spelled_out_so_typed_words_find_them(tmp_path):
     )
     text = load_document(path).text
     assert text == "The final flight left at 9 o'clock from Gdańsk: no off-season stop."
+
+
+def test_a_document_records_its_file_by_absolute_path(tmp_path, monkeypatch):
+    # Recorded relative, a source would mean another file to a command started elsewhere.
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "note.txt").write_text("A note.", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert load_document(Path("docs/note.txt")).source == str(tmp_path / "docs" / "note.txt")

@@ -43,6 +43,9 @@ def test_a_choice_that_matches_nothing_is_named(tmp_path):
     with pytest.raises(RagError) as raised:
         chosen_documents(documents, folders=["a\x00b"])
     assert "The folder 'a\\x00b' cannot be used (embedded null byte)" in str(raised.value)
+    # "" would be the current folder, matching every document under it.
+    with pytest.raises(RagError, match="A folder to search in is empty"):
+        chosen_documents(documents, folders=[" "])
 
 
 def test_many_unknown_ids_are_counted_past_the_first_few(tmp_path):
