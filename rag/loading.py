@@ -252,6 +252,7 @@ def find_files(paths: Iterable[Path]) -> tuple[list[FoundFile], list[str]]:
     problems: list[str] = []
     for path in paths:
         if path.is_dir():
+            before = len(found)
             for candidate in sorted(path.rglob("*")):
                 relative = candidate.relative_to(path).parts
                 # Hidden files, and the lock files Office leaves beside an open document.
@@ -262,6 +263,12 @@ def find_files(paths: Iterable[Path]) -> tuple[list[FoundFile], list[str]]:
                 elif candidate.is_symlink() and not candidate.exists():
                     # exists() follows the link: False for one that points nowhere or in a loop.
                     problems.append(f"{candidate}: {_broken_link(candidate)}")
+            if len(found) == before:
+                # Said, or a folder of .rtf files (or the wrong folder) is "0 added" in silence.
+                problems.append(
+                    f"{path}: no file of a supported type in this folder "
+                    f"({', '.join(sorted(suffixes))}; hidden files are left out)"
+                )
         elif path.is_file():
             if path.suffix.lower() in suffixes:
                 found.append(FoundFile(path, document_id(path)))

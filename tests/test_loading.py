@@ -107,6 +107,11 @@ def test_find_files_reports_missing_and_unsupported_paths(tmp_path):
     assert [f.doc_id for f in found] == ["a"]
     assert any("b.exe" in p and "unsupported" in p for p in problems)
     assert any("nope" in p and "no such file" in p for p in problems)
+    assert not any("no file of a supported type" in p for p in problems)
+    (tmp_path / "rtf").mkdir()
+    (tmp_path / "rtf" / "letter.rtf").write_text("x", encoding="utf-8")
+    found, [problem] = find_files([tmp_path / "rtf"])
+    assert found == [] and "rtf: no file of a supported type in this folder (.csv" in problem
 
 
 def test_ligatures_are_spelled_out_so_typed_words_find_them(tmp_path):
