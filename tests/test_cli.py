@@ -115,6 +115,17 @@ def test_mistakes_get_one_clear_line_not_a_traceback(seed_pipeline, args, env, m
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
+def test_ingest_fails_when_nothing_it_was_given_could_be_read(seed_pipeline, tmp_path):
+    (tmp_path / "letter.rtf").write_text("x", encoding="utf-8")
+    (tmp_path / "empty").mkdir()
+    index = str(seed_pipeline.settings.index_dir)  # nothing is written to it
+    result = run("ingest", str(tmp_path / "letter.rtf"), str(tmp_path / "empty"), "--index", index)
+    assert result.returncode == 1
+    assert "unsupported file type '.rtf'" in result.stderr
+    assert "no file of a supported type" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_ask_searches_only_the_documents_chosen_by_doc_folder_and_type(seed_pipeline):
     index = str(seed_pipeline.settings.index_dir)
     question = "When was the Bicentennial Framework launched?"

@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
     timings = ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in report.timings_s.items())
     if timings:
         print(f"time: {timings}")
-    return 0
+    # A script must see that nothing it named could be read (each reason is printed above).
+    read = report.added or report.updated or report.unchanged or report.removed
+    return 1 if report.skipped and not read else 0
 
 
 def _print_report(report) -> None:
