@@ -24,6 +24,21 @@ matching passages without an answer. The resource rag://documents lists the docu
 rag://documents/{doc_id} is one document's full text."""
 
 
+# The Service's messages name HTTP routes; over MCP the same lists are these.
+MCP_NAMES_OF_HTTP_ROUTES = {
+    "GET /v1/documents": f"the {DOCUMENTS_URI} resource",
+    "GET /v1/models": "`rag backends`",
+}
+
+
+def mcp_message(error: ApiError) -> str:
+    """An ApiError's message, pointing an agent at what it can reach over MCP."""
+    message = error.message
+    for route, name in MCP_NAMES_OF_HTTP_ROUTES.items():
+        message = message.replace(route, name)
+    return message
+
+
 def answer_json(answer: Answer) -> dict[str, Any]:
     """What the `ask` tool returns: the answer and its citations, without the passages."""
     data = answer.to_json()
@@ -65,7 +80,7 @@ def build_server(service: Service):
             )
             return answer_json(service.ask(query))
         except ApiError as error:
-            raise ToolError(error.message) from None
+            raise ToolError(mcp_message(error)) from None
 
     @server.tool()
     def search(
@@ -85,7 +100,7 @@ def build_server(service: Service):
             query = service.query(question, mode, k, doc_ids=doc_ids, folders=folders, types=types)
             retrieval = service.search(query)
         except ApiError as error:
-            raise ToolError(error.message) from None
+            raise ToolError(mcp_message(error)) from None
         return {
             "question": retrieval.question,
             "mode": retrieval.mode,
@@ -100,7 +115,7 @@ def build_server(service: Service):
         try:
             listed = [asdict(info) for info in service.documents()]
         except ApiError as error:
-            raise ResourceError(error.message) from None
+            raise ResourceError(mcp_message(error)) from None
         return json.dumps({"documents": listed}, ensure_ascii=False)
 
     @server.resource(DOCUMENT_URI, mime_type="text/plain")
@@ -110,7 +125,7 @@ def build_server(service: Service):
             return service.document(doc_id).text
         except ApiError as error:
             if error.status == 404:
-                raise ResourceNotFoundError(error.message) from None
-            raise ResourceError(error.message) from None
+                raise ResourceNotFoundError(mcp_message(error)) from None
+            raise ResourceError(mcp_message(error)) from None
 
     return server

@@ -103,6 +103,8 @@ def test_an_mcp_client_asks_searches_and_reads_the_documents(index_copy, tmp_pat
         result = got[name]
         assert result.is_error, name
         assert phrase in result.content[0].text, (name, result.content[0].text)
+        assert "GET /v1" not in result.content[0].text  # no HTTP route an agent cannot reach
+    assert "the rag://documents resource lists" in got["unknown_doc"].content[0].text
 
     listed = json.loads(got["documents"].contents[0].text)["documents"]
     assert {d["doc_id"] for d in listed} == {FRAMEWORK_DOC, UNDERSTANDING_DOC}
@@ -124,3 +126,4 @@ def test_an_unknown_document_is_a_clear_error(index_copy, tmp_path):
 
     message, _ = run_session(index_copy, tmp_path, steps)
     assert "No document with id 'no-such-doc'" in message
+    assert "the rag://documents resource lists the ids" in message
