@@ -174,6 +174,12 @@ class Completion:
             yield f"data: {json.dumps(error.to_json(), ensure_ascii=False)}\n\n"
             yield "data: [DONE]\n\n"
             return
+        finally:
+            # Closed here too when these events are closed early (the client left): the
+            # backend's generator then closes its connection at once, not at collection.
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
         assert answer is not None, "a backend's stream ends with its Answer"
         text = reply_text(answer)
         words = _WORDS.findall(text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
@@ -18,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -280,13 +281,45 @@ def create_app(service: Service, token: str | None = None, limits: Limits = Limi
         if not body.stream:
             return completion.whole(final_answer(pieces))
         include_usage = bool((body.stream_options or {}).get("include_usage"))
-        return StreamingResponse(
+        return ClosingStreamingResponse(
             completion.events(pieces, include_usage),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
     return app
+
+
+class ClosingStreamingResponse(StreamingResponse):
+    """A streamed response whose events are closed as soon as it ends, a client gone included.
+
+    Starlette leaves a sync body suspended until garbage collection, and with it the
+    backend's stream: a language model on this machine's cores went on writing to its
+    `max_tokens` for a client that had pressed Stop. Closing the events closes the
+    backend's generator, which closes its connection to the model.
+    """
+
+    def __init__(self, events: Iterator[str], **kwargs: Any) -> None:
+        super().__init__(_in_threadpool_closing(events), **kwargs)
+
+    async def stream_response(self, send: Send) -> None:
+        try:
+            await super().stream_response(send)
+        finally:
+            await self.body_iterator.aclose()  # type: ignore[attr-defined]
+
+
+async def _in_threadpool_closing(events: Iterator[str]) -> AsyncIterator[str]:
+    """`events` read in worker threads (each step may wait on a backend), closed at the end."""
+    try:
+        async for event in iterate_in_threadpool(events):
+            yield event
+    finally:
+        # No step is running now: a cancelled step's thread is waited for before the
+        # cancellation arrives here.
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
 
 
 # -- errors ----------------------------------------------------------------------------------

@@ -277,3 +277,46 @@ def test_a_chat_reply_names_each_sentence_the_check_found_unsupported():
         unsupported=(made_up,),
     )
     assert f"Not supported by the passages it cites: “{made_up}”" in reply_text(answer)
+
+
+def test_a_stream_the_client_leaves_closes_the_backends_stream_at_once():
+    # Stop pressed in a chat front end: the next write fails. The backend's generator (a
+    # language model's connection) must be closed then, not when garbage is collected.
+    import asyncio
+    import time
+
+    from rag.api.chat_completions import Completion
+    from rag.api.http import ClosingStreamingResponse
+
+    closed = []
+
+    def backend_pieces():
+        try:
+            for number in range(1000):  # ten seconds of tokens; a keep-alive goes out after one
+                time.sleep(0.01)
+                yield f"token{number} "
+        finally:
+            closed.append(number)
+
+    completion = Completion("openai", "prompt")
+    response = ClosingStreamingResponse(
+        completion.events(backend_pieces(), include_usage=False), media_type="text/event-stream"
+    )
+    sent = []
+
+    async def send(message):
+        if message["type"] == "http.response.body" and message.get("body"):
+            if sent:
+                raise OSError("the client went away")
+            sent.append(message)
+
+    async def receive():
+        await asyncio.sleep(3600)
+
+    scope = {"type": "http", "asgi": {"spec_version": "2.4"}}
+    from starlette.requests import ClientDisconnect
+
+    with pytest.raises(ClientDisconnect):
+        asyncio.run(response(scope, receive, send))
+    [last_token] = closed
+    assert last_token < 500  # closed when the write failed, not after the model finished
