@@ -129,3 +129,12 @@ def test_a_document_records_its_file_by_absolute_path(tmp_path, monkeypatch):
     (tmp_path / "docs" / "note.txt").write_text("A note.", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     assert load_document(Path("docs/note.txt")).source == str(tmp_path / "docs" / "note.txt")
+
+
+def test_an_unreadable_pdf_is_named_once_without_the_librarys_log_lines(tmp_path, caplog):
+    path = tmp_path / "garbage.pdf"
+    path.write_bytes(bytes(range(256)) * 20)
+    with pytest.raises(LoadError, match="garbage.pdf: not a readable PDF"):
+        load_document(path)
+    # pypdf's "invalid pdf header: b'...'" names no file; the terminal would show it.
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("pypdf")] == []

@@ -6,6 +6,7 @@ so that a citation says its quote came from recognised text, not the file's own.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,9 @@ class PdfLoader(Loader):
         from pypdf import PdfReader
         from pypdf.errors import FileNotDecryptedError, PdfReadError
 
+        # pypdf logs what it repairs ("EOF marker not found", raw header bytes) without the
+        # file's name; a file it cannot read is reported below, by name, with the reason.
+        logging.getLogger("pypdf").setLevel(logging.ERROR)
         assert isinstance(self.options, PdfOptions)
         try:
             reader = PdfReader(path)
