@@ -123,6 +123,14 @@ def test_answer_type_must_be_new_to_the_question():
     assert holds_answer_type("Blinken spoke with Marcelo Ebrard.", "Who did Blinken call?", "name")
 
 
+def test_recurring_days_and_addresses_are_facts_of_their_kind():
+    club = "The garden club meets on Thursdays in the old library."
+    assert holds_answer_type(club, "When does the garden club meet?", "time")
+    badges = "Lost badges must be reported to security@orionlabs.example within 24 hours."
+    assert holds_answer_type(badges, "Who must lost badges be reported to?", "name")
+    assert not holds_answer_type(badges.replace("security@orionlabs.example", "us"), "Who?", "name")
+
+
 def test_a_sentence_found_in_two_documents_is_quoted_once(scratch_pipeline, tmp_path):
     sentence = (
         "The framework was launched in 2010 to commemorate the bicentennial of Mexico’s "

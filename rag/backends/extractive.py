@@ -70,15 +70,12 @@ _MONTHS = {
     "november",
     "december",
 }
-# Days and times of day also answer "when".
+# Days and times of day also answer "when" ("on Thursdays" as much as "on Thursday").
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _TIME_WORDS = {
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
+    *_WEEKDAYS,
+    *(f"{day}s" for day in _WEEKDAYS),
+    "weekends",
     "today",
     "tomorrow",
     "yesterday",
@@ -227,6 +224,8 @@ _DURATION = re.compile(
     r"\b(\d+|" + "|".join(_NUMBER_WORDS) + r")\s+(days?|weeks?|months?|years?|decades?)\b"
 )
 _QUOTED = re.compile(r"[“\"][^”\"]{2,60}[”\"]")
+# An e-mail address answers "who" ("reported to security@example.org") as a name does.
+_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _PRONOUN_OPENING = re.compile(
     r"^(it|its|they|their|this|these|that|those|he|she|the two|both)\b", re.IGNORECASE
 )
@@ -248,6 +247,7 @@ class SentenceFacts:
     # The words of each capitalised phrase but the sentence's first (demonyms left out).
     names: tuple[frozenset[str], ...]
     quoted: bool  # a short phrase in quotation marks
+    addressed: bool  # an e-mail address
 
     def holds(self, answer_type: str | None, question_words: set[str]) -> bool:
         """Whether the sentence holds a fact of `answer_type` the question does not name."""
@@ -264,7 +264,11 @@ class SentenceFacts:
             return not self.number_words <= question_words
         # Names and places: a capitalised phrase, not the sentence's first word, not in the
         # question.
-        return any(not name <= question_words for name in self.names) or self.quoted
+        return (
+            any(not name <= question_words for name in self.names)
+            or self.quoted
+            or (answer_type == "name" and self.addressed)
+        )
 
 
 # Every question re-reads the sentences of its passages, mostly ones an earlier question
@@ -294,6 +298,7 @@ def sentence_facts(sentence: str) -> SentenceFacts:
         durations=bool(_DURATION.search(sentence.lower())),
         names=tuple(names),
         quoted=bool(_QUOTED.search(sentence)),
+        addressed=bool(_EMAIL.search(sentence)),
     )
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from rag.loaders.rows import rows_as_text
 from rag.loading import Extracted, Loader, LoaderOptions, LoadError, clean_text, join_parts
 
 T = TypeVar("T")
@@ -47,18 +49,17 @@ def check_office_package(path: Path, kind: str) -> None:
 
 
 def table_rows(rows: Iterator[list[str]]) -> str:
-    """A table as text, one row a line, cells separated by " | ", merged cells once."""
-    lines = []
-    for cells in rows:
-        kept: list[str] = []
-        for cell in cells:
-            text = " ".join(cell.split())
-            # A merged cell comes back once per grid column it spans.
-            if text and (not kept or kept[-1] != text):
-                kept.append(text)
-        if kept:
-            lines.append(" | ".join(kept))
-    return "\n".join(lines)
+    """A table as text as a spreadsheet's is (`rows_as_text`: "Header: value; ..." a row,
+    so a row answers on its own: "Room: Aurora; Capacity: 12 people."), merged cells once."""
+    return rows_as_text((_merged_once(cells) for cells in rows), max_rows=sys.maxsize)[0]
+
+
+def _merged_once(cells: list[str]) -> list[str]:
+    # A merged cell comes back once per grid column it spans: kept in its first column,
+    # blank in the others, so the columns still line up with their headers.
+    return [
+        "" if n and cell == cells[n - 1] else " ".join(cell.split()) for n, cell in enumerate(cells)
+    ]
 
 
 class DocxLoader(Loader):
