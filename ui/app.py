@@ -49,6 +49,15 @@ MODE_LABELS = {
     "bm25": ("BM25 (words)", "bm25"),
 }
 CSS_PATH = Path(__file__).with_name("style.css")
+# While an answer streams the box stays free for the next question, and Enter or Ask
+# queue it to be asked once the answer is complete; the button and the empty box say so.
+ASK_LABEL = "Ask"
+ASK_NEXT_LABEL = "Ask next"
+QUESTION_PLACEHOLDER = "Ask a question about your documents…"
+NEXT_QUESTION_PLACEHOLDER = "Type your next question: it is asked when this answer is complete."
+# Sends the Ask button's click, so that an example question goes through the same one
+# ask event as a typed one and waits its turn behind an answer still streaming.
+PRESS_ASK_JS = "() => document.getElementById('rag-ask').click()"
 
 
 def theme() -> gr.themes.Base:
@@ -112,23 +121,34 @@ class ChatApp:
             return ""
 
     # -- handlers -------------------------------------------------------------------
-    def refresh_documents(self, shown: str | None):
-        """Redraw the documents panel when the index changed (`rag ingest --watch`, a CLI)."""
+    def refresh_documents(self, shown: str | None, selected: list[str] | None = None):
+        """Redraw the documents panel and the picker when the index changed (`rag ingest
+        --watch`, a CLI): `shown` is the generation they show, `selected` the picked documents.
+        """
+        if shown is None:  # the page's load has not drawn them yet; `index_shown` records it
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         current = self.generation()
-        if shown is None or current == shown:  # None: the page just opened, drawn at load
-            return gr.skip(), gr.skip(), gr.skip(), current
+        if current == shown:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         documents = self.documents()
         status = render.status_html(f"The index changed; it holds {len(documents)} documents.")
         return (
             render.header_html(documents),
-            render.documents_html(documents) + status,
-            gr.update(choices=document_choices(documents)),
+            status + render.documents_html(documents),
+            picker_update(documents, selected),
             current,
         )
 
-    def after_upload(self) -> tuple[str, Any]:
-        """The generation an upload's own redraw shows, and the picker's new documents."""
-        return self.generation(), gr.update(choices=document_choices(self.documents()))
+    def index_shown(self, selected: list[str] | None = None) -> tuple[str, Any]:
+        """After the page's load or an upload drew the documents panel: the generation it
+        shows, and the picker over the same documents, keeping the `selected` ones.
+
+        The picker's choices are fixed when the app is built; without this a page opened
+        later would not list the documents indexed since.
+        """
+        # Read before the documents: a change in between is then redrawn by the next tick.
+        generation = self.generation()
+        return generation, picker_update(self.documents(), selected)
 
     def on_load(self, progress: gr.Progress = gr.Progress()) -> tuple[str, str]:  # noqa: B008
         """Build the index over the seed documents if there is none, with progress."""
@@ -142,7 +162,7 @@ class ChatApp:
         except RagError as error:
             status = render.status_html(str(error), "error")
         documents = self.documents()
-        return render.header_html(documents), render.documents_html(documents) + status
+        return render.header_html(documents), status + render.documents_html(documents)
 
     def choose_backend(self, name: str) -> str:
         """Refuse an unavailable backend with its reason, keeping the default selected."""
@@ -161,11 +181,16 @@ class ChatApp:
         top_k: float,
         only: list[str] | None = None,
     ) -> Iterator[tuple[Any, ...]]:
-        """Stream one answer into the chat: text as it arrives, sources when complete."""
+        """Stream one answer into the chat: text as it arrives, sources when complete.
+
+        Yields the chat, the turns, the passages panel, the question box and the Ask button.
+        The box is emptied once, when the question is taken, and otherwise left alone: the
+        user may be typing the next question into it while this answer streams.
+        """
         question = (question or "").strip()
         if not question:
             gr.Warning("Type a question about your documents first.", title="Empty question")
-            yield gr.skip(), turns, gr.skip(), gr.skip()
+            yield gr.skip(), turns, gr.skip(), gr.skip(), gr.skip()
             return
         history = _history(turns)
         turn: dict[str, Any] = {
@@ -174,14 +199,20 @@ class ChatApp:
             "answer": None,
         }
         turns = [*turns, turn]
-        yield _messages(turns), turns, gr.skip(), ""
+        yield (
+            _messages(turns),
+            turns,
+            gr.skip(),
+            gr.update(value="", placeholder=NEXT_QUESTION_PLACEHOLDER),
+            gr.update(value=ASK_NEXT_LABEL),
+        )
 
         availability = self.availability.get(backend)
         if availability is not None and not availability.ok:
             turn["html"] = render.error_html(
                 f"The {backend} backend is unavailable: {availability.reason}"
             )
-            yield _messages(turns), turns, gr.skip(), ""
+            yield _messages(turns), turns, gr.skip(), *_answer_finished()
             return
 
         answer: Answer | None = None
@@ -202,18 +233,34 @@ class ChatApp:
                 else:
                     text += piece
                     turn["html"] = render.streaming_html(text)
-                    yield _messages(turns), turns, gr.skip(), ""
+                    yield _messages(turns), turns, gr.skip(), gr.skip(), gr.skip()
         except RagError as error:
             turn["html"] = render.error_html(str(error))
-            yield _messages(turns), turns, gr.skip(), ""
+            yield _messages(turns), turns, gr.skip(), *_answer_finished()
             return
         if answer is None:
             turn["html"] = render.error_html(f"The {backend} backend returned no answer.")
-            yield _messages(turns), turns, gr.skip(), ""
+            yield _messages(turns), turns, gr.skip(), *_answer_finished()
             return
         turn["html"] = render.answer_html(answer)
         turn["answer"] = answer.text
-        yield _messages(turns), turns, render.passages_html(answer), ""
+        yield _messages(turns), turns, render.passages_html(answer), *_answer_finished()
+
+    def ask_through_api(
+        self,
+        question: str,
+        turns: list[dict[str, Any]],
+        backend: str,
+        mode: str,
+        top_k: float,
+        only: list[str] | None = None,
+    ) -> Iterator[tuple[Any, ...]]:
+        """`/ask` for API clients: `ask`'s stream, returning the chat, the passages and the
+        question box emptied, as it always has (an API client types nothing meanwhile)."""
+        for messages, turns_now, passages, _box, _button in self.ask(
+            question, turns, backend, mode, top_k, only
+        ):
+            yield messages, turns_now, passages, ""
 
     def upload(
         self,
@@ -232,7 +279,7 @@ class ChatApp:
         refusals = "".join(render.status_html(reason, "error") for reason in refused)
         if not paths:
             documents = self.documents()
-            return render.header_html(documents), render.documents_html(documents) + refusals, None
+            return render.header_html(documents), refusals + render.documents_html(documents), None
         progress(0, desc="Reading files")
         try:
             report = self.pipeline.ingest(
@@ -242,9 +289,9 @@ class ChatApp:
             documents = self.documents()
             return (
                 render.header_html(documents),
-                render.documents_html(documents)
-                + refusals
-                + render.status_html(str(error), "error"),
+                refusals
+                + render.status_html(str(error), "error")
+                + render.documents_html(documents),
                 None,
             )
         lines = []
@@ -263,7 +310,8 @@ class ChatApp:
         documents = self.documents()
         return (
             render.header_html(documents),
-            render.documents_html(documents) + refusals + status,
+            # The outcome goes above the list, where it is seen without scrolling the panel.
+            refusals + status + render.documents_html(documents),
             None,
         )
 
@@ -358,7 +406,7 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
                 with gr.Row(elem_id="rag-ask-row"):
                     question = gr.Textbox(
                         show_label=False,
-                        placeholder="Ask a question about your documents…",
+                        placeholder=QUESTION_PLACEHOLDER,
                         lines=1,
                         max_lines=4,
                         scale=8,
@@ -367,7 +415,7 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
                         submit_btn=False,
                     )
                     ask_button = gr.Button(
-                        "Ask", variant="primary", scale=1, min_width=90, elem_id="rag-ask"
+                        ASK_LABEL, variant="primary", scale=1, min_width=110, elem_id="rag-ask"
                     )
                 with gr.Row(elem_id="rag-examples"):
                     example_buttons = [
@@ -430,16 +478,38 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
         for choice in (backend, mode, only):
             quiet_refusals(choice)
         ask_inputs = [question, turns, backend, mode, top_k, only]
-        ask_outputs = [chatbot, turns, passages, question]
-        # The answer itself shows that work is under way; no overlay over the panels.
-        asking = {"show_progress": "minimal", "show_progress_on": [chatbot]}
-        # `/ask` is the endpoint API clients (gradio_client) call; named so that it stays put.
-        question.submit(chat.ask, ask_inputs, ask_outputs, api_name="ask", **asking)
-        ask_button.click(chat.ask, ask_inputs, ask_outputs, **asking)
+        # One event for Enter and Ask, so a page answers one question at a time: a second
+        # press while an answer streams is queued and asked after it ("always_last": the
+        # box's text then), where Gradio's default would drop it without a sign.
+        asking = gr.on(
+            [question.submit, ask_button.click],
+            chat.ask,
+            ask_inputs,
+            [chatbot, turns, passages, question, ask_button],
+            # The answer itself shows that work is under way; no overlay over the panels.
+            show_progress="minimal",
+            show_progress_on=[chatbot],
+            trigger_mode="always_last",
+            # Its outputs differ from `/ask`'s below; the page is its only caller.
+            api_name="ask_in_window",
+            api_visibility="private",
+        )
+        # `ask` puts the button and the box back when it ends; an exception ends it early.
+        asking.failure(
+            _answer_finished, None, [question, ask_button], queue=False, api_visibility="private"
+        )
         for button in example_buttons:
-            button.click(_echo, [button], [question], queue=False).then(
-                chat.ask, ask_inputs, ask_outputs, **asking
+            button.click(None, [button], [question], js="(text) => text").then(
+                None, js=PRESS_ASK_JS
             )
+        # `/ask` is the endpoint API clients (gradio_client) call; named so that it stays put.
+        gr.on(
+            [],
+            chat.ask_through_api,
+            ask_inputs,
+            [chatbot, turns, passages, question],
+            api_name="ask",
+        )
         # The Chatbot's own trash button clears the screen; forget the turns with it.
         chatbot.clear(_cleared, None, [turns, passages], queue=False)
         backend.change(chat.choose_backend, [backend], [backend], show_progress="hidden")
@@ -459,28 +529,43 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
         shown_generation = gr.State(None)
         gr.Timer(DOCUMENTS_REFRESH_S).tick(
             chat.refresh_documents,
-            [shown_generation],
+            [shown_generation, only],
             [header, documents_panel, only, shown_generation],
             show_progress="hidden",
             queue=False,
         )
-        upload_done.then(chat.after_upload, None, [shown_generation, only], queue=False)
         # Normally `rag chat` built the index before serving; then loading only refreshes
         # the lists, without covering them with a progress overlay on every visit.
         building = not pipeline.store.exists()
-        demo.load(
+        loaded = demo.load(
             chat.on_load,
             None,
             [header, documents_panel],
             show_progress="full" if building else "hidden",
             show_progress_on=[documents_panel],
         )
+        for drawn in (loaded, upload_done):
+            drawn.then(chat.index_shown, [only], [shown_generation, only], queue=False)
     return demo
 
 
 def document_choices(documents: list[DocumentInfo]) -> list[tuple[str, str]]:
     """The picker's entries: each document by its title and id (titles may repeat)."""
     return [(f"{d.title} ({d.doc_id})", d.doc_id) for d in documents]
+
+
+def picker_update(documents: list[DocumentInfo], selected: list[str] | None) -> dict[str, Any]:
+    """The picker over `documents`, keeping the user's choice of those still indexed.
+
+    The selection is sent only when a chosen document is gone (Gradio refuses a value
+    outside the choices), so a choice made while this update travels is not undone.
+    """
+    selected = list(selected or [])
+    indexed = {d.doc_id for d in documents}
+    kept = [doc_id for doc_id in selected if doc_id in indexed]
+    if kept == selected:
+        return gr.update(choices=document_choices(documents))
+    return gr.update(choices=document_choices(documents), value=kept)
 
 
 def quiet_refusals(component: gr.components.Component) -> gr.components.Component:
@@ -502,8 +587,9 @@ def quiet_refusals(component: gr.components.Component) -> gr.components.Componen
     return component
 
 
-def _echo(value: str) -> str:
-    return value
+def _answer_finished() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The question box and Ask button once an answer is complete: the box's text is kept."""
+    return gr.update(placeholder=QUESTION_PLACEHOLDER), gr.update(value=ASK_LABEL)
 
 
 def _cleared() -> tuple[list, str]:

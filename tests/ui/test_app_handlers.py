@@ -64,6 +64,46 @@ def test_text_streams_before_citations_arrive(chat_app_class):
     assert pipeline.asked[0].mode == "dense" and pipeline.asked[0].k == 3
 
 
+NO_CHANGE = {"__type__": "update"}
+
+
+@pytest.mark.parametrize(
+    "pipeline",
+    [
+        StreamingPipeline(["It launched ", "in 2010 [1].", final_answer("When?")]),
+        StreamingPipeline(error="The index manifest is damaged."),
+    ],
+    ids=["answered", "failed"],
+)
+def test_the_question_box_is_emptied_once_and_left_alone_while_the_answer_streams(
+    chat_app_class, pipeline
+):
+    app = chat_app_class(pipeline)
+    updates = list(app.ask("When?", [], "extractive", "hybrid", 5))
+    boxes = [update[3] for update in updates]
+    # Taken: the box is emptied, and says the next question may be typed meanwhile.
+    assert boxes[0]["value"] == "" and "next question" in boxes[0]["placeholder"]
+    # Later pieces leave what the user types alone; the end only restores the placeholder.
+    assert all(box == NO_CHANGE for box in boxes[1:-1])
+    assert "value" not in boxes[-1] and "next question" not in boxes[-1]["placeholder"]
+    buttons = [update[4] for update in updates]
+    assert buttons[0]["value"] == "Ask next" and buttons[-1]["value"] == "Ask"
+
+
+def test_an_empty_question_changes_nothing_but_says_why(chat_app_class):
+    app = chat_app_class(StreamingPipeline())
+    (update,) = app.ask("   ", [], "extractive", "hybrid", 5)
+    assert update[0] == update[3] == update[4] == NO_CHANGE
+
+
+def test_api_clients_get_the_chat_the_passages_and_an_emptied_box(chat_app_class):
+    pipeline = StreamingPipeline(["It launched ", "in 2010 [1].", final_answer("When?")])
+    app = chat_app_class(pipeline)
+    updates = list(app.ask_through_api("When?", [], "extractive", "hybrid", 5))
+    assert all(len(update) == 4 and update[3] == "" for update in updates)
+    assert "rag-complete" in last_message(updates[-1]) and "rag-passage" in updates[-1][2]
+
+
 def test_history_is_handed_to_the_backend(chat_app_class):
     pipeline = StreamingPipeline([final_answer("first?")])
     app = chat_app_class(pipeline)
@@ -92,21 +132,53 @@ def test_a_question_without_words_is_refused_before_the_pipeline(chat_app_class)
     assert pipeline.asked == []
 
 
+def ingest_elsewhere(pipeline, tmp_path) -> None:
+    """Another process (a watcher, a CLI) adds tides.md: a new index generation."""
+    from rag.pipeline import Pipeline
+
+    (tmp_path / "tides.md").write_text("# Tide Tables\n\nHigh tide is at noon.", encoding="utf-8")
+    other = Pipeline(pipeline.settings, embedder=pipeline.embedder)
+    other.ingest([tmp_path / "tides.md"])
+
+
 def test_the_documents_panel_follows_an_index_changed_by_another_process(
     chat_app_class, scratch_pipeline, tmp_path
 ):
     app = chat_app_class(scratch_pipeline)
-    shown = app.generation()
-    # The page draws its panel at load: the first tick only remembers what it shows.
-    assert app.refresh_documents(None)[3] == shown
-    header, panel, picker, seen = app.refresh_documents(shown)
-    assert seen == shown and not isinstance(panel, str)  # unchanged: nothing redrawn
-    (tmp_path / "tides.md").write_text("# Tide Tables\n\nHigh tide is at noon.", encoding="utf-8")
-    # Another process (a watcher) writes a new generation.
-    from rag.pipeline import Pipeline
-
-    other = Pipeline(scratch_pipeline.settings, embedder=scratch_pipeline.embedder)
-    other.ingest([tmp_path / "tides.md"])
-    header, panel, picker, seen = app.refresh_documents(shown)
+    # Ticks before the page's load has drawn the panels change nothing, not even the state.
+    assert all(update == {"__type__": "update"} for update in app.refresh_documents(None))
+    app.on_load()
+    shown, picker = app.index_shown([])
+    assert shown == app.generation()
+    header, panel, picker, seen = app.refresh_documents(shown, [])
+    assert not isinstance(panel, str) and seen == {"__type__": "update"}  # nothing redrawn
+    ingest_elsewhere(scratch_pipeline, tmp_path)
+    header, panel, picker, seen = app.refresh_documents(shown, [])
     assert seen != shown and "Tide Tables" in panel and "The index changed" in panel
     assert ("Tide Tables (tides)", "tides") in picker["choices"]
+
+
+def test_a_page_opened_after_the_index_changed_lists_the_new_documents_in_the_picker(
+    chat_app_class, scratch_pipeline, tmp_path
+):
+    app = chat_app_class(scratch_pipeline)
+    ingest_elsewhere(scratch_pipeline, tmp_path)
+    header, panel = app.on_load()
+    shown, picker = app.index_shown([])
+    assert ("Tide Tables (tides)", "tides") in picker["choices"]
+    assert len(picker["choices"]) == len(scratch_pipeline.documents())
+    assert "Tide Tables" in panel and shown == app.generation()
+
+
+def test_the_picker_keeps_the_chosen_documents_that_are_still_indexed(
+    chat_app_class, scratch_pipeline, tmp_path
+):
+    app = chat_app_class(scratch_pipeline)
+    seed_id = scratch_pipeline.documents()[0].doc_id
+    ingest_elsewhere(scratch_pipeline, tmp_path)
+    # Nothing chosen is gone: the choice is left as the user has it, not sent back.
+    shown, picker = app.index_shown([seed_id, "tides"])
+    assert "value" not in picker and ("Tide Tables (tides)", "tides") in picker["choices"]
+    # A chosen document no longer indexed is dropped; the others stay chosen.
+    shown, picker = app.index_shown(["removed_since", seed_id])
+    assert picker["value"] == [seed_id]

@@ -178,3 +178,34 @@ def test_hostile_document_shows_as_text_and_runs_nothing(page, tmp_path, screens
     page.wait_for_timeout(500)  # give a stray onerror or fetch the chance to show itself
     screenshot(page, "05-hostile-document")
     # The `page` fixture then asserts no dialog opened and no request left the app.
+
+
+def test_the_document_picker_lists_documents_added_after_the_server_started(
+    page, browser, chat_server, tmp_path, screenshot
+):
+    tern = tmp_path / "tern_colony.txt"
+    tern.write_text("Tern Colony\n\nThe tern colony nests on the shingle spit.\n", "utf-8")
+    upload(page, tern, "tern_colony")
+    # A page opened now (a new tab, a reload) lists it, though the app was built before.
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        fresh = context.new_page()
+        fresh.goto(chat_server)
+        picker = fresh.locator("#rag-only")
+        picker.locator("input").click()
+        expect(fresh.get_by_role("option", name="Tern Colony (tern_colony)")).to_be_visible(
+            timeout=10_000
+        )
+        fresh.get_by_role("option", name="Tern Colony (tern_colony)").click()
+        fresh.keyboard.press("Escape")
+        # An upload from this page adds its document to the picker, keeping the choice.
+        heron = tmp_path / "heron_marsh.txt"
+        heron.write_text("Heron Marsh\n\nThe heron marsh floods in spring.\n", "utf-8")
+        upload(fresh, heron, "heron_marsh")
+        expect(picker).to_contain_text("Tern Colony (tern_colony)")
+        picker.locator("input").click()
+        expect(fresh.get_by_role("option", name="Heron Marsh (heron_marsh)")).to_be_visible()
+        fresh.keyboard.press("Escape")
+        screenshot(fresh, "07-picker-follows-the-index")
+    finally:
+        context.close()
