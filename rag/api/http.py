@@ -131,22 +131,15 @@ def create_app(service: Service, token: str | None = None, limits: Limits = Limi
     )
     app.state.service = service
     app.add_middleware(BodyLimit, limits=limits)
+    # Added last, so it runs first: an upload without the token is refused before a byte
+    # of its body is read (FastAPI reads a form before the endpoint's dependencies run).
+    app.add_middleware(UploadsNeedTheToken, token=token)
     _add_error_handlers(app)
 
     def require_token(credentials: Credentials) -> None:
-        if token is None:
-            return
-        if credentials is None:
-            raise ApiError(
-                401,
-                "missing_token",
-                "This server requires a token: send the header 'Authorization: Bearer TOKEN' "
-                f"with the token set in ${TOKEN_VARIABLE} where the server runs.",
-            )
-        if not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
-            raise ApiError(
-                401, "invalid_token", f"The bearer token is not the one set in ${TOKEN_VARIABLE}."
-            )
+        problem = token_problem(credentials.credentials if credentials else None, token)
+        if problem is not None:
+            raise problem
 
     guarded = [Depends(require_token)]
 
@@ -403,6 +396,50 @@ def _code_for(status: int) -> str:
 
 
 # -- limits ----------------------------------------------------------------------------------
+def token_problem(given: str | None, token: str | None) -> ApiError | None:
+    """Why a request's bearer token (`given`, None if it sent none) does not open a server
+    whose token is `token`; None when it does, or when the server needs none."""
+    if token is None:
+        return None
+    if not given:
+        return ApiError(
+            401,
+            "missing_token",
+            "This server requires a token: send the header 'Authorization: Bearer TOKEN' "
+            f"with the token set in ${TOKEN_VARIABLE} where the server runs.",
+        )
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        return ApiError(
+            401, "invalid_token", f"The bearer token is not the one set in ${TOKEN_VARIABLE}."
+        )
+    return None
+
+
+class UploadsNeedTheToken:
+    """Refuses an upload without the server's token before its body is read (up to the
+    upload limit, 50 MiB by default, would otherwise be taken from anyone)."""
+
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.token is not None and scope["type"] == "http" and _is_upload(scope):
+            header = dict(scope.get("headers") or []).get(b"authorization", b"")
+            scheme, _, given = header.decode("latin-1").partition(" ")
+            problem = token_problem(
+                given.strip() if scheme.lower() == "bearer" else None, self.token
+            )
+            if problem is not None:
+                await _send_json(send, problem)
+                return
+        await self.app(scope, receive, send)
+
+
+def _is_upload(scope: Scope) -> bool:
+    return scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/documents"
+
+
 class BodyLimit:
     """Refuses a request body over its limit, declared or not (chunked), with a JSON 413."""
 
@@ -414,7 +451,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        is_upload = scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/documents"
+        is_upload = _is_upload(scope)
         limit = self.limits.max_upload_bytes if is_upload else self.limits.max_json_bytes
         what = "an upload" if is_upload else "a request"
         too_large = ApiError(
@@ -454,6 +491,7 @@ async def _send_json(send: Send, error: ApiError) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
+                *([(b"www-authenticate", b"Bearer")] if error.status == 401 else []),
             ],
         }
     )

@@ -258,6 +258,24 @@ def test_every_v1_endpoint_needs_the_token(token_client, method, path, body):
         assert response.status_code == 401, (wrong, response.text)
 
 
+def test_an_upload_without_the_token_is_refused_before_its_body_is_read(token_client):
+    read = []
+
+    def body():  # a client sending 8 MiB; only the first piece may ever be taken
+        for _ in range(128):
+            read.append(1)
+            yield b"x" * 65536
+
+    response = token_client.post(
+        "/v1/documents",
+        content=body(),
+        headers={"Content-Type": "multipart/form-data; boundary=b", "Authorization": "Bearer no"},
+    )
+    assert "not the one set" in error_of(response, 401, "invalid_token")
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert len(read) <= 2
+
+
 def test_the_right_token_is_let_in(token_client):
     headers = {"Authorization": f"Bearer {TOKEN}"}
     response = token_client.post("/v1/ask", json={"question": QUESTION}, headers=headers)
