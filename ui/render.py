@@ -116,8 +116,14 @@ def quote_in_context_html(citation: Citation, passage: Passage | None) -> str:
 
 
 def _where(citation: Citation) -> str:
+    """The document's title, its page, and where the text is: its id and characters, as
+    `rag ask` prints them (a title alone may be any document's first line)."""
     page = f" · {text_html(citation.place)}" if citation.place else ""
-    return f'<span class="rag-title">{text_html(citation.title)}</span>{page}'
+    return (
+        f'<span class="rag-title">{text_html(citation.title)}</span>{page} '
+        f'<span class="rag-doc">{text_html(citation.doc_id)}, characters '
+        f"{citation.start}–{citation.end}</span>"
+    )
 
 
 def source_html(n: int, citation: Citation, passages: Sequence[Passage]) -> str:
@@ -165,7 +171,7 @@ def answer_html(answer: Answer) -> str:
             f'<div class="rag-sources"><div class="rag-sources-label">{label}</div>{cards}</div>'
         )
     total = answer.timings_ms.get("total")
-    timing = f" · {total / 1000:.1f} s" if total is not None else ""
+    timing = f" · {_duration(total)}" if total is not None else ""
     meta = (
         f'<div class="rag-meta">{text_html(answer.backend)} · {text_html(answer.mode)} retrieval · '
         f"{len(answer.passages)} passages{timing}</div>"
@@ -302,3 +308,10 @@ def header_html(documents: Sequence[DocumentInfo]) -> str:
 
 def status_html(message: str, kind: str = "ok") -> str:
     return f'<div class="rag-status rag-status-{_attr(kind)}">{text_html(message)}</div>'
+
+
+def _duration(milliseconds: float) -> str:
+    """A warm answer takes milliseconds ("0.0 s" read as a broken timer); a model, seconds."""
+    if milliseconds < 1000:
+        return f"{milliseconds:.0f} ms"
+    return f"{milliseconds / 1000:.1f} s"

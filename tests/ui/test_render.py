@@ -38,6 +38,8 @@ def test_quote_is_marked_inside_the_passage_that_contains_it():
     assert "Intro sentence here." in html  # the passage around the quote
     assert "score 0.90" in html
     assert "Title &lt;i&gt;" in html
+    # Where the quote is, as `rag ask` says it: a title may be any document's first line.
+    assert f"{cited.doc_id}, characters {QUOTE_START}–{QUOTE_END}" in html
 
 
 def test_quote_is_shown_alone_when_no_passage_contains_it():
@@ -117,3 +119,12 @@ def test_a_documents_own_brackets_are_text_not_markers():
     assert html.count('class="rag-marker" title=') == 1
     assert "improved &#91;2&#93; and &#91;1&#93; held." in html
     assert '<sup class="rag-marker" title="Source 1">[1]</sup>' in html
+
+
+def test_an_answers_time_reads_in_milliseconds_until_it_takes_seconds():
+    def meta(total_ms: float) -> str:
+        answer = Answer("q?", "No.", True, "extractive", timings_ms={"total": total_ms})
+        return render.answer_html(answer)
+
+    assert "· 12 ms</div>" in meta(12.4)  # was "0.0 s", read as a broken timer
+    assert "· 2.5 s</div>" in meta(2480)
