@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -121,7 +122,7 @@ class Ingester:
         report.skipped.extend(problems)
         with self.store.lock(timeout=lock_timeout):
             started = time.perf_counter()
-            loaded = self._load(files, loaders, report)
+            loaded = self._load(files, loaders, report, keeps_indexed=not rebuild)
             report.timings_s["load"] = time.perf_counter() - started
             folders = [path for path in paths if path.is_dir()]
             self._ingest_loaded(loaded, rebuild, report, prune_under, folders)
@@ -270,12 +271,7 @@ class Ingester:
     def _say_what_a_rebuild_leaves_out(self, loaded: list[Document], report: IngestReport) -> None:
         """A notice naming the documents of the index being replaced that the rebuild does
         not hold (their files were not among the paths given), and how to add them back."""
-        try:
-            documents = self.store.read_manifest().get("documents") if self.store.exists() else {}
-        except (RagError, OSError):
-            return  # a manifest that cannot be read names nothing to report
-        if not isinstance(documents, dict):
-            return
+        documents = self._indexed_documents()
         given = {document.doc_id for document in loaded}
         left_out = {
             doc_id: str(entry.get("source") or "") if isinstance(entry, dict) else ""
@@ -291,6 +287,18 @@ class Ingester:
                 f"replaces, whose files were not among the paths given: "
                 f"{', '.join(sorted(left_out))}{again}."
             )
+
+    def _indexed_ids(self) -> set[str]:
+        return set(self._indexed_documents())
+
+    def _indexed_documents(self) -> dict[str, Any]:
+        """The live index's documents as its manifest lists them (id: entry); none when
+        there is no index or its manifest cannot be read (then there is nothing to name)."""
+        try:
+            documents = self.store.read_manifest().get("documents") if self.store.exists() else {}
+        except (RagError, OSError):
+            return {}
+        return documents if isinstance(documents, dict) else {}
 
     def _load_previous(self) -> IndexData | None:
         if not self.store.exists():
@@ -309,11 +317,14 @@ class Ingester:
         return {} if data is None else data.rows()
 
     def _load(
-        self, files: list[FoundFile], loaders: Loaders, report: IngestReport
+        self, files: list[FoundFile], loaders: Loaders, report: IngestReport, keeps_indexed: bool
     ) -> list[Document]:
+        """The documents of `files`, each failure in `report.skipped`; `keeps_indexed`: the
+        index keeps documents this ingest does not read (it is no rebuild), which is said."""
         documents: list[Document] = []
         seen_ids: dict[str, Path] = {}
         seen_hashes: dict[str, str] = {}
+        indexed: set[str] | None = None  # read on the first file that fails
         for done, found in enumerate(files, start=1):
             self._report_progress("Reading files", done, len(files))
             if found.doc_id in seen_ids:
@@ -325,7 +336,14 @@ class Ingester:
             try:
                 document, notices = loaders.load(found.path, found.doc_id)
             except LoadError as error:
-                report.skipped.append(str(error))
+                if indexed is None:
+                    indexed = self._indexed_ids() if keeps_indexed else set()
+                kept = (
+                    f" The version indexed before stays (`rag remove {found.doc_id}` takes it out)."
+                    if found.doc_id in indexed
+                    else ""
+                )
+                report.skipped.append(f"{error}{kept}")
                 continue
             report.notices.extend(notices)
             text_digest = hashlib.sha256(document.text.encode("utf-8", "surrogatepass")).hexdigest()

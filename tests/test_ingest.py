@@ -313,3 +313,16 @@ def test_a_folder_read_again_names_the_documents_whose_files_are_gone(scratch_pi
     [notice] = report.notices
     assert "stay indexed: deleted;" in notice and "rag remove deleted" in notice
     assert "deleted" in {d.doc_id for d in scratch_pipeline.documents()}  # nothing taken out
+
+
+def test_a_file_that_cannot_be_read_again_says_its_indexed_version_stays(
+    scratch_pipeline, tmp_path
+):
+    handbook = tmp_path / "handbook.md"
+    handbook.write_text("# Handbook\n\nRemote work is allowed three days a week.", encoding="utf-8")
+    scratch_pipeline.ingest([handbook])
+    handbook.write_text("", encoding="utf-8")  # emptied, or damaged
+    [skipped] = scratch_pipeline.ingest([handbook]).skipped
+    assert "no text" in skipped and "version indexed before stays" in skipped
+    assert "rag remove handbook" in skipped
+    assert "three days" in scratch_pipeline.ask("How many days of remote work?").text
