@@ -222,9 +222,17 @@ def document_id(path: Path) -> str:
     control or format character becomes "_", so that `rag docs` shows one row per
     document and an id reads as it is stored.
     """
+    return printable_id(path.stem)
+
+
+def printable_id(name: str) -> str:
+    """`name` as ids are stored: undecodable bytes as U+FFFD, controls and formats as "_".
+
+    Also what `rag remove` makes of the ids it is given, so a file's own name, typed in a
+    shell as it is on disk, finds its document.
+    """
     return "".join(
-        "_" if unicodedata.category(char) in _UNPRINTABLE else char
-        for char in printable_path(path.stem)
+        "_" if unicodedata.category(char) in _UNPRINTABLE else char for char in printable_path(name)
     )
 
 

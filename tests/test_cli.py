@@ -126,6 +126,26 @@ def test_ingest_fails_when_nothing_it_was_given_could_be_read(seed_pipeline, tmp
     assert "no file of a supported type" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
+def test_a_file_named_in_another_encoding_is_removed_by_its_own_name(scratch_pipeline, tmp_path):
+    # caf\xe9 (Latin-1 "café") is no UTF-8: the id is stored as "caf\ufffd".
+    name = b"caf\xe9-latin1"
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    with open(os.fsencode(docs) + b"/" + name + b".txt", "wb") as file:
+        file.write(b"The submarine Nautilus II dives to 900 meters.\n")
+    index = str(scratch_pipeline.settings.index_dir)
+    assert run("ingest", str(docs), "--index", index, "--quiet").returncode == 0
+    assert "caf\ufffd-latin1" in run("docs", "--index", index).stdout
+    removed = subprocess.run(
+        [*rag_command("remove"), os.fsdecode(name), "--index", index],
+        capture_output=True,
+        timeout=300,
+    )
+    assert removed.returncode == 0, removed.stderr
+    assert "caf\ufffd-latin1" not in run("docs", "--index", index).stdout
+
+
 def test_ask_searches_only_the_documents_chosen_by_doc_folder_and_type(seed_pipeline):
     index = str(seed_pipeline.settings.index_dir)
     question = "When was the Bicentennial Framework launched?"

@@ -14,9 +14,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rag.cli import settings_from
+    from rag.loading import printable_id
     from rag.pipeline import Pipeline
 
-    report = Pipeline(settings_from(args)).remove(args.doc_ids)
+    # A name of a file whose bytes are not UTF-8 (caf\xe9) is stored as "caf�"; the shell
+    # passes its bytes, which become that same id here.
+    doc_ids = [printable_id(doc_id) for doc_id in args.doc_ids]
+    report = Pipeline(settings_from(args)).remove(doc_ids)
     for problem in report.skipped:
         print(f"not removed: {problem}", file=sys.stderr)
     print(report.summary())
