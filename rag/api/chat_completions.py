@@ -10,8 +10,8 @@ a client that knows them loses nothing.
 
 Streaming sends the answer only once it has been checked against the passages:
 an OpenAI stream cannot take back text it has sent, and a language model's
-unchecked words are never shown as the answer. While the backend works, SSE
-comment lines keep the connection alive.
+unchecked words are never shown as the answer. While the backend works, even
+before its first word, SSE comment lines keep the connection alive.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rag.api.service import ApiError
+from rag.api.streaming import PiecePump
 from rag.types import Answer, Turn
 
 SOURCES_HEADING = "Sources:"
@@ -32,8 +33,14 @@ SOURCES_HEADING = "Sources:"
 IGNORED_ROLES = ("system", "developer", "tool", "function")
 # Words per streamed delta: small enough to look like typing, big enough to be few events.
 WORDS_PER_DELTA = 4
-# While a backend generates, at most one keep-alive comment per this many seconds.
+# While a backend works, one keep-alive comment per this many seconds without a word sent.
 KEEPALIVE_EVERY_S = 1.0
+# How long the stream waits for its first piece before it begins (status line, role):
+# retrieval's errors come well within it and are still a status; a slower backend (a
+# language model reading its prompt) is then waited for inside the stream.
+FIRST_PIECE_WAIT_S = 2.0
+# How long a stream that ends waits for the backend's thread to close its generator.
+STOP_WAIT_S = 1.0
 _WORDS = re.compile(r"\S+\s*")
 
 
@@ -157,15 +164,24 @@ class Completion:
             **_extra_fields(answer),
         }
 
-    def events(self, pieces: Iterator[str | Answer], include_usage: bool) -> Iterator[str]:
-        """Server-sent events: the role, keep-alives while the backend works, the checked text."""
+    def events(self, pieces: PiecePump, include_usage: bool) -> Iterator[str]:
+        """Server-sent events: the role, keep-alives while the backend works, the checked text.
+
+        A keep-alive goes out each second without a word sent, whether the backend is
+        writing or still silent (a model reading its prompt).
+        """
         yield self._event({"role": "assistant", "content": ""})
         answer: Answer | None = None
         last_keepalive = time.monotonic()
         try:
-            for piece in pieces:
-                if isinstance(piece, Answer):
-                    answer = piece
+            while True:
+                kind, value = pieces.get(timeout=KEEPALIVE_EVERY_S)
+                if kind == "end":
+                    break
+                if kind == "error":
+                    raise value
+                if isinstance(value, Answer):
+                    answer = value
                 elif time.monotonic() - last_keepalive >= KEEPALIVE_EVERY_S:
                     last_keepalive = time.monotonic()
                     yield ": the answer is being written and checked\n\n"
@@ -175,11 +191,9 @@ class Completion:
             yield "data: [DONE]\n\n"
             return
         finally:
-            # Closed here too when these events are closed early (the client left): the
-            # backend's generator then closes its connection at once, not at collection.
-            close = getattr(pieces, "close", None)
-            if close is not None:
-                close()
+            # Also when these events are closed early (the client left): the backend's
+            # generator is closed with its connection to the model, not at collection.
+            pieces.stop(wait_s=STOP_WAIT_S)
         assert answer is not None, "a backend's stream ends with its Answer"
         text = reply_text(answer)
         words = _WORDS.findall(text)

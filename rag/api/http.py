@@ -23,7 +23,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rag.api.chat_completions import Completion, conversation
+from rag.api.chat_completions import FIRST_PIECE_WAIT_S, Completion, conversation
 from rag.api.service import (
     MAX_HISTORY_TURNS,
     ApiError,
@@ -270,9 +270,9 @@ def create_app(service: Service, token: str | None = None, limits: Limits = Limi
             body.folders,
             body.types,
         )
-        pieces = service.ask_stream(query)
         if not body.stream:
-            return completion.whole(final_answer(pieces))
+            return completion.whole(final_answer(service.ask_stream(query)))
+        pieces = service.ask_stream_started(query, wait_s=FIRST_PIECE_WAIT_S)
         include_usage = bool((body.stream_options or {}).get("include_usage"))
         return ClosingStreamingResponse(
             completion.events(pieces, include_usage),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, BinaryIO
 
+from rag.api.streaming import PiecePump
 from rag.backends import final_answer
 from rag.errors import IndexBusyError, IndexMissingError, LastDocumentError, RagError
 from rag.pipeline import DocumentInfo, Pipeline
@@ -202,6 +203,20 @@ class Service:
             first = next(pieces)
         return _resumed(first, pieces)
 
+    def ask_stream_started(self, query: Query, wait_s: float) -> PiecePump:
+        """The answer's pieces read in a thread of their own, once the first has come or
+        `wait_s` has passed.
+
+        Errors of retrieval (no index...) take milliseconds and raise here, while an HTTP
+        status can still say so; a backend slower than `wait_s` (a language model reading
+        its prompt) is waited for inside the stream, which says it is alive meanwhile.
+        """
+        with translated_errors():
+            pieces = self.pipeline.ask_stream(query)
+        pump = PiecePump(_translated(pieces))
+        pump.wait_first(wait_s)
+        return pump
+
     def search(self, query: Query) -> Retrieval:
         """The passages retrieved for the question, without an answer."""
         with translated_errors():
@@ -387,8 +402,12 @@ def _not_indexed(doc_id: str) -> ApiError:
 
 def _resumed(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str | Answer]:
     yield first
+    yield from _translated(rest)
+
+
+def _translated(pieces: Iterator[str | Answer]) -> Iterator[str | Answer]:
     with translated_errors():
-        yield from rest
+        yield from pieces
 
 
 def _without_folder(message: str, folder: Path) -> str:

@@ -8,7 +8,7 @@ import pytest
 
 from rag.api.chat_completions import SOURCES_HEADING, answer_without_sources, conversation
 from rag.api.service import ApiError
-from rag.types import Turn
+from rag.types import Answer, Turn
 
 from .test_http import OFF_TOPIC, QUESTION, error_of
 
@@ -234,12 +234,14 @@ def test_an_error_after_the_stream_began_is_an_error_event(read_only_service):
     """A failure past the first piece cannot change the status line: it is sent as an event."""
     from rag.api.chat_completions import Completion
     from rag.api.service import _resumed
+    from rag.api.streaming import PiecePump
 
     def failing():
         yield "The answer"
         raise ApiError(500, "server_error", "the backend broke")
 
-    events = list(Completion("extractive", "q").events(_resumed("", failing()), False))
+    pieces = PiecePump(_resumed("", failing()))
+    events = list(Completion("extractive", "q").events(pieces, False))
     assert json.loads(events[-2].removeprefix("data: "))["error"]["message"] == "the backend broke"
     assert events[-1] == "data: [DONE]\n\n"
 
@@ -265,7 +267,6 @@ def test_sources_are_cut_from_an_earlier_answer_only_at_our_heading():
 
 def test_a_chat_reply_names_each_sentence_the_check_found_unsupported():
     from rag.api.chat_completions import reply_text
-    from rag.types import Answer
 
     made_up = "It was also used by pirates to hide gold [1]."
     answer = Answer(
@@ -287,6 +288,7 @@ def test_a_stream_the_client_leaves_closes_the_backends_stream_at_once():
 
     from rag.api.chat_completions import Completion
     from rag.api.http import ClosingStreamingResponse
+    from rag.api.streaming import PiecePump
 
     closed = []
 
@@ -300,7 +302,8 @@ def test_a_stream_the_client_leaves_closes_the_backends_stream_at_once():
 
     completion = Completion("openai", "prompt")
     response = ClosingStreamingResponse(
-        completion.events(backend_pieces(), include_usage=False), media_type="text/event-stream"
+        completion.events(PiecePump(backend_pieces()), include_usage=False),
+        media_type="text/event-stream",
     )
     sent = []
 
@@ -320,3 +323,42 @@ def test_a_stream_the_client_leaves_closes_the_backends_stream_at_once():
         asyncio.run(response(scope, receive, send))
     [last_token] = closed
     assert last_token < 500  # closed when the write failed, not after the model finished
+
+
+def test_a_stream_says_it_is_alive_before_the_backends_first_word():
+    # A language model reading its prompt: seconds without a piece. The status line and
+    # the role went out at once; a keep-alive each second follows until the first word.
+    import time
+
+    from rag.api.chat_completions import Completion
+    from rag.api.streaming import PiecePump
+
+    answer = Answer("q?", "Late.", False, "openai")
+
+    def reading_the_prompt():
+        time.sleep(2.5)
+        yield "Late."
+        yield answer
+
+    started = time.monotonic()
+    events = Completion("openai", "q").events(PiecePump(reading_the_prompt()), False)
+    arrivals = [(time.monotonic() - started, event) for event in events]
+    role, *rest = arrivals
+    assert role[0] < 0.5 and '"role": "assistant"' in role[1]
+    alive = [at for at, event in rest if event.startswith(":")]
+    assert len(alive) >= 2 and alive[0] < 1.6  # not one second of silence more
+    assert "Late." in rest[-1][1]
+
+
+def test_the_first_piece_is_waited_for_so_a_retrieval_error_is_still_a_status():
+    from rag.api.streaming import PiecePump
+
+    def no_index():
+        raise ApiError(409, "no_index", "There is no index.")
+        yield  # a generator, as the pipeline's is
+
+    with pytest.raises(ApiError, match="There is no index"):
+        PiecePump(no_index()).wait_first(timeout=2.0)
+    slow = PiecePump(iter([]))
+    slow.wait_first(timeout=2.0)  # nothing wrong: the end is kept for the reader
+    assert slow.get(timeout=0.1) == ("end", None)
