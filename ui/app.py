@@ -246,20 +246,11 @@ class ChatApp:
         turn["answer"] = answer.text
         yield _messages(turns), turns, render.passages_html(answer), *_answer_finished()
 
-    def ask_through_api(
-        self,
-        question: str,
-        turns: list[dict[str, Any]],
-        backend: str,
-        mode: str,
-        top_k: float,
-        only: list[str] | None = None,
-    ) -> Iterator[tuple[Any, ...]]:
-        """`/ask` for API clients: `ask`'s stream, returning the chat, the passages and the
-        question box emptied, as it always has (an API client types nothing meanwhile)."""
-        for messages, turns_now, passages, _box, _button in self.ask(
-            question, turns, backend, mode, top_k, only
-        ):
+    def ask_through_api(self, *inputs: Any) -> Iterator[tuple[Any, ...]]:
+        """`/ask` for API clients: `ask` with the same inputs, returning the chat, the turns,
+        the passages and the question box emptied, as it always has (an API client types
+        nothing meanwhile)."""
+        for messages, turns_now, passages, _box, _button in self.ask(*inputs):
             yield messages, turns_now, passages, ""
 
     def upload(
