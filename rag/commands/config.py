@@ -6,6 +6,7 @@ The output is a valid rag.toml: a user may copy a line or the whole of it into t
 from __future__ import annotations
 
 import argparse
+import sys
 
 HELP = "Show the settings in effect (defaults < rag.toml < RAG_* variables < flags)."
 
@@ -24,9 +25,28 @@ def run(args: argparse.Namespace) -> int:
     for name in setting_names():
         value = getattr(settings, name)
         print(f"{name} = {toml_value(value)}    # RAG_{name.upper()}")
-    print_option_tables("backends", backend_options_in_effect(settings))
-    print_option_tables("loaders", loader_options_in_effect(settings))
-    return 0
+    backends = backend_options_in_effect(settings)
+    loaders = loader_options_in_effect(settings)
+    print_option_tables("backends", backends)
+    print_option_tables("loaders", loaders)
+    # Checked as the commands that use them check them, so a typo shows here, not later in
+    # `rag ingest` or `rag ask` (a misspelled table is a warning there too: it is ignored).
+    settings.warn_about_unclaimed_options("backends", backends)
+    settings.warn_about_unclaimed_options("loaders", loaders)
+    problems = [
+        options
+        for in_effect in (backends, loaders)
+        for options in in_effect.values()
+        if isinstance(options, str)
+    ]
+    if settings.backend not in backends:
+        problems.append(
+            f"Setting 'backend' is {settings.backend!r}, which is no answer backend; the "
+            f"backends: {', '.join(backends)} (`rag backends`)."
+        )
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def print_option_tables(kind: str, in_effect: dict) -> None:
