@@ -288,9 +288,6 @@ class Ingester:
                 f"{', '.join(sorted(left_out))}{again}."
             )
 
-    def _indexed_ids(self) -> set[str]:
-        return set(self._indexed_documents())
-
     def _indexed_documents(self) -> dict[str, Any]:
         """The live index's documents as its manifest lists them (id: entry); none when
         there is no index or its manifest cannot be read (then there is nothing to name)."""
@@ -324,7 +321,7 @@ class Ingester:
         documents: list[Document] = []
         seen_ids: dict[str, Path] = {}
         seen_hashes: dict[str, str] = {}
-        indexed: set[str] | None = None  # read on the first file that fails
+        indexed: dict[str, Any] | None = None  # read on the first file that fails
         for done, found in enumerate(files, start=1):
             self._report_progress("Reading files", done, len(files))
             if found.doc_id in seen_ids:
@@ -337,7 +334,7 @@ class Ingester:
                 document, notices = loaders.load(found.path, found.doc_id)
             except LoadError as error:
                 if indexed is None:
-                    indexed = self._indexed_ids() if keeps_indexed else set()
+                    indexed = self._indexed_documents() if keeps_indexed else {}
                 kept = (
                     f" The version indexed before stays (`rag remove {found.doc_id}` takes it out)."
                     if found.doc_id in indexed
