@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from rag.api.service import ApiError, Service
+from rag.api.service import ApiError, ProtocolNames, Service
+from rag.selection import ChoiceNames
 from rag.types import Answer
 
 DOCUMENTS_URI = "rag://documents"
@@ -24,19 +25,12 @@ matching passages without an answer. The resource rag://documents lists the docu
 rag://documents/{doc_id} is one document's full text."""
 
 
-# The Service's messages name HTTP routes; over MCP the same lists are these.
-MCP_NAMES_OF_HTTP_ROUTES = {
-    "GET /v1/documents": f"the {DOCUMENTS_URI} resource",
-    "GET /v1/models": "`rag backends`",
-}
-
-
-def mcp_message(error: ApiError) -> str:
-    """An ApiError's message, pointing an agent at what it can reach over MCP."""
-    message = error.message
-    for route, name in MCP_NAMES_OF_HTTP_ROUTES.items():
-        message = message.replace(route, name)
-    return message
+# What the Service's messages point an agent to: what it can reach over MCP.
+MCP_NAMES = ProtocolNames(
+    ChoiceNames("doc_ids", "folders", "types", f"the {DOCUMENTS_URI} resource"),
+    backends="`rag backends`",
+    adding="run `rag ingest PATH`",
+)
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:
@@ -48,7 +42,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
 
 
 def build_server(service: Service):
-    """An MCPServer with the tools and resources over `service`."""
+    """An MCPServer with the tools and resources over `service` (built with `MCP_NAMES`)."""
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 
@@ -80,7 +74,7 @@ def build_server(service: Service):
             )
             return answer_json(service.ask(query))
         except ApiError as error:
-            raise ToolError(mcp_message(error)) from None
+            raise ToolError(error.message) from None
 
     @server.tool()
     def search(
@@ -100,7 +94,7 @@ def build_server(service: Service):
             query = service.query(question, mode, k, doc_ids=doc_ids, folders=folders, types=types)
             retrieval = service.search(query)
         except ApiError as error:
-            raise ToolError(mcp_message(error)) from None
+            raise ToolError(error.message) from None
         return {
             "question": retrieval.question,
             "mode": retrieval.mode,
@@ -115,7 +109,7 @@ def build_server(service: Service):
         try:
             listed = [asdict(info) for info in service.documents()]
         except ApiError as error:
-            raise ResourceError(mcp_message(error)) from None
+            raise ResourceError(error.message) from None
         return json.dumps({"documents": listed}, ensure_ascii=False)
 
     @server.resource(DOCUMENT_URI, mime_type="text/plain")
@@ -125,7 +119,7 @@ def build_server(service: Service):
             return service.document(doc_id).text
         except ApiError as error:
             if error.status == 404:
-                raise ResourceNotFoundError(mcp_message(error)) from None
-            raise ResourceError(mcp_message(error)) from None
+                raise ResourceNotFoundError(error.message) from None
+            raise ResourceError(error.message) from None
 
     return server

@@ -28,8 +28,6 @@ WRITE_LOCK_TIMEOUT_S = 120
 # Longer names cannot be written on most file systems.
 MAX_FILE_NAME_BYTES = 255
 MAX_HISTORY_TURNS = 50
-# How the API's messages name the document choices (the CLI says --doc, --folder, --type).
-API_CHOICE_NAMES = ChoiceNames("doc_ids", "folders", "types", "GET /v1/documents")
 # Each way a choice of documents fails: its HTTP status, code and the field at fault
 # (none when the kinds given match no document together).
 _CHOICE_ERRORS: dict[str, tuple[int, str, str | None]] = {
@@ -38,9 +36,28 @@ _CHOICE_ERRORS: dict[str, tuple[int, str, str | None]] = {
     "bad_folder": (422, "invalid_folder", "folders"),
     "no_match": (404, "no_matching_documents", None),
 }
-NO_INDEX_HINT = (
-    "Add documents first: POST them to /v1/documents (or run `rag ingest PATH`), "
-    "or start the server where a seeds/ folder is."
+
+
+@dataclass(frozen=True)
+class ProtocolNames:
+    """How a protocol's clients reach what the Service's messages point them to.
+
+    The Service is shared, its messages are not: an HTTP client lists the documents
+    with GET /v1/documents, an MCP agent by reading the rag://documents resource.
+    """
+
+    # The document choices and where the documents are listed.
+    choices: ChoiceNames
+    # Where the answer backends are listed.
+    backends: str
+    # How documents are added.
+    adding: str
+
+
+HTTP_NAMES = ProtocolNames(
+    ChoiceNames("doc_ids", "folders", "types", "GET /v1/documents"),
+    backends="GET /v1/models",
+    adding="POST files to /v1/documents, or run `rag ingest PATH`",
 )
 
 
@@ -107,10 +124,13 @@ def supported_suffixes() -> tuple[str, ...]:
 class Service:
     """The shared Pipeline, with every request checked first. Thread-safe like the Pipeline."""
 
-    def __init__(self, pipeline: Pipeline, upload_dir: Path | None = None) -> None:
+    def __init__(
+        self, pipeline: Pipeline, upload_dir: Path | None = None, names: ProtocolNames = HTTP_NAMES
+    ) -> None:
         from rag.backends import backend_names
 
         self.pipeline = pipeline
+        self.names = names
         # Read once: a backend installed later needs a restart anyway (its code is not loaded).
         self.backend_names = tuple(backend_names())
         self._upload_dir = upload_dir
@@ -125,7 +145,7 @@ class Service:
                 400,
                 "unknown_backend",
                 f"There is no answer backend named {name!r}. Registered backends: {known} "
-                "(GET /v1/models lists them).",
+                f"({self.names.backends} lists them).",
                 param,
             )
         return name
@@ -153,7 +173,7 @@ class Service:
             return None
         try:
             return chosen_documents(
-                self.documents(), doc_ids or (), folders or (), types or (), API_CHOICE_NAMES
+                self.documents(), doc_ids or (), folders or (), types or (), self.names.choices
             )
         except ChoiceError as error:
             status, code, param = _CHOICE_ERRORS[error.reason]
@@ -196,12 +216,12 @@ class Service:
 
     def ask_stream(self, query: Query) -> Iterator[str | Answer]:
         """Text pieces, then the Answer. Errors before the first piece raise here, at the call."""
-        with translated_errors():
+        with self.translated_errors():
             pieces = self.pipeline.ask_stream(query)
             # Retrieval runs on the first step: its errors (no index...) must come out now,
             # while an HTTP status can still say so.
             first = next(pieces)
-        return _resumed(first, pieces)
+        return self._resumed(first, pieces)
 
     def ask_stream_started(self, query: Query, wait_s: float) -> PiecePump:
         """The answer's pieces read in a thread of their own, once the first has come or
@@ -211,15 +231,15 @@ class Service:
         status can still say so; a backend slower than `wait_s` (a language model reading
         its prompt) is waited for inside the stream, which says it is alive meanwhile.
         """
-        with translated_errors():
+        with self.translated_errors():
             pieces = self.pipeline.ask_stream(query)
-        pump = PiecePump(_translated(pieces))
+        pump = PiecePump(self._translated(pieces))
         pump.wait_first(wait_s)
         return pump
 
     def search(self, query: Query) -> Retrieval:
         """The passages retrieved for the question, without an answer."""
-        with translated_errors():
+        with self.translated_errors():
             return self.pipeline.retrieve(query)
 
     # -- documents --------------------------------------------------------------------------
@@ -227,15 +247,15 @@ class Service:
         """The indexed documents; none when there is no index yet."""
         if not self.pipeline.store.exists():
             return []
-        with translated_errors():
+        with self.translated_errors():
             return self.pipeline.documents()
 
     def document(self, doc_id: str) -> Document:
         """One indexed document, with the text its citations' offsets count in."""
-        missing = _not_indexed(doc_id)
+        missing = self._not_indexed(doc_id)
         if not self.pipeline.store.exists():
             raise missing
-        with translated_errors():
+        with self.translated_errors():
             data = self.pipeline.index()
         row = data.doc_rows.get(doc_id)
         if row is None:
@@ -275,7 +295,7 @@ class Service:
                     422, "unreadable_files", _without_folder(str(error), folder), "files"
                 ) from None
         except RagError as error:
-            raise api_error(error) from None
+            raise self.api_error(error) from None
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         skipped = tuple(_without_folder(problem, folder) for problem in report.skipped)
@@ -299,10 +319,10 @@ class Service:
 
     def remove(self, doc_id: str) -> dict[str, Any]:
         """Take one document out of the index."""
-        missing = _not_indexed(doc_id)
+        missing = self._not_indexed(doc_id)
         if not self.pipeline.store.exists():
             raise missing
-        with translated_errors():
+        with self.translated_errors():
             report = self.pipeline.remove([doc_id], lock_timeout=WRITE_LOCK_TIMEOUT_S)
         if not report.removed:
             raise missing
@@ -311,6 +331,49 @@ class Service:
             "documents": report.n_documents,
             "chunks": report.n_chunks,
         }
+
+    # -- errors, in this protocol's names ----------------------------------------------------
+    def api_error(self, error: RagError) -> ApiError:
+        """The HTTP status and code for a RagError raised after the request was checked."""
+        if isinstance(error, IndexMissingError):
+            return ApiError(
+                409,
+                "no_index",
+                f"{error} Add documents first ({self.names.adding}), "
+                "or start the server where a seeds/ folder is.",
+            )
+        if isinstance(error, IndexBusyError):
+            return ApiError(503, "index_busy", str(error))
+        if isinstance(error, LastDocumentError):
+            # A refusal, not a failure: the client can add a document first.
+            return ApiError(
+                409,
+                "last_document",
+                f"{error} Add another document first ({self.names.adding}), then delete this one.",
+            )
+        # A damaged index or a failing backend: the operator's to fix, and the message says how.
+        return ApiError(500, "server_error", str(error))
+
+    def translated_errors(self) -> _TranslatedErrors:
+        """A `with` block in which a RagError becomes the matching ApiError."""
+        return _TranslatedErrors(self)
+
+    def _not_indexed(self, doc_id: str) -> ApiError:
+        return ApiError(
+            404,
+            "document_not_found",
+            f"No document with id {doc_id!r} is indexed; "
+            f"{self.names.choices.listing} lists the ids.",
+            "doc_id",
+        )
+
+    def _resumed(self, first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str | Answer]:
+        yield first
+        yield from self._translated(rest)
+
+    def _translated(self, pieces: Iterator[str | Answer]) -> Iterator[str | Answer]:
+        with self.translated_errors():
+            yield from pieces
 
     # -- the upload folder ----------------------------------------------------------------
     def upload_dir(self) -> Path:
@@ -361,53 +424,19 @@ def safe_file_name(name: Any) -> str:
     return base
 
 
-def api_error(error: RagError) -> ApiError:
-    """The HTTP status and code for a RagError raised after the request was checked."""
-    if isinstance(error, IndexMissingError):
-        return ApiError(409, "no_index", f"{error} {NO_INDEX_HINT}")
-    if isinstance(error, IndexBusyError):
-        return ApiError(503, "index_busy", str(error))
-    if isinstance(error, LastDocumentError):
-        # A refusal, not a failure: the client can add a document first.
-        return ApiError(
-            409,
-            "last_document",
-            f"{error} Over the API: upload another document first (POST /v1/documents), "
-            "then delete this one.",
-        )
-    # A damaged index or a failing backend: the operator's to fix, and the message says how.
-    return ApiError(500, "server_error", str(error))
+class _TranslatedErrors:
+    """`Service.translated_errors`: a RagError leaving the block becomes its ApiError."""
 
-
-class translated_errors:
-    """A `with` block in which a RagError becomes the matching ApiError."""
+    def __init__(self, service: Service) -> None:
+        self.service = service
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, kind, error, traceback) -> bool:
         if isinstance(error, RagError):
-            raise api_error(error) from None
+            raise self.service.api_error(error) from None
         return False
-
-
-def _not_indexed(doc_id: str) -> ApiError:
-    return ApiError(
-        404,
-        "document_not_found",
-        f"No document with id {doc_id!r} is indexed; GET /v1/documents lists the ids.",
-        "doc_id",
-    )
-
-
-def _resumed(first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str | Answer]:
-    yield first
-    yield from _translated(rest)
-
-
-def _translated(pieces: Iterator[str | Answer]) -> Iterator[str | Answer]:
-    with translated_errors():
-        yield from pieces
 
 
 def _without_folder(message: str, folder: Path) -> str:

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
 
     import anyio
 
-    from rag.api.mcp_server import build_server
+    from rag.api.mcp_server import MCP_NAMES, build_server
     from rag.api.service import Service
     from rag.commands.serve import ready_pipeline
 
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         pipeline = ready_pipeline(
             settings, "the tools will say so until `rag ingest PATH` builds one."
         )
-    service = Service(pipeline)
+    service = Service(pipeline, names=MCP_NAMES)
     try:
         anyio.run(build_server(service).run_stdio_async)
     finally:

@@ -233,14 +233,13 @@ def test_fields_we_do_not_use_are_accepted(client):
 def test_an_error_after_the_stream_began_is_an_error_event(read_only_service):
     """A failure past the first piece cannot change the status line: it is sent as an event."""
     from rag.api.chat_completions import Completion
-    from rag.api.service import _resumed
     from rag.api.streaming import PiecePump
 
     def failing():
         yield "The answer"
         raise ApiError(500, "server_error", "the backend broke")
 
-    pieces = PiecePump(_resumed("", failing()))
+    pieces = PiecePump(read_only_service._resumed("", failing()))
     events = list(Completion("extractive", "q").events(pieces, False))
     assert json.loads(events[-2].removeprefix("data: "))["error"]["message"] == "the backend broke"
     assert events[-1] == "data: [DONE]\n\n"

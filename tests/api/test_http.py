@@ -316,7 +316,7 @@ def test_deleting_the_last_document_is_a_refusal_the_client_can_act_on(scratch_c
     first, last = (d["doc_id"] for d in scratch_client.get("/v1/documents").json()["documents"])
     assert scratch_client.delete(f"/v1/documents/{first}").status_code == 200
     message = error_of(scratch_client.delete(f"/v1/documents/{last}"), 409, "last_document")
-    assert "upload another document first" in message
+    assert "Add another document first (POST files to /v1/documents" in message
     assert [d["doc_id"] for d in scratch_client.get("/v1/documents").json()["documents"]] == [last]
 
 
@@ -391,7 +391,7 @@ def test_a_server_with_no_index_says_how_to_start_one(seed_pipeline, tmp_path):
         assert empty.get("/healthz").json()["index"] == "empty"
         assert empty.get("/v1/documents").json() == {"documents": []}
         message = error_of(empty.post("/v1/ask", json={"question": QUESTION}), 409, "no_index")
-        assert "POST them to /v1/documents" in message
+        assert "POST files to /v1/documents" in message
         error_of(empty.post("/v1/search", json={"question": QUESTION}), 409, "no_index")
         error_of(empty.delete("/v1/documents/x"), 404, "document_not_found")
         error_of(

@@ -127,3 +127,31 @@ def test_an_unknown_document_is_a_clear_error(index_copy, tmp_path):
     message, _ = run_session(index_copy, tmp_path, steps)
     assert "No document with id 'no-such-doc'" in message
     assert "the rag://documents resource lists the ids" in message
+
+
+def test_the_service_points_an_agent_to_what_mcp_reaches(seed_pipeline, tmp_path):
+    """Over MCP there is no GET /v1/documents, POST /v1/documents or GET /v1/models:
+    the same Service's messages name the resource and the commands instead."""
+    from rag.api.mcp_server import MCP_NAMES
+    from rag.api.service import ApiError, Service
+    from rag.pipeline import Pipeline
+
+    def message_of(call) -> str:
+        with pytest.raises(ApiError) as raised:
+            call()
+        assert "/v1/" not in raised.value.message
+        return raised.value.message
+
+    agents = Service(seed_pipeline, names=MCP_NAMES)
+    assert "(`rag backends` lists them)" in message_of(lambda: agents.check_backend("nope"))
+    assert "the rag://documents resource lists the ids" in message_of(
+        lambda: agents.document("no-such-doc")
+    )
+    assert "Not in the index: 'no-such-doc'; the rag://documents resource lists" in message_of(
+        lambda: agents.choose_documents(doc_ids=["no-such-doc"])
+    )
+    settings = seed_pipeline.settings.replace(index_dir=tmp_path / "none", seeds_dir=tmp_path)
+    empty = Service(Pipeline(settings, embedder=seed_pipeline.embedder), names=MCP_NAMES)
+    assert "Add documents first (run `rag ingest PATH`)" in message_of(
+        lambda: empty.search(empty.query(QUESTION))
+    )
