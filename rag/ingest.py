@@ -26,7 +26,7 @@ from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import IndexMissingError, LastDocumentError, RagError
 from rag.loading import FoundFile, LoadError, Loaders, find_files
-from rag.segments import Segment
+from rag.segments import Segment, utf8_size
 from rag.store import DocumentRows, IndexData, IndexSettings, IndexStore, index_settings
 from rag.types import Document
 
@@ -182,6 +182,7 @@ class Ingester:
                     "in step with a folder)."
                 )
         leaving = set(gone)  # for the membership tests below; `gone` keeps the order reported
+        twins = _TextTwins(previous, leaving) if incremental else None
         kept: dict[str, DocumentRows] = {}
         changed = []
         for document in loaded:
@@ -189,6 +190,15 @@ class Ingester:
             old = reusable.get(doc_id)
             if doc_id not in leaving and indexed.get(doc_id) == digest:
                 report.unchanged.append(doc_id)
+                continue
+            twin = twins.of(document) if twins is not None and doc_id not in indexed else None
+            if twin is not None:
+                # A copy under another name ("report (1).pdf", an upload sent twice) would
+                # fill the top k with the same passage twice.
+                report.skipped.append(
+                    f"{document.source}: same text as indexed document {twin!r}; not indexed "
+                    f"twice (if it should replace it, run `rag remove {twin}` first)"
+                )
                 continue
             if doc_id in indexed and doc_id not in leaving:
                 clash = _same_id_elsewhere(document, sources.get(doc_id, ""))
@@ -655,6 +665,26 @@ def _files_gone_under(previous: IndexData, folders: Sequence[Path]) -> list[str]
         if any(Path(source).resolve().is_relative_to(root) for root in roots):
             gone.append(doc_id)
     return gone
+
+
+class _TextTwins:
+    """Finds the indexed document with the very text of a new one (not one leaving)."""
+
+    def __init__(self, previous: IndexData, leaving: set[str]) -> None:
+        self._previous = previous
+        # Texts of another size cannot be equal, so most are never decoded, let alone compared.
+        self._rows_by_size: dict[int, list[int]] = {}
+        for row, (doc_id, size) in enumerate(
+            zip(previous.doc_ids, previous.text_sizes(), strict=True)
+        ):
+            if doc_id not in leaving:
+                self._rows_by_size.setdefault(size, []).append(row)
+
+    def of(self, document: Document) -> str | None:
+        for row in self._rows_by_size.get(utf8_size(document.text), ()):
+            if self._previous.documents[row].text == document.text:
+                return self._previous.doc_ids[row]
+        return None
 
 
 def _same_id_elsewhere(document: Document, indexed_source: str) -> str:

@@ -191,6 +191,12 @@ class Segment:
             return self.documents.sources
         return [document.source for document in self.documents]
 
+    def text_sizes(self) -> list[int]:
+        """Each document's text size in UTF-8 bytes, without decoding any text."""
+        if isinstance(self.documents, DocumentTable):
+            return np.diff(self.documents.text_offsets).tolist()
+        return [utf8_size(document.text) for document in self.documents]
+
     def rows(self, doc_rows: Iterable[int] | None = None) -> list[DocumentRows]:
         """The share of each document row of `doc_rows` (default: all), what `from_rows` takes back."""
         wanted = range(len(self.doc_ids)) if doc_rows is None else [int(r) for r in doc_rows]
@@ -337,6 +343,11 @@ def _runs(bounds: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return lengths, items
 
 
+def utf8_size(text: str) -> int:
+    """How many bytes `text` takes in texts.bin (lone surrogates kept, as they are written)."""
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 class LazyDocuments(Sequence[Document]):
     """Documents by row, each made only when asked for (`_document`)."""
 
@@ -374,7 +385,7 @@ class DocumentTable(LazyDocuments):
         columns.setdefault("page_names", [[] for _ in self.doc_ids])
         self._page_names: list[list[str]] = columns["page_names"]
         self._texts = texts
-        self._offsets = offsets
+        self.text_offsets = offsets
         self._decoded = lru_cache(maxsize=DECODED_DOCUMENTS)(self._decode)
         lengths = {len(column) for column in columns.values()}
         if lengths != {len(offsets) - 1} or (len(offsets) and offsets[-1] != len(texts)):
@@ -387,7 +398,7 @@ class DocumentTable(LazyDocuments):
         return self._decoded(row)
 
     def _decode(self, row: int) -> Document:
-        start, end = int(self._offsets[row]), int(self._offsets[row + 1])
+        start, end = int(self.text_offsets[row]), int(self.text_offsets[row + 1])
         text = self._texts[start:end].tobytes().decode("utf-8", "surrogatepass")
         return Document(
             self.doc_ids[row],

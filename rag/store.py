@@ -385,6 +385,10 @@ class IndexData:
         """Each document's source, without decoding any text."""
         return self._per_document(lambda segment: segment.sources())
 
+    def text_sizes(self) -> list[int]:
+        """Each document's text size in UTF-8 bytes, without decoding any text."""
+        return self._per_document(lambda segment: segment.text_sizes())
+
     @cached_property
     def chunk_bm25(self) -> lexical.BM25Scores:
         """BM25 over every counted chunk, scored with the statistics of all of them."""

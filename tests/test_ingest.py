@@ -274,6 +274,26 @@ def test_another_file_with_a_taken_id_is_skipped_and_the_indexed_one_kept(
     assert "7 million" in scratch_pipeline.ask("What budget did the board approve?").text
 
 
+def test_a_copy_of_an_indexed_document_under_another_name_is_not_indexed_twice(
+    scratch_pipeline, tmp_path
+):
+    """A copy ("report (1).txt", an upload sent twice) would show the same passage twice
+    in the top k; an earlier ingest's document counts as well as one of the same ingest."""
+    copy = tmp_path / f"{FRAMEWORK_DOC} (1).txt"
+    copy.write_bytes((SEEDS / f"{FRAMEWORK_DOC}.txt").read_bytes())
+    near = tmp_path / "near.txt"  # same size, one letter changed: another document
+    near.write_text(copy.read_text(encoding="utf-8").replace("a", "e", 1), encoding="utf-8")
+    report = scratch_pipeline.ingest([copy, near])
+    assert report.added == ["near"]
+    [skipped] = report.skipped
+    assert f"same text as indexed document {FRAMEWORK_DOC!r}" in skipped
+    assert f"rag remove {FRAMEWORK_DOC}" in skipped
+    assert FRAMEWORK_DOC + " (1)" not in {d.doc_id for d in scratch_pipeline.documents()}
+    # Once the indexed one is removed, the copy is indexed like any new file.
+    scratch_pipeline.remove([FRAMEWORK_DOC])
+    assert scratch_pipeline.ingest([copy]).added == [f"{FRAMEWORK_DOC} (1)"]
+
+
 def test_a_same_named_file_from_another_folder_replaces_it_and_says_so(scratch_pipeline, tmp_path):
     for folder, text in (
         ("a", "The report says sales rose."),
