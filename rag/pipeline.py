@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.backends import AnswerRequest, Backend, final_answer, load_backend
+from rag.backends.base import broken_promise
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import REBUILD_HINT, RagError
@@ -225,25 +226,44 @@ class Pipeline:
     def _answer(self, query: Query, backend: Backend) -> Iterator[str | Answer]:
         started = time.perf_counter()
         timings: dict[str, float] = {}
+        failed = f"Answer backend {backend.name!r} failed"
         try:
             request, retrieval = self._request(query, backend, timings)
             answering = time.perf_counter()
             for piece in backend.stream(request):
-                if isinstance(piece, Answer):
-                    timings["answer"] = (time.perf_counter() - answering) * 1000
-                    timings["total"] = (time.perf_counter() - started) * 1000
-                    yield replace(
-                        piece, timings_ms={**timings, **piece.timings_ms}, mode=retrieval.mode
-                    )
-                else:
+                if isinstance(piece, str):
                     yield piece
+                    continue
+                if not isinstance(piece, Answer):
+                    raise RagError(
+                        f"{failed}: its stream gave a {type(piece).__name__}, where a Backend's "
+                        "stream gives text pieces, then one Answer."
+                    )
+                broken = broken_promise(piece, request.passages, self._document_text)
+                if broken:
+                    raise RagError(f"{failed}: {broken}, so its answer was not shown.")
+                timings["answer"] = (time.perf_counter() - answering) * 1000
+                timings["total"] = (time.perf_counter() - started) * 1000
+                yield replace(
+                    piece, timings_ms={**timings, **piece.timings_ms}, mode=retrieval.mode
+                )
+                return  # the Answer ends the stream
+            raise RagError(
+                f"{failed}: its stream ended without an Answer (a Backend's stream gives "
+                "text pieces, then one Answer)."
+            )
         except RagError:
             raise
         except Exception as error:  # a backend's bug (ours or a plugin's) must not crash the chat
-            logger.exception("answer backend %r failed", backend.name)
-            raise RagError(
-                f"Answer backend {backend.name!r} failed: {type(error).__name__}: {error}"
-            ) from error
+            # The message says what failed; the traceback is for whoever turns on debug logs.
+            logger.debug("answer backend %r failed", backend.name, exc_info=True)
+            raise RagError(f"{failed}: {type(error).__name__}: {error}") from error
+
+    def _document_text(self, doc_id: str) -> str | None:
+        """The indexed text of `doc_id`, or None when no such document is indexed."""
+        data = self.index()
+        row = data.doc_rows.get(doc_id)
+        return None if row is None else data.documents[row].text
 
     def _request(
         self, query: Query, backend: Backend, timings: dict[str, float]

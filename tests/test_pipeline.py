@@ -4,6 +4,7 @@ loading in the background answers as one loaded first."""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -11,6 +12,7 @@ from rag.backends import Backend
 from rag.errors import RagError
 from rag.pipeline import Pipeline
 from rag.query import Query
+from rag.types import Answer, Marker, cited_text
 
 
 class BrokenBackend(Backend):
@@ -33,6 +35,131 @@ def test_a_backend_that_raises_gives_a_rag_error_naming_it(seed_pipeline, stream
             list(pipeline.ask_stream(query))
         else:
             pipeline.ask(query)
+
+
+class PromiseBreaker(Backend):
+    """Quotes the first passage, then bends its answer as `bend(answer, passages)` says."""
+
+    name = "breaker"
+
+    def __init__(self, settings, bend) -> None:
+        super().__init__(settings)
+        self.bend = bend
+
+    def answer(self, request):
+        citation = request.passages[0].citation
+        text, markers = cited_text([citation.quote, " ", 1])
+        answer = Answer(request.question, text, False, self.name, (citation,), markers=markers)
+        return self.bend(answer, request.passages)
+
+
+def _breaker(seed_pipeline, bend):
+    settings = seed_pipeline.settings
+    return Pipeline(
+        settings,
+        embedder=seed_pipeline.embedder,
+        backends={"breaker": PromiseBreaker(settings, bend)},
+    )
+
+
+def _shifted(answer, by):
+    [citation] = answer.citations
+    moved = replace(citation, start=citation.start + by, end=citation.end + by)
+    return replace(answer, citations=(moved,))
+
+
+@pytest.mark.parametrize(
+    "bend, problem",
+    [
+        (
+            lambda a, p: replace(a, citations=(replace(a.citations[0], quote="Made up."),)),
+            "citation [1]'s quote is not the text of",
+        ),
+        (lambda a, p: _shifted(a, 5), "citation [1]'s quote is not the text of"),
+        (lambda a, p: _shifted(a, 10**9), "citation [1]'s quote is not the text of"),
+        (
+            lambda a, p: replace(a, citations=(replace(a.citations[0], doc_id="nowhere"),)),
+            "citation [1] names 'nowhere', which is not indexed",
+        ),
+        (
+            lambda a, p: replace(a, markers=(Marker(0, 3, 2),)),
+            "marker [2] points at none of its 1 citations",
+        ),
+        (
+            lambda a, p: replace(a, markers=(Marker(0, 3, 1),)),
+            "marker [1] is not at characters 0-3",
+        ),
+        (lambda a, p: None, "TypeError: PromiseBreaker.answer returned NoneType, not an Answer"),
+    ],
+)
+def test_an_answer_breaking_the_promise_of_verbatim_quotes_is_never_shown(
+    seed_pipeline, bend, problem
+):
+    """A plugin's made-up or misplaced quote would be shown as a document's own words."""
+    pipeline = _breaker(seed_pipeline, bend)
+    for ask in (pipeline.ask, lambda q: list(pipeline.ask_stream(q))):
+        with pytest.raises(RagError) as raised:
+            ask(Query(QUESTION, backend="breaker"))
+        assert raised.value.args[0].startswith("Answer backend 'breaker' failed: ")
+        assert problem in str(raised.value)
+
+
+def test_a_quote_outside_the_passages_but_true_to_its_document_is_shown(seed_pipeline):
+    """The check reads the document when no passage holds the quote: a true one passes."""
+    data = seed_pipeline.index()
+    chosen = {}
+
+    def elsewhere(answer, passages):
+        doc_id = answer.citations[0].doc_id
+        text = data.documents[data.doc_rows[doc_id]].text
+        held = [p.citation for p in passages if p.citation.doc_id == doc_id]
+        start = next(
+            at
+            for at in range(0, len(text) - 20, 10)
+            if not any(c.start <= at and at + 20 <= c.end for c in held)
+        )
+        chosen["quote"] = text[start : start + 20]
+        far = replace(answer.citations[0], start=start, end=start + 20, quote=chosen["quote"])
+        return replace(answer, citations=(far,))
+
+    answer = _breaker(seed_pipeline, elsewhere).ask(Query(QUESTION, backend="breaker"))
+    assert answer.citations[0].quote == chosen["quote"]
+
+
+class StreamWithoutAnswer(Backend):
+    name = "stream_only"
+
+    def answer(self, request):
+        raise AssertionError("stream is used")
+
+    def stream(self, request):
+        yield "just text"
+        yield 42
+
+
+@pytest.mark.parametrize("pieces, problem", [(1, "ended without an Answer"), (2, "gave a int")])
+def test_a_stream_not_ending_in_an_answer_is_a_rag_error(seed_pipeline, pieces, problem):
+    class Cut(StreamWithoutAnswer):
+        def stream(self, request):
+            yield from list(super().stream(request))[:pieces]
+
+    settings = seed_pipeline.settings
+    pipeline = Pipeline(
+        settings, embedder=seed_pipeline.embedder, backends={"stream_only": Cut(settings)}
+    )
+    with pytest.raises(RagError, match=f"'stream_only' failed: its stream {problem}"):
+        pipeline.ask(Query(QUESTION, backend="stream_only"))
+
+
+def test_a_failing_backend_prints_no_traceback(seed_pipeline, capfd):
+    pipeline = Pipeline(
+        seed_pipeline.settings,
+        embedder=seed_pipeline.embedder,
+        backends={"broken": BrokenBackend(seed_pipeline.settings)},
+    )
+    with pytest.raises(RagError):
+        pipeline.ask(Query(QUESTION, backend="broken"))
+    assert "Traceback" not in capfd.readouterr().err
 
 
 QUESTION = "When was the Bicentennial Framework launched?"

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from rag.config import Settings
 from rag.plugins import PluginOptions
-from rag.types import Answer, Passage, QueryTerm, Turn
+from rag.types import Answer, Citation, Passage, QueryTerm, Turn
 
 ABSTAIN_PREFIX = "The documents do not say"
 
@@ -77,6 +77,10 @@ class Backend(ABC):
         its markers, and a failure part-way may replace it with a fallback answer.
         """
         answer = self.answer(request)
+        if not isinstance(answer, Answer):
+            raise TypeError(
+                f"{type(self).__name__}.answer returned {type(answer).__name__}, not an Answer"
+            )
         yield answer.text
         yield answer
 
@@ -99,3 +103,48 @@ def final_answer(pieces: Iterable[str | Answer]) -> Answer:
     if not isinstance(answer, Answer):
         raise TypeError(f"an answer stream must end with an Answer, not {type(answer).__name__}")
     return answer
+
+
+def broken_promise(
+    answer: Answer, passages: Iterable[Passage], document_text: Callable[[str], str | None]
+) -> str:
+    """What in `answer` breaks the promise every answer keeps, or "" when nothing does.
+
+    Every citation's quote is the text of its document at its offsets, and every marker
+    sits where it says and points at a citation. Ours keep it by construction; a plugin's
+    is checked here, so a made-up or misplaced quote is never shown as a document's words.
+    `document_text(doc_id)`: the indexed text, asked only for a quote no passage holds.
+    """
+    by_document: dict[str, list[Passage]] = {}
+    for passage in passages:
+        by_document.setdefault(passage.citation.doc_id, []).append(passage)
+    for n, citation in enumerate(answer.citations, start=1):
+        if _inside_a_passage(citation, by_document.get(citation.doc_id, ())):
+            continue
+        text = document_text(citation.doc_id)
+        if text is None:
+            return f"citation [{n}] names {citation.doc_id!r}, which is not indexed"
+        if not 0 <= citation.start <= citation.end <= len(text) or (
+            text[citation.start : citation.end] != citation.quote
+        ):
+            return (
+                f"citation [{n}]'s quote is not the text of {citation.doc_id!r} at characters "
+                f"{citation.start}-{citation.end}"
+            )
+    for marker in answer.markers:
+        if not 1 <= marker.n <= len(answer.citations):
+            return f"marker [{marker.n}] points at none of its {len(answer.citations)} citations"
+        if answer.text[marker.start : marker.end] != f"[{marker.n}]":
+            return (
+                f"marker [{marker.n}] is not at characters {marker.start}-{marker.end} of its text"
+            )
+    return ""
+
+
+def _inside_a_passage(citation: Citation, passages: Iterable[Passage]) -> bool:
+    for passage in passages:
+        held = passage.citation
+        if held.start <= citation.start <= citation.end <= held.end:
+            offset = held.start
+            return held.quote[citation.start - offset : citation.end - offset] == citation.quote
+    return False
