@@ -25,6 +25,8 @@ _FOLD = str.maketrans(
     }
 )  # fmt: skip
 _SPACE = re.compile(r"\s+")
+# Chinese, Japanese and Thai letters: their words are not separated by spaces.
+_UNSPACED = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 def normalize(text: str) -> str:
@@ -34,9 +36,19 @@ def normalize(text: str) -> str:
 
 
 def contains_answer(text: str, answers: Iterable[str]) -> bool:
-    """Whether normalised `text` contains any normalised gold answer."""
+    """Whether normalised `text` contains any normalised gold answer as whole words:
+    "2" is not in "2023", nor "ten" in "often"."""
     haystack = normalize(text)
-    return any(normalize(answer) and normalize(answer) in haystack for answer in answers)
+    for answer in answers:
+        needle = normalize(answer)
+        if not needle:
+            continue
+        # Scripts written without spaces (北京 in 中国的首都是北京) have no word edges to ask for.
+        before = "" if _UNSPACED.match(needle[0]) else r"(?<!\w)"
+        after = "" if _UNSPACED.match(needle[-1]) else r"(?!\w)"
+        if re.search(before + re.escape(needle) + after, haystack):
+            return True
+    return False
 
 
 def hit_rank(

@@ -6,8 +6,8 @@ How each figure is counted (also in the README's Quality section):
   passage that is a hit (see `metrics.hit_rank`). Passages come from the
   answer itself, so they are what the backend saw; when `k` < 5 the top 5 are
   fetched by a separate retrieve, outside the timed call.
-- answer accuracy: answerable questions whose answer, normalised, contains a
-  gold answer, without abstaining.
+- answer accuracy: answerable questions whose answer, normalised and without
+  its [n] markers, contains a gold answer as whole words, without abstaining.
 - citation precision: over the citations given in answers to answerable
   questions; one counts when its quote is verbatim at its offsets and it comes
   from the gold source. Citations in answers to unanswerable questions are not
@@ -19,12 +19,17 @@ How each figure is counted (also in the README's Quality section):
   warm-up question (model loading is not a per-question cost).
 - pass: answerable → correct answer with at least one citation, all valid;
   unanswerable → abstained.
+- answered by: the backend named in each answer. A backend that falls back to
+  another (the `openai` backend to the extractive one when its server fails)
+  is measured as its users get it, and the count of such answers is shown
+  beside the figures, so a run of fallbacks never passes for the model's.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -33,12 +38,14 @@ from eval import metrics
 from eval.questions import Question
 from rag.errors import RagError
 from rag.query import Query
-from rag.types import Citation, Passage
+from rag.types import Answer, Citation, Passage
 
 if TYPE_CHECKING:
     from rag.pipeline import Pipeline
 
 RETRIEVAL_DEPTH = 5
+# Questions tried in turn for the untimed warm-up, should the first fail on its own.
+WARM_UP_TRIES = 5
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,8 @@ class QuestionResult:
     passages: tuple[Passage, ...]
     latency_ms: float
     error: str = ""
+    # The backend the answer names ("extractive (fallback)" when the asked one fell back).
+    answered_by: str = ""
 
     @property
     def passed(self) -> bool:
@@ -91,6 +100,12 @@ class Run:
         """The JSON object `rag eval --json` prints (keys fixed by the spec)."""
         return summarize(self.results)
 
+    def answered_otherwise(self) -> int:
+        """How many answers came from another backend than the one asked (a fallback)."""
+        return sum(
+            bool(r.answered_by) and r.answered_by != self.config.backend for r in self.results
+        )
+
 
 def summarize(results: Sequence[QuestionResult]) -> dict[str, Any]:
     """Every metric over `results`, with the per-question list."""
@@ -103,6 +118,9 @@ def summarize(results: Sequence[QuestionResult]) -> dict[str, Any]:
     latencies = [r.latency_ms for r in results]
     return {
         "n": len(results),
+        # Which backend gave the answers: more than one name means fallbacks.
+        "answered_by": dict(Counter(r.answered_by for r in results if r.answered_by)),
+        "errors": sum(bool(r.error) for r in results),
         "retrieval": {
             "recall@1": _round(metrics.recall_at(ranks, 1)),
             "recall@3": _round(metrics.recall_at(ranks, 3)),
@@ -125,6 +143,8 @@ def summarize(results: Sequence[QuestionResult]) -> dict[str, Any]:
                 "abstained": r.abstained,
                 "hit_rank": r.hit_rank,
                 "pass": r.passed,
+                "backend": r.answered_by,
+                "error": r.error,
                 "citations": [
                     {"doc_id": c.doc_id, "start": c.start, "end": c.end, "quote": c.quote}
                     for c in r.citations
@@ -139,13 +159,32 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def warm_up(pipeline: Pipeline, config: RunConfig, question: str) -> None:
+def check_backends(pipeline: Pipeline, configs: Sequence[RunConfig]) -> None:
+    """Refuse, before any question is asked, a configuration whose backend cannot answer
+    (so a --compare does not run the others for minutes, then throw them away)."""
+    for name in dict.fromkeys(config.backend for config in configs):
+        available = pipeline.backend(name).availability()
+        if not available.ok:
+            raise RagError(f"Answer backend {name!r} cannot answer: {available.reason}")
+
+
+def warm_up(pipeline: Pipeline, config: RunConfig, questions: Sequence[Question]) -> None:
     """Load the model, the index and the backend once, outside the timed calls."""
-    backend = pipeline.backend(config.backend)
-    available = backend.availability()
-    if not available.ok:
-        raise RagError(f"Answer backend {config.backend!r} cannot answer: {available.reason}")
-    pipeline.ask(config.query(question))
+    check_backends(pipeline, [config])
+    for question in questions:
+        try:
+            pipeline.ask(config.query(question.question))
+        except RagError:
+            continue  # that question's own error is scored with it; warm up on the next
+        return
+
+
+def quoted_text(answer: Answer) -> str:
+    """The answer's text with its [n] markers blanked: a marker "[2]" is no answer "2"."""
+    text = answer.text
+    for marker in sorted(answer.markers, key=lambda m: m.start, reverse=True):
+        text = text[: marker.start] + " " + text[marker.end :]
+    return text
 
 
 def run_questions(
@@ -159,7 +198,7 @@ def run_questions(
     from tqdm import tqdm
 
     texts = {document.doc_id: document.text for document in pipeline.index().documents}
-    warm_up(pipeline, config, questions[0].question)
+    warm_up(pipeline, config, questions[:WARM_UP_TRIES])
     run = Run(config)
     errors = 0
     for question in tqdm(
@@ -170,7 +209,8 @@ def run_questions(
         run.results.append(result)
     if errors:
         print(
-            f"{config.label}: {errors} question(s) failed with an error; see the report's failures",
+            f"{config.label}: {errors} question(s) failed with an error (each question's "
+            "`error` in --json; the report's failures with --out)",
             file=sys.stderr,
         )
     return run
@@ -208,7 +248,7 @@ def score_question(
     correct = (
         question.answerable
         and not answer.abstained
-        and metrics.contains_answer(answer.text, question.answers)
+        and metrics.contains_answer(quoted_text(answer), question.answers)
     )
     valid = tuple(
         metrics.citation_valid(
@@ -226,6 +266,7 @@ def score_question(
         citation_valid=valid,
         passages=tuple(passages),
         latency_ms=latency,
+        answered_by=answer.backend,
     )
 
 

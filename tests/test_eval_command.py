@@ -17,7 +17,17 @@ from hardening.helpers import run_rag
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-KEYS = {"n", "retrieval", "answer", "citation", "abstention", "latency_ms", "per_question"}
+KEYS = {
+    "n",
+    "answered_by",
+    "errors",
+    "retrieval",
+    "answer",
+    "citation",
+    "abstention",
+    "latency_ms",
+    "per_question",
+}
 SEED_A = "000_57dda5fb9b67abed"
 SEED_B = "003_fc7eb9e95de41056"
 
@@ -92,7 +102,18 @@ def test_json_has_the_documented_keys(workspace):
     assert set(result["latency_ms"]) == {"p50", "p95"}
     assert [q["id"] for q in result["per_question"]] == ["drug", "blinken", "city", "off-topic"]
     for q in result["per_question"]:
-        assert set(q) == {"id", "answer", "abstained", "hit_rank", "pass", "citations"}
+        assert set(q) == {
+            "id",
+            "answer",
+            "abstained",
+            "hit_rank",
+            "pass",
+            "citations",
+            "backend",
+            "error",
+        }
+        assert q["backend"] == "extractive" and q["error"] == ""
+    assert result["answered_by"] == {"extractive": 4} and result["errors"] == 0
     # Easy questions over two documents: every gold passage is retrieved in the top 5.
     assert result["retrieval"]["recall@5"] == 1.0
     assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p95"]
@@ -113,6 +134,28 @@ def test_out_writes_json_report_and_chart_and_compare_shows_each_mode(workspace)
     assert "## Failures" in report
     chart = (out / "chart.png").read_bytes()
     assert chart.startswith(b"\x89PNG") and len(chart) > 10_000
+
+
+def test_what_cannot_be_run_or_written_is_refused_before_any_question(workspace):
+    """A backend that cannot answer, or an --out that cannot be written, would otherwise be
+    found only after every other configuration had run (minutes on SQuAD), then lost."""
+    (workspace / "a-file").write_text("precious", encoding="utf-8")
+    for extra, message in [
+        (("--out", "a-file"), "--out a-file is a file; give a folder"),
+        (("--out", "a-file/sub"), "is not a folder this user can write in"),
+        (
+            ("--compare", "hybrid:extractive", "hybrid:openai", "--out", "never"),
+            "Answer backend 'openai' cannot answer",
+        ),
+    ]:
+        done = rag(
+            "eval", "--questions", "small.jsonl", "--index", "index", *extra,
+            cwd=workspace, check=False,
+        )  # fmt: skip
+        assert done.returncode == 1 and message in done.stderr, (extra, done.stderr)
+        assert "hybrid · extractive" not in done.stderr + done.stdout  # nothing was run
+    assert (workspace / "a-file").read_text(encoding="utf-8") == "precious"
+    assert not (workspace / "never").exists()
 
 
 def test_malformed_question_file_names_line_and_field(workspace):

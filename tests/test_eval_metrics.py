@@ -29,6 +29,68 @@ def test_contains_answer_after_normalising():
     assert not metrics.contains_answer("anything", [])
 
 
+def test_an_answer_counts_only_as_whole_words():
+    """A short answer would otherwise be in nearly every text: "2" in "2023", "ten" in
+    "often", "US" in "thus"."""
+    assert not metrics.contains_answer("Washington DC, 15 March 2023", ["2"])
+    assert not metrics.contains_answer("It happens often.", ["ten"])
+    assert not metrics.contains_answer("and thus", ["US"])
+    assert metrics.contains_answer("It costs $5, said U.S. officials.", ["$5", "nothing"])
+    assert metrics.contains_answer("said U.S. officials", ["U.S."])
+    assert metrics.contains_answer("in 2023.", ["2023"])
+    # Scripts without spaces between words have no word edges to ask for.
+    assert metrics.contains_answer("中国的首都是北京。", ["北京"])
+    assert metrics.contains_answer("首都は東京です", ["東京"])
+
+
+def test_the_markers_of_an_answer_are_no_answer():
+    """An answer "[1]" would make every answered question whose gold answer is 1 right."""
+    from eval.runner import quoted_text
+    from rag.types import Answer, cited_text
+
+    text, markers = cited_text(["Nobody was hurt.", " ", 1, " ", 2])
+    answer = Answer("How many died?", text, False, "extractive", markers=markers)
+    assert not metrics.contains_answer(quoted_text(answer), ["1"])
+    assert not metrics.contains_answer(quoted_text(answer), ["2"])
+    # The document's own "[2]" is text, not a marker, and stays.
+    text, markers = cited_text(["See note [2] for 2 cases.", " ", 1])
+    kept = quoted_text(Answer("q", text, False, "x", markers=markers))
+    assert "[2]" in kept and metrics.contains_answer(kept, ["2 cases"])
+    assert not metrics.contains_answer(kept, ["1"])
+
+
+def test_answers_from_a_fallback_are_counted_apart(seed_pipeline):
+    """A run of fallbacks must not pass for the asked backend's own answers."""
+    from dataclasses import replace
+
+    from eval.runner import RunConfig, run_questions
+    from rag.backends import Backend
+    from rag.pipeline import Pipeline
+
+    class FallingBack(Backend):
+        name = "falls_back"
+
+        def answer(self, request):
+            answer = seed_pipeline.backend("extractive").answer(request)
+            return replace(answer, backend="extractive (fallback)")
+
+    settings = seed_pipeline.settings
+    pipeline = Pipeline(
+        settings, embedder=seed_pipeline.embedder, backends={"falls_back": FallingBack(settings)}
+    )
+    questions = [
+        Question("a", "When was the Bicentennial Framework launched?", ("2010",), ("x",)),
+        Question("b", "What is the boiling point of nitrogen?", (), ()),
+    ]
+    run = run_questions(pipeline, questions, RunConfig("hybrid", "falls_back", 5), progress=False)
+    assert run.answered_otherwise() == 2
+    summary = run.summary()
+    assert summary["answered_by"] == {"extractive (fallback)": 2}
+    assert [q["backend"] for q in summary["per_question"]] == ["extractive (fallback)"] * 2
+    same = run_questions(pipeline, questions, RunConfig("hybrid", "extractive", 5), progress=False)
+    assert same.answered_otherwise() == 0
+
+
 def test_hit_rank_needs_gold_source_and_answer():
     passages = [
         ("other", "fentanyl is here"),
@@ -123,6 +185,8 @@ def test_summarize_counts_each_figure_on_the_right_questions():
         "hit_rank",
         "pass",
         "citations",
+        "backend",
+        "error",
     }
     assert summary["per_question"][1]["citations"] == [
         {"doc_id": "d", "start": 0, "end": 1, "quote": "x"},

@@ -150,12 +150,14 @@ def _configs(args: argparse.Namespace, settings) -> list:
 def _run_questions(args: argparse.Namespace, settings) -> int:
     from eval.questions import DEFAULT_QUESTIONS, load_questions
     from eval.report import write_qa_reports
-    from eval.runner import run_questions
+    from eval.runner import check_backends, run_questions
     from rag.commands.progress import terminal_progress
     from rag.pipeline import Pipeline
 
     progress = not args.quiet
     configs = _configs(args, settings)
+    if args.out:
+        _check_out(args.out)
     notes: list[str] = []
     if args.squad:
         from eval.datasets import cache_key, dataset_settings, ensure_dataset_index, load_squad
@@ -165,6 +167,7 @@ def _run_questions(args: argparse.Namespace, settings) -> int:
         key = cache_key(args.limit, args.squad_half, files=(args.squad,))
         dataset, docs_dir = dataset_settings(settings, f"squad-{key}")
         pipeline = Pipeline(dataset)
+        check_backends(pipeline, configs)
         ensure_dataset_index(pipeline, squad.documents, docs_dir, progress=progress)
         title = f"SQuAD {squad.version or ''} {args.squad.name}".replace("  ", " ")
         if args.squad_half:
@@ -178,6 +181,7 @@ def _run_questions(args: argparse.Namespace, settings) -> int:
         path = args.questions or DEFAULT_QUESTIONS
         questions = load_questions(path)
         pipeline = Pipeline(settings)
+        check_backends(pipeline, configs)
         with terminal_progress(enabled=progress) as bars:
             report = pipeline.ensure_index(on_progress=bars)
         if report is not None:
@@ -197,6 +201,18 @@ def _run_questions(args: argparse.Namespace, settings) -> int:
         need_answer = True
 
     runs = [run_questions(pipeline, questions, config, need_answer, progress) for config in configs]
+    for run in runs:
+        otherwise = run.answered_otherwise()
+        if otherwise:
+            others = sorted({r.answered_by for r in run.results} - {run.config.backend, ""})
+            note = (
+                f"{run.config.label}: {otherwise} of {len(run.results)} answers came from "
+                f"{', '.join(others)}, not from {run.config.backend} (it fell back); its "
+                "figures are what its users got, not the figures of its own answers. Each "
+                "answer's `backend` in --json says which."
+            )
+            print(f"warning: {note}", file=sys.stderr)
+            notes.append(note)
     payload = runs[0].summary()
     if len(runs) > 1:
         payload["runs"] = [
@@ -217,6 +233,24 @@ def _run_questions(args: argparse.Namespace, settings) -> int:
         paths = write_qa_reports(args.out, payload, runs, title, notes)
         print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
     return 0
+
+
+def _check_out(folder) -> None:
+    """Refuse an --out that cannot take the reports, before minutes of questions."""
+    import os
+
+    from rag.errors import RagError
+
+    if folder.exists() and not folder.is_dir():
+        raise RagError(f"--out {folder} is a file; give a folder (made if missing).")
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise RagError(
+            f"--out {folder}: {existing} is not a folder this user can write in; "
+            "give another folder."
+        )
 
 
 def _print_table(runs) -> None:
@@ -244,6 +278,8 @@ def _run_beir(args: argparse.Namespace, settings) -> int:
     from rag.pipeline import Pipeline
 
     progress = not args.quiet
+    if args.out:
+        _check_out(args.out)
     if args.compare:
         modes = list(dict.fromkeys(item.partition(":")[0] for item in args.compare))
         unknown = [m for m in modes if m not in RETRIEVAL_MODES]
