@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from hardening.helpers import run_rag
+from test_eval_metrics import PER_QUESTION_KEYS
 
 # Each test runs `rag eval` end to end in new processes (index, model, datasets): minutes.
 pytestmark = pytest.mark.slow
@@ -102,16 +103,7 @@ def test_json_has_the_documented_keys(workspace):
     assert set(result["latency_ms"]) == {"p50", "p95"}
     assert [q["id"] for q in result["per_question"]] == ["drug", "blinken", "city", "off-topic"]
     for q in result["per_question"]:
-        assert set(q) == {
-            "id",
-            "answer",
-            "abstained",
-            "hit_rank",
-            "pass",
-            "citations",
-            "backend",
-            "error",
-        }
+        assert set(q) == PER_QUESTION_KEYS
         assert q["backend"] == "extractive" and q["error"] == ""
     assert result["answered_by"] == {"extractive": 4} and result["errors"] == 0
     # Easy questions over two documents: every gold passage is retrieved in the top 5.

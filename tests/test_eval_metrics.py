@@ -12,6 +12,18 @@ from eval.questions import Question, QuestionFileError, load_questions
 from eval.runner import QuestionResult, summarize
 from rag.types import Citation
 
+# What `rag eval --json` gives for each question (the README documents them).
+PER_QUESTION_KEYS = {
+    "id",
+    "answer",
+    "abstained",
+    "hit_rank",
+    "pass",
+    "citations",
+    "backend",
+    "error",
+}
+
 
 def test_normalize_folds_case_quotes_dashes_and_space():
     assert metrics.normalize("  The “Bicentennial”\u00a0Framework —  US–Mexico ") == (
@@ -178,16 +190,7 @@ def test_summarize_counts_each_figure_on_the_right_questions():
     assert summary["citation"] == {"precision": pytest.approx(2 / 3, abs=1e-4)}
     assert summary["abstention"] == {"precision": 1.0, "recall": 0.5}
     assert [q["pass"] for q in summary["per_question"]] == [True, False, True, False]
-    assert set(summary["per_question"][0]) == {
-        "id",
-        "answer",
-        "abstained",
-        "hit_rank",
-        "pass",
-        "citations",
-        "backend",
-        "error",
-    }
+    assert set(summary["per_question"][0]) == PER_QUESTION_KEYS
     assert summary["per_question"][1]["citations"] == [
         {"doc_id": "d", "start": 0, "end": 1, "quote": "x"},
         {"doc_id": "d", "start": 1, "end": 2, "quote": "x"},
