@@ -162,8 +162,10 @@ def _round(value: float | None, digits: int = 4) -> float | None:
 def check_backends(pipeline: Pipeline, configs: Sequence[RunConfig]) -> None:
     """Refuse, before any question is asked, a configuration whose backend cannot answer
     (so a --compare does not run the others for minutes, then throw them away)."""
+    from rag.backends import availability_of
+
     for name in dict.fromkeys(config.backend for config in configs):
-        available = pipeline.backend(name).availability()
+        available = availability_of(pipeline.backend(name))
         if not available.ok:
             raise RagError(f"Answer backend {name!r} cannot answer: {available.reason}")
 

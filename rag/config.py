@@ -133,7 +133,7 @@ class Settings:
         name is not set: the new name wins, and a note says so.
         """
         noun = plugin_kind(kind).noun
-        known = {f.name: type(f.default) for f in fields(options_class)}  # type: ignore[arg-type]
+        known = _option_types(options_class)
         prefix = option_variable(kind, name, "")
         values: dict[str, Any] = {}
         given_as_old: dict[str, GivenOption] = {}
@@ -149,6 +149,8 @@ class Settings:
             elif given.name != name:
                 continue
             if key not in known:
+                if not given.name and _claimed_by_a_longer_name(kind, name, given.key):
+                    continue  # RAG_BACKEND_EXTRACTIVE_PLUS_STYLE is extractive_plus's
                 listed = ", ".join(sorted(known)) or "none"
                 raise RagError(
                     f"Unknown option {key!r} for {noun} {name!r} in {given.source}. "
@@ -162,7 +164,21 @@ class Settings:
                     f"warning: {old.source} is ignored: {given.source} sets "
                     f"{name}'s {key} too, and the new name wins."
                 )
-            values[key] = _coerce_to(known[key], f"{name}.{key}", given.value, given.source)
+            values[key] = _coerce_option(known[key], f"{name}.{key}", given.value, given.source)
+        required = [
+            f.name
+            for f in fields(options_class)  # type: ignore[arg-type]
+            if f.init
+            and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+            and f.name not in values
+        ]
+        if required:
+            asked = "; ".join(
+                f"{option_key(kind, name, key)} or ${option_variable(kind, name, key)}"
+                for key in required
+            )
+            raise RagError(f"{noun.capitalize()} {name!r} needs a value for: {asked}.")
         try:
             return options_class(**values)
         except ValueError as error:
@@ -203,13 +219,15 @@ class PluginKind:
     noun: str
     # Its variables are PREFIX + NAME + "_" + OPTION: RAG_BACKEND_OPENAI_MODEL.
     variable_prefix: str
+    # The entry-point group its implementations register under.
+    entry_group: str
 
 
 PLUGIN_KINDS = {
     kind.table: kind
     for kind in (
-        PluginKind("backends", "backend", "RAG_BACKEND_"),
-        PluginKind("loaders", "loader", "RAG_LOADER_"),
+        PluginKind("backends", "backend", "RAG_BACKEND_", "rag.backends"),
+        PluginKind("loaders", "loader", "RAG_LOADER_", "rag.loaders"),
     )
 }
 
@@ -336,6 +354,64 @@ def _coerce_to(wanted: type, name: str, value: Any, source: str) -> Any:
         pass
     kind = "a path (not empty)" if issubclass(wanted, Path) else wanted.__name__
     raise RagError(f"Setting {name!r} in {source} must be {kind}, got {given!r}.") from None
+
+
+def _option_types(options_class: type) -> dict[str, Any]:
+    """Each option's declared type (`int`, `str | None`, `tuple[str, ...]`); an option whose
+    annotation cannot be resolved is typed by its default, as before annotations were read."""
+    import typing
+
+    try:
+        hints = typing.get_type_hints(options_class)
+    except Exception:  # a plugin's annotation naming what its module does not define
+        hints = {}
+    return {
+        f.name: hints.get(f.name, type(f.default))
+        for f in fields(options_class)  # type: ignore[arg-type]
+    }
+
+
+def _coerce_option(wanted: Any, name: str, value: Any, source: str) -> Any:
+    """`value` as an option of declared type `wanted`: what `_coerce_to` takes, or one of
+    those or None (`str | None`: set it to a str), or a list or tuple of one (a TOML array;
+    a variable's text split at commas)."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(wanted), typing.get_args(wanted)
+    if origin in (typing.Union, types.UnionType):
+        inner = [arg for arg in args if arg is not type(None)]
+        if len(inner) == 1:
+            return _coerce_option(inner[0], name, value, source)
+    if origin in (tuple, list):
+        item = args[0] if args and args[0] is not Ellipsis else str
+        if source.startswith("$") and isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list | tuple):
+            raise RagError(f"Setting {name!r} in {source} must be a list, got {value!r}.")
+        items = [_coerce_option(item, f"{name}[{i}]", v, source) for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if (
+        isinstance(wanted, type)
+        and wanted in (bool, int, float, str)
+        or (isinstance(wanted, type) and issubclass(wanted, Path))
+    ):
+        return _coerce_to(wanted, name, value, source)
+    raise RagError(
+        f"Setting {name!r} cannot be given in {source}: its type {wanted} is not one rag "
+        "reads (bool, int, float, str, a path, a list of one of those, or one of those or "
+        "None). Ask the extension's authors."
+    )
+
+
+def _claimed_by_a_longer_name(kind: str, name: str, variable: str) -> bool:
+    """Whether another registered extension, whose name starts with `name`, owns `variable`."""
+    from rag.plugins import registered
+
+    return any(
+        len(other) > len(name) and variable.startswith(option_variable(kind, other, ""))
+        for other in registered(plugin_kind(kind).entry_group)
+    )
 
 
 def _parse_text(wanted: type, text: str) -> Any:

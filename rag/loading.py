@@ -137,18 +137,38 @@ class Loaders:
     """
 
     def __init__(self, settings: Settings | None = None) -> None:
-        from rag.config import Settings
+        from rag.config import Settings, note_once
 
         settings = settings if settings is not None else Settings()
         settings.warn_about_unclaimed_options("loaders", (c.name for c in loader_classes()))
-        made = {
-            loader_class: loader_class(
-                settings.plugin_options("loaders", loader_class.name, loader_class.Options)
-            )
-            for loader_class in loader_classes()
-        }
+        made: dict[type[Loader], Loader] = {}
+        # Third parties' loaders that could not be made, and why: their files are skipped
+        # saying so, and every other format is read.
+        self._unusable: dict[type[Loader], str] = {}
+        for loader_class in loader_classes():
+            # Options set wrong (or one the loader needs, not set) stop the ingest at the
+            # start, naming them: the user can put that right.
+            options = settings.plugin_options("loaders", loader_class.name, loader_class.Options)
+            try:
+                made[loader_class] = loader_class(options)
+            except Exception as error:  # a third party's constructor
+                if _is_ours(loader_class):
+                    raise
+                problem = (
+                    f"The {loader_class.name} file loader (from {_package_of(loader_class)}) "
+                    f"failed to start: {type(error).__name__}: {error}."
+                )
+                self._unusable[loader_class] = problem
+                note_once(f"{problem} Until then its files are skipped.")
         self._by_suffix = {
-            suffix: made[loader_class] for suffix, loader_class in _loader_classes().items()
+            suffix: made[loader_class]
+            for suffix, loader_class in _loader_classes().items()
+            if loader_class in made
+        }
+        self._unusable_by_suffix = {
+            suffix: self._unusable[loader_class]
+            for suffix, loader_class in _loader_classes().items()
+            if loader_class in self._unusable
         }
 
     def for_suffix(self, suffix: str) -> Loader | None:
@@ -176,6 +196,9 @@ class Loaders:
     def extract(self, path: Path) -> Extracted:
         """The text of `path` by the loader of its format; any failure becomes a LoadError."""
         loader = self.for_suffix(path.suffix)
+        unusable = self._unusable_by_suffix.get(path.suffix.lower())
+        if loader is None and unusable:
+            raise LoadError(f"{path}: skipped: {unusable}")
         if loader is None:
             raise LoadError(
                 f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
@@ -194,11 +217,35 @@ class Loaders:
                 f"{path}: the {loader.name} loader could not read it "
                 f"({type(error).__name__}: {error}); is the file damaged?"
             ) from None
+        if not isinstance(extracted, Extracted) or not isinstance(extracted.text, str):
+            raise LoadError(
+                f"{path}: the {loader.name} loader gave a {type(extracted).__name__}, not an "
+                f"Extracted with its text (a bug in {_package_of(loader)})."
+            )
         if not extracted.text.strip():
             raise LoadError(f"{path}: the file holds no text to index.")
-        if len(extracted.part_names) not in (0, len(extracted.part_starts)):
-            raise LoadError(f"{path}: the {loader.name} loader named its parts wrongly (a bug).")
+        # Each part starts inside the text, none before the one it follows.
+        bounds = (0, *extracted.part_starts, len(extracted.text))
+        if len(extracted.part_names) not in (0, len(extracted.part_starts)) or any(
+            a > b for a, b in zip(bounds, bounds[1:], strict=False)
+        ):
+            # A citation's "page 3" would name the wrong part.
+            raise LoadError(
+                f"{path}: the {loader.name} loader gave its parts wrong offsets or names "
+                f"(a bug in {_package_of(loader)})."
+            )
         return extracted
+
+
+def _package_of(loader: Loader | type[Loader]) -> str:
+    """The package a loader comes from, for messages: "the rag-org-loader package"."""
+    module = (loader if isinstance(loader, type) else type(loader)).__module__
+    top = module.partition(".")[0]
+    return "this project" if top == "rag" else f"the {top} module"
+
+
+def _is_ours(loader_class: type[Loader]) -> bool:
+    return loader_class.__module__.partition(".")[0] == "rag"
 
 
 @lru_cache(maxsize=1)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import re
 import sys
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import hardening.helpers
@@ -230,3 +232,87 @@ def test_rag_ingest_reads_an_installed_plugins_format_with_its_option(tmp_path_f
     assert "The harbour master keeps the spare keys under the blue bucket." in [
         citation["quote"] for citation in answer["citations"]
     ]
+
+
+# -- a third party's loader that is broken in one of the ways a plugin author slips ------------
+class GivesText(loading.Loader):
+    name = "gives_text"
+    suffixes = (".givestext",)
+
+    def extract(self, path):
+        return path.read_text(encoding="utf-8")  # not an Extracted
+
+
+class PartsAskew(loading.Loader):
+    name = "parts_askew"
+    suffixes = (".askew",)
+
+    def extract(self, path):
+        return loading.Extracted(path.read_text(encoding="utf-8"), part_starts=(500000, 10))
+
+
+@dataclass(frozen=True)
+class NeedsLanguage(loading.LoaderOptions):
+    language: str
+
+
+class NeedsOption(loading.Loader):
+    name = "needs_option"
+    suffixes = (".needs",)
+    Options = NeedsLanguage
+
+    def extract(self, path):
+        raise AssertionError("never made")
+
+
+class FailsToStart(loading.Loader):
+    name = "fails_to_start"
+    suffixes = (".fails",)
+
+    def __init__(self, options=None):
+        raise RuntimeError("loader exploded")
+
+    def extract(self, path):
+        raise AssertionError("never made")
+
+
+@pytest.fixture
+def broken_loaders(monkeypatch):
+    names = [GivesText, PartsAskew, NeedsOption, FailsToStart]
+    plugin = SimpleNamespace(
+        metadata={"Name": "rag-broken-loaders"},
+        entry_points=[
+            importlib.metadata.EntryPoint(c.name, f"{__name__}:{c.__name__}", "rag.loaders")
+            for c in names
+        ],
+    )
+    real = list(importlib.metadata.distributions())
+    monkeypatch.setattr("rag.plugins.distributions", lambda: [*real, plugin])
+    loading._loader_classes.cache_clear()
+    yield
+    loading._loader_classes.cache_clear()
+
+
+def test_a_broken_plugin_loader_skips_its_own_files_and_the_rest_are_read(broken_loaders, tmp_path):
+    """Each of these stopped every ingest with a traceback, whatever files it read; an
+    option the loader needs, not set, stops it too, but saying what to set."""
+    with pytest.raises(RagError) as needs:
+        Loaders(Settings())
+    assert str(needs.value) == (
+        "Loader 'needs_option' needs a value for: language in [loaders.needs_option] or "
+        "$RAG_LOADER_NEEDS_OPTION_LANGUAGE."
+    )
+    loaders = Loaders(Settings().with_options("loaders", "needs_option", language="en"))
+    for suffix, problem in [
+        (".givestext", "the gives_text loader gave a str, not an Extracted"),
+        (".askew", "the parts_askew loader gave its parts wrong offsets or names"),
+        (".fails", "skipped: The fails_to_start file loader (from the test_loader_options "
+         "module) failed to start: RuntimeError: loader exploded"),
+    ]:  # fmt: skip
+        path = tmp_path / f"file{suffix}"
+        path.write_text("Some text of the file.", encoding="utf-8")
+        with pytest.raises(loading.LoadError, match=re.escape(problem)):
+            loaders.extract(path)
+    fine = tmp_path / "fine.txt"
+    fine.write_text("The archive opens at nine.", encoding="utf-8")
+    assert loaders.extract(fine).text == "The archive opens at nine."

@@ -32,6 +32,7 @@ __all__ = [
     "BackendInfo",
     "BackendOptions",
     "abstention_text",
+    "availability_of",
     "backend_names",
     "backend_options_in_effect",
     "describe_backends",
@@ -95,6 +96,17 @@ def describe_backends(settings: Settings) -> list[BackendInfo]:
             infos.append(BackendInfo(name, "", Availability(False, str(error))))
             continue
         infos.append(
-            BackendInfo(name, backend.description, backend.availability(), backend.options)
+            BackendInfo(name, backend.description, availability_of(backend), backend.options)
         )
     return infos
+
+
+def availability_of(backend: Backend) -> Availability:
+    """`backend.availability()`, a third party's failing one saying so instead of raising
+    (one broken plugin must not keep `rag backends`, the chat or the API from starting)."""
+    try:
+        return backend.availability()
+    except Exception as error:
+        return Availability(
+            False, f"its availability check failed: {type(error).__name__}: {error}"
+        )

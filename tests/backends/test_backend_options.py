@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
+
 import pytest
 
-from rag.backends import load_backend
+from rag.backends import BackendOptions, load_backend
 from rag.backends.extractive import ExtractiveOptions
 from rag.config import load_settings
 from rag.errors import RagError
@@ -87,3 +90,67 @@ def test_max_sentences_bounds_the_quoted_sentences_and_the_old_setting_still_set
         load_backend(
             "extractive", settings_with(tmp_path, "[backends.extractive]\nmax_sentences = 0\n")
         )
+
+
+# -- options a third party declares the way dataclasses allow ----------------------------------
+@dataclass(frozen=True)
+class RichOptions(BackendOptions):
+    # Where the plugin's service is: no sensible default, so the user must say.
+    endpoint: str
+    # Unset unless given.
+    api_key: str | None = None
+    stops: tuple[str, ...] = ()
+    retries_per_step: list[int] = field(default_factory=list)
+
+
+def test_options_are_typed_by_their_annotations_and_a_required_one_is_asked_for(tmp_path):
+    toml = (
+        "[backends.rich]\nendpoint = 'http://127.0.0.1:9'\napi_key = 'sk-1'\n"
+        "stops = ['END', 'STOP']\nretries_per_step = [1, 2]\n"
+    )
+    options = settings_with(tmp_path, toml).plugin_options("backends", "rich", RichOptions)
+    assert options == RichOptions("http://127.0.0.1:9", "sk-1", ("END", "STOP"), [1, 2])
+    from_variables = settings_with(
+        tmp_path,
+        "",
+        {"RAG_BACKEND_RICH_ENDPOINT": "http://h", "RAG_BACKEND_RICH_STOPS": "END, STOP"},
+    ).plugin_options("backends", "rich", RichOptions)
+    assert from_variables == RichOptions("http://h", None, ("END", "STOP"))
+
+    with pytest.raises(RagError) as missing:
+        settings_with(tmp_path, "").plugin_options("backends", "rich", RichOptions)
+    assert str(missing.value) == (
+        "Backend 'rich' needs a value for: endpoint in [backends.rich] or "
+        "$RAG_BACKEND_RICH_ENDPOINT."
+    )
+    for bad, message in [
+        ("retries_per_step = ['x']", "'rich.retries_per_step[0]'"),
+        ("stops = 'END'", "[backends.rich] must be a list"),
+        ("api_key = 5", "[backends.rich] must be str, got 5"),
+    ]:
+        toml = f"[backends.rich]\nendpoint = 'http://h'\n{bad}\n"
+        with pytest.raises(RagError, match=re.escape(message)):
+            settings_with(tmp_path, toml).plugin_options("backends", "rich", RichOptions)
+
+
+def test_a_variable_of_a_plugin_whose_name_extends_ours_is_left_to_it(monkeypatch):
+    """RAG_BACKEND_EXTRACTIVE_PLUS_STYLE belongs to a plugin `extractive_plus`, not to an
+    option `plus_style` of `extractive` (which then refused to start: every ask failed)."""
+    import importlib.metadata
+    from types import SimpleNamespace
+
+    import rag.plugins
+
+    plus = SimpleNamespace(
+        metadata={"Name": "rag-extractive-plus"},
+        entry_points=[
+            importlib.metadata.EntryPoint("extractive_plus", "builtins:object", "rag.backends")
+        ],
+    )
+    real = list(importlib.metadata.distributions())
+    environ = {"RAG_BACKEND_EXTRACTIVE_PLUS_STYLE": "short"}
+    with pytest.raises(RagError, match="Unknown option 'plus_style'"):
+        load_backend("extractive", load_settings(environ=environ))
+    monkeypatch.setattr(rag.plugins, "distributions", lambda: [*real, plus])
+    backend = load_backend("extractive", load_settings(environ=environ))
+    assert backend.options == ExtractiveOptions()

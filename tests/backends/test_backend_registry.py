@@ -15,7 +15,7 @@ from pathlib import Path
 import hardening.helpers
 import pytest
 
-from rag.backends import backend_names, describe_backends, load_backend
+from rag.backends import Backend, backend_names, describe_backends, load_backend
 from rag.config import Settings
 from rag.errors import RagError
 
@@ -236,3 +236,37 @@ def test_rag_ask_backend_openai_with_no_server_falls_back(seed_pipeline, closed_
     assert "launched in 2010" in result.stdout
     assert "note: The LLM did not answer (cannot connect" in result.stdout
     assert "extractive (fallback)" in result.stderr
+
+
+class AvailabilityFails(Backend):
+    name = "checks_badly"
+
+    def availability(self):
+        raise RuntimeError("availability exploded")
+
+    def answer(self, request):
+        raise AssertionError("never asked")
+
+
+def test_a_plugin_whose_availability_check_fails_is_listed_as_not_ready(monkeypatch):
+    """It used to raise through `rag backends`, the chat's start and GET /v1/models."""
+    import importlib.metadata
+    from types import SimpleNamespace
+
+    import rag.plugins
+
+    plugin = SimpleNamespace(
+        metadata={"Name": "rag-checks-badly"},
+        entry_points=[
+            importlib.metadata.EntryPoint(
+                "checks_badly", f"{__name__}:AvailabilityFails", "rag.backends"
+            )
+        ],
+    )
+    real = list(importlib.metadata.distributions())
+    monkeypatch.setattr(rag.plugins, "distributions", lambda: [*real, plugin])
+    infos = {i.name: i for i in describe_backends(Settings())}
+    assert infos["extractive"].availability.ok
+    failing = infos["checks_badly"].availability
+    assert not failing.ok
+    assert failing.reason == "its availability check failed: RuntimeError: availability exploded"
