@@ -183,14 +183,12 @@ def test_a_token_variable_that_is_not_set_is_named(monkeypatch):
 def copy_set_to_faiss(milvus_pipeline, tmp_path):
     """A Pipeline on a copy of the Milvus index whose settings say faiss (the default).
 
-    Same collection, same Lite file: the copy reads the original's vectors.
+    The copy's Lite file is its own (recorded relative to the index folder).
     """
     from rag.pipeline import Pipeline
 
     copy = tmp_path / "index"
-    shutil.copytree(
-        milvus_pipeline.settings.index_dir, copy, ignore=shutil.ignore_patterns("milvus.db*")
-    )
+    shutil.copytree(milvus_pipeline.settings.index_dir, copy)
     return Pipeline(
         milvus_pipeline.settings.replace(index_dir=copy, vector_store="faiss"),
         embedder=milvus_pipeline.embedder,
@@ -250,3 +248,53 @@ def test_the_cli_moves_with_a_rebuild_and_with_migrate(seed_pipeline, tmp_path):
     assert "faiss" in back
     answer = run("ask", QUESTION)
     assert "Bicentennial" in answer or "launched" in answer
+
+
+def test_an_index_folder_on_milvus_lite_can_be_moved_and_copied(seed_pipeline, tmp_path):
+    """Its Lite file is recorded relative to the folder: a moved folder opened the old path
+    (gone), and a copy read the original's file, losing what the original later removed."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import rag
+    from rag.store import IndexStore
+
+    # A process per step, as a user's commands are: Milvus Lite locks its file per process.
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(Path(rag.__file__).parents[1]),
+        "RAG_VECTOR_STORE": "milvus",
+    }
+
+    def run(*arguments: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "rag", *arguments],
+            capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def passages_of(folder: Path, doc_id: str) -> int:
+        found = run("ask", QUESTION, "--index", str(folder), "--mode", "dense", "--doc", doc_id,
+                    "--json")  # fmt: skip
+        return len(json.loads(found)["passages"])
+
+    first = tmp_path / "first" / "index"
+    shutil.copytree(seed_pipeline.settings.index_dir, first)
+    run("migrate", "--vector-store", "milvus", "--index", str(first))
+    assert IndexStore(first).read_manifest()["vector_store"]["uri"] == "milvus.db"
+    doc_id = seed_pipeline.documents()[0].doc_id
+
+    moved = tmp_path / "moved" / "index"
+    moved.parent.mkdir()
+    shutil.move(first, moved)
+    assert passages_of(moved, doc_id) > 0
+    copy = tmp_path / "copy" / "index"
+    shutil.copytree(moved, copy)
+    run("remove", doc_id, "--index", str(moved))
+    run("ingest", str(SEEDS), "--index", str(copy), "--quiet")  # the copy writes its own file
+    assert passages_of(copy, doc_id) > 0
+    with pytest.raises(AssertionError, match="Not in the index"):
+        passages_of(moved, doc_id)

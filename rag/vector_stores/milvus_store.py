@@ -21,12 +21,16 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 
 from rag.errors import REBUILD_HINT, IndexMismatchError, RagError
 from rag.vector_stores.base import ExternalVectorStore, StoreDescription, VectorHits
+
+# Milvus Lite's file in the index folder, when milvus_uri is "".
+LITE_FILE = "milvus.db"
 
 MODEL_PROPERTY = "rag.model"
 DIMENSION_PROPERTY = "rag.dimension"
@@ -70,11 +74,15 @@ class MilvusOptions:
 def collection_name(index_folder) -> str:
     """A collection name from the index folder: its name, made safe, and a short hash of its path."""
     import hashlib
-    from pathlib import Path
 
     resolved = str(Path(index_folder).resolve())
     stem = re.sub(r"[^A-Za-z0-9_]", "_", Path(resolved).name)[:40] or "index"
     return f"rag_{stem}_{hashlib.sha1(resolved.encode()).hexdigest()[:10]}"
+
+
+def _inside(uri: str, folder: Path) -> bool:
+    """Whether `uri` is a Milvus Lite file inside `folder`."""
+    return "://" not in uri and Path(uri).resolve().is_relative_to(folder)
 
 
 def _quoted(values: Iterable[str]) -> str:
@@ -110,21 +118,27 @@ class MilvusVectorStore(ExternalVectorStore):
         self.writing = visible
         self._next_changed: frozenset[str] | None = None
         self._client = None
+        # The index folder whose generations record this store (set by `open`).
+        self.index_folder: Path | None = None
 
     # -- the generation's record ---------------------------------------------------------
     @classmethod
     def open(cls, settings, index_folder, model, dimension, entry, for_writing=False):
         """A reader: the store `entry` names. A writer: the settings' store, at `entry`'s point."""
-        from pathlib import Path
-
-        if for_writing or not entry or entry.get("kind") != cls.name:
-            uri = settings.milvus_uri or str(Path(index_folder) / "milvus.db")
-            collection = collection_name(index_folder)
+        folder = Path(index_folder).resolve()
+        recorded = cls._recorded_uri(entry, folder)
+        if for_writing or recorded is None:
+            uri = settings.milvus_uri or str(folder / LITE_FILE)
+            if "://" not in uri:
+                # Milvus Lite resolves a relative path against its own working directory.
+                uri = str(Path(uri).resolve())
+            # A Lite file inside the index folder moves and is copied with it: its
+            # collection stays the one recorded. Any other place is shared, and each
+            # index folder has a collection of its own there.
+            inside = recorded == uri and _inside(uri, folder)
+            collection = entry["collection"] if inside else collection_name(index_folder)
         else:
-            uri, collection = entry["uri"], entry["collection"]
-        if "://" not in uri:
-            # Milvus Lite resolves a relative path against its own working directory.
-            uri = str(Path(uri).resolve())
+            uri, collection = recorded, entry["collection"]
         store = cls(
             MilvusOptions(uri, settings.milvus_token_env),
             collection,
@@ -132,6 +146,7 @@ class MilvusVectorStore(ExternalVectorStore):
             dimension=dimension,
             full_text=settings.milvus_bm25 == "milvus",
         )
+        store.index_folder = folder
         if store.same_place(entry):
             changed = entry.get("changed")
             store.visible = store.writing = int(entry["generation"])
@@ -141,18 +156,39 @@ class MilvusVectorStore(ExternalVectorStore):
             store.check()
         return store
 
+    @classmethod
+    def _recorded_uri(cls, entry, folder) -> str | None:
+        """The uri a generation's record names, a Lite file inside the index folder
+        recorded relative to it; None when the record is not of a Milvus store."""
+        if not entry or entry.get("kind") != cls.name:
+            return None
+        uri = str(entry["uri"])
+        if "://" in uri:
+            return uri
+        if not Path(uri).is_absolute():
+            return str(folder / uri)
+        # Recorded absolute before records were relative: an index folder moved since
+        # holds its Lite file under the same name.
+        moved = folder / LITE_FILE
+        if Path(uri).name == LITE_FILE and not Path(uri).exists() and moved.exists():
+            return str(moved)
+        return uri
+
     def same_place(self, entry) -> bool:
-        return bool(
-            entry
-            and entry.get("kind") == self.name
-            and entry.get("uri") == self.options.uri
-            and entry.get("collection") == self.collection
-        )
+        if self.index_folder is None:
+            recorded = entry.get("uri") if entry and entry.get("kind") == self.name else None
+        else:
+            recorded = self._recorded_uri(entry, self.index_folder)
+        return recorded == self.options.uri and entry.get("collection") == self.collection
 
     def to_manifest(self) -> dict[str, Any]:
+        uri = self.options.uri
+        if self.index_folder is not None and _inside(uri, self.index_folder):
+            # Relative: a moved or copied index folder opens its own file, not the old path.
+            uri = str(PurePosixPath(Path(uri).relative_to(self.index_folder)))
         return {
             "kind": self.name,
-            "uri": self.options.uri,
+            "uri": uri,
             "collection": self.collection,
             "generation": self.writing,
             "changed": None if self._next_changed is None else sorted(self._next_changed),
