@@ -227,14 +227,7 @@ class Ingester:
         moving = previous is not None and self._moves_store(previous)
         if moving:
             assert previous is not None
-            # Unasked-for when the setting was simply not changed after `rag migrate`: say so.
-            before = previous.manifest_entry_of_store().get("kind", "faiss")
-            report.notices.append(
-                f"The index's vectors were moved from {before} to {self.settings.vector_store}"
-                f"{' (another place)' if before == self.settings.vector_store else ''}, as the "
-                "vector_store settings ask; to keep them where they were, set vector_store "
-                "(and milvus_uri) back and ingest again."
-            )
+            self._say_the_vectors_move(previous, report)
         if rebuild or previous is None or moving:
             # Every document into one new segment (and every vector into the new store).
             rows = self._rows_by_id(previous) if incremental else {}
@@ -507,6 +500,16 @@ class Ingester:
         writer = self._open_writer(entry)
         return not writer.same_place(entry)
 
+    def _say_the_vectors_move(self, previous: IndexData, report: IngestReport) -> None:
+        # Unasked-for when the setting was simply not changed after `rag migrate`: say so.
+        before = previous.manifest_entry_of_store().get("kind", "faiss")
+        report.notices.append(
+            f"The index's vectors were moved from {before} to {self.settings.vector_store}"
+            f"{' (another place)' if before == self.settings.vector_store else ''}, as the "
+            "vector_store settings ask; to keep them where they were, set vector_store "
+            "(and milvus_uri) back and run the command again."
+        )
+
     def _open_writer(self, entry: dict | None):
         from rag.vector_stores import open_external
 
@@ -564,20 +567,23 @@ class Ingester:
         """Commit `previous` less `gone`, plus `fresh` in one new segment: the rest is linked."""
         remaining = set(previous.doc_ids).difference(gone)
         self._refuse_empty(len(remaining) + len(fresh), report)
+        if self._moves_store(previous):
+            # Not the store the index is in (a `rag remove` with the settings left at faiss
+            # after `rag migrate`): every vector moves there, or the new generation would
+            # name a store that holds none of them.
+            self._say_the_vectors_move(previous, report)
+            rows = self._rows_by_id(previous)
+            for doc_id in gone:
+                rows.pop(doc_id, None)
+            rows.update((r.document.doc_id, r) for r in fresh)
+            self._commit_whole(rows, report, previous)
+            return
         started = time.perf_counter()
         self._report_progress("Writing the index", 0, 1)
         writer = None
         if self.settings.vector_store != "faiss":
             entry = previous.manifest_entry_of_store()
             writer = self._open_writer(entry)
-            if not writer.same_place(entry):
-                # Not the store the index is in: every vector has to move there.
-                rows = self._rows_by_id(previous)
-                for doc_id in gone:
-                    rows.pop(doc_id, None)
-                rows.update((r.document.doc_id, r) for r in fresh)
-                self._commit_whole(rows, report, previous)
-                return
             # Added documents have no older rows to hide: only these are superseded.
             writer.begin(frozenset(report.updated + report.removed))
             for done, document_rows in enumerate(fresh, start=1):

@@ -211,6 +211,23 @@ def test_an_ingest_that_moves_the_vectors_back_says_so(milvus_pipeline, tmp_path
     assert "moved from milvus to faiss" in notice and "set vector_store" in notice
 
 
+def test_a_removal_with_the_settings_left_at_faiss_moves_the_vectors_back(
+    milvus_pipeline, tmp_path
+):
+    """It wrote a generation that said faiss and held no vectors, and deleted the one
+    before: every question then failed on a "damaged" index."""
+    default = copy_set_to_faiss(milvus_pipeline, tmp_path)
+    removed = default.documents()[0].doc_id
+    report = default.remove([removed])
+    [notice] = report.notices
+    assert "moved from milvus to faiss" in notice
+    assert live_manifest(default)["vector_store"] == {"kind": "faiss"}
+    data = default.index()
+    assert sum(s.vector_index.ntotal for s in data.segments) == data.n_chunks > 0
+    answer = default.ask(Query(QUESTION, mode="dense"))
+    assert answer.citations and removed not in {c.doc_id for c in answer.citations}
+
+
 def test_the_cli_moves_with_a_rebuild_and_with_migrate(seed_pipeline, tmp_path):
     """`rag ingest --rebuild --vector-store milvus` embeds nothing; `rag migrate` reads no file."""
     import os

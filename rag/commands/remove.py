@@ -23,5 +23,7 @@ def run(args: argparse.Namespace) -> int:
     report = Pipeline(settings_from(args)).remove(doc_ids)
     for problem in report.skipped:
         print(f"not removed: {problem}", file=sys.stderr)
+    for notice in report.notices:
+        print(f"note: {notice}", file=sys.stderr)
     print(report.summary())
     return 0 if report.removed else 1
