@@ -539,11 +539,7 @@ class Ingester:
             writer = self._open_writer(entry)
             writer.begin(None)
             for done, document_rows in enumerate(ordered, start=1):
-                writer.add(
-                    document_rows.document.doc_id,
-                    self._vectors_of(document_rows, previous),
-                    _chunk_texts(document_rows),
-                )
+                _add_to(writer, document_rows, self._vectors_of(document_rows, previous))
                 self._report_progress("Writing the index", done, len(ordered) + 1)
         else:
             for document_rows in ordered:
@@ -588,11 +584,7 @@ class Ingester:
             writer.begin(frozenset(report.updated + report.removed))
             for done, document_rows in enumerate(fresh, start=1):
                 assert document_rows.chunk_vectors is not None, "fresh rows carry their vectors"
-                writer.add(
-                    document_rows.document.doc_id,
-                    document_rows.chunk_vectors,
-                    _chunk_texts(document_rows),
-                )
+                _add_to(writer, document_rows, document_rows.chunk_vectors)
                 self._report_progress("Writing the index", done, len(fresh) + 1)
         # The index's own dimension: a removal loads no model to learn it.
         settings = self._index_settings(previous.settings.dimension)
@@ -609,9 +601,16 @@ class Ingester:
 
     def _write(self, data: IndexData, writer, report: IngestReport, started: float) -> None:
         self.store.commit(data)
-        if writer is not None:
-            writer.after_commit()
         report.written = True
+        if writer is not None:
+            try:
+                writer.after_commit()
+            except Exception as error:  # the change is live: say so, not that it failed
+                report.notices.append(
+                    f"The index was written and answers from it; the clean-up after it in "
+                    f"vector store {writer.name!r} failed ({type(error).__name__}: {error}), "
+                    "so what it replaced may still take room there until a later write."
+                )
         report.n_documents = len(data.doc_ids)
         report.n_chunks = data.n_chunks
         report.timings_s["index"] = time.perf_counter() - started
@@ -651,6 +650,20 @@ def require_paths(paths: list[Path]) -> list[Path]:
             "Nothing to ingest: " + ", ".join(f"{p} does not exist" for p in missing) + "."
         )
     return paths
+
+
+def _add_to(writer, document_rows: DocumentRows, chunk_vectors: np.ndarray) -> None:
+    """A document's vectors into an external store; its failure a RagError naming it."""
+    doc_id = document_rows.document.doc_id
+    try:
+        writer.add(doc_id, chunk_vectors, _chunk_texts(document_rows))
+    except RagError:
+        raise
+    except Exception as error:  # a third party's store: nothing is committed
+        raise RagError(
+            f"Vector store {writer.name!r} failed to store the vectors of {doc_id!r} "
+            f"({type(error).__name__}: {error}); the index was left as it was."
+        ) from None
 
 
 def _chunk_texts(document_rows: DocumentRows) -> list[str]:

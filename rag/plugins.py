@@ -115,6 +115,13 @@ def load_entry_point(entry_point: EntryPoint, base_class: C, what: str) -> C:
             f"{named} is not a {public_name(base_class)} subclass. "
             f"{_remedy(entry_point, package, None)}"
         )
+    calls_itself = getattr(found, "name", entry_point.name)
+    if calls_itself != entry_point.name:
+        # Its options would be read under one name and chosen under the other.
+        raise RagError(
+            f"{named} names itself {calls_itself!r}: the entry point's name and the class's "
+            f"`name` must be the same. {_remedy(entry_point, package, None)}"
+        )
     return found
 
 

@@ -63,6 +63,12 @@ class Query:
         # Frozen: the cleaned values are set through object.__setattr__, once, here.
         object.__setattr__(self, "question", clean_question(self.question))
         object.__setattr__(self, "history", tuple(self.history))
+        if isinstance(self.doc_ids, str):
+            # frozenset("alpha") would search documents 'a', 'h', 'l' and 'p'.
+            raise RagError(
+                f"doc_ids is a collection of document ids, not one string: give "
+                f"[{self.doc_ids!r}] to search that document."
+            )
         if self.doc_ids is not None:
             object.__setattr__(self, "doc_ids", frozenset(self.doc_ids))
         if self.mode is not None and self.mode not in RETRIEVAL_MODES:

@@ -137,5 +137,7 @@ def test_our_own_entry_point_that_cannot_load_says_what_to_install(name, target,
 def test_a_class_of_the_right_type_is_returned():
     from rag.backends.extractive import ExtractiveBackend
 
-    choices = {"x": EntryPoint("x", "rag.backends.extractive:ExtractiveBackend", "g")}
-    assert load_class("g", "x", Backend, "answer backend", choices) is ExtractiveBackend
+    choices = {
+        "extractive": EntryPoint("extractive", "rag.backends.extractive:ExtractiveBackend", "g")
+    }
+    assert load_class("g", "extractive", Backend, "answer backend", choices) is ExtractiveBackend

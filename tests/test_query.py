@@ -88,3 +88,8 @@ def test_ask_is_the_stream_read_to_its_end(seed_pipeline):
     assert "".join(pieces) == asked.text == streamed.text
     assert asked.citations == streamed.citations
     assert {"answer", "total"} <= set(asked.timings_ms)
+
+
+def test_one_document_id_given_as_a_string_is_refused_not_spelled_out():
+    with pytest.raises(RagError, match=r"give \['alpha'\] to search that document"):
+        Query("When was it commissioned?", doc_ids="alpha")

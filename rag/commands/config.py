@@ -44,6 +44,14 @@ def run(args: argparse.Namespace) -> int:
             f"Setting 'backend' is {settings.backend!r}, which is no answer backend; the "
             f"backends: {', '.join(backends)} (`rag backends`)."
         )
+    from rag.vector_stores import store_names
+
+    stores = store_names()
+    if settings.vector_store not in stores:
+        problems.append(
+            f"Setting 'vector_store' is {settings.vector_store!r}, which is no vector store; "
+            f"the stores: {', '.join(stores)}."
+        )
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     return 1 if problems else 0

@@ -54,5 +54,9 @@ def open_external(
     name = settings.vector_store if for_writing else (entry or {}).get("kind", "faiss")
     found = store_class(name)
     if not issubclass(found, ExternalVectorStore):
-        raise RagError(f"Vector store {name!r} keeps its vectors in the index folder.")
+        raise RagError(
+            f"Vector store {name!r} is not an ExternalVectorStore: only FAISS keeps its "
+            "vectors in the index folder, and a store of a package's own subclasses "
+            "rag.vector_stores.ExternalVectorStore (see the README, Write your own vector store)."
+        )
     return found.open(settings, index_folder, model, dimension, entry, for_writing)

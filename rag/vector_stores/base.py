@@ -51,8 +51,12 @@ class VectorStore(ABC):
     full_text: bool = False
 
     @abstractmethod
-    def add(self, doc_id: str, vectors: np.ndarray) -> None:
-        """Store `doc_id`'s chunk vectors (numbered 0.. in order), replacing any it had."""
+    def add(self, doc_id: str, vectors: np.ndarray, texts: Sequence[str] | None = None) -> None:
+        """Store `doc_id`'s chunk vectors (numbered 0.. in order), replacing any it had.
+
+        `texts` are the chunks' texts, in the same order, for a store that also ranks them
+        by keywords itself (`full_text`); others ignore them.
+        """
 
     @abstractmethod
     def delete(self, doc_ids: Iterable[str]) -> None:

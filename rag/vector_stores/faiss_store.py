@@ -115,7 +115,9 @@ class FaissVectorStore(VectorStore):
             self._masked.append(len(counted) < len(part.rows))
 
     # -- writing ----------------------------------------------------------------------
-    def add(self, doc_id: str, chunk_vectors: np.ndarray) -> None:
+    def add(
+        self, doc_id: str, chunk_vectors: np.ndarray, texts: Sequence[str] | None = None
+    ) -> None:
         if doc_id in self._row_of_doc:
             self.delete([doc_id])
         chunk_vectors = np.ascontiguousarray(chunk_vectors, dtype=np.float32)

@@ -270,3 +270,31 @@ def test_a_plugin_whose_availability_check_fails_is_listed_as_not_ready(monkeypa
     failing = infos["checks_badly"].availability
     assert not failing.ok
     assert failing.reason == "its availability check failed: RuntimeError: availability exploded"
+
+
+class CallsItselfOtherwise(Backend):
+    name = "realname"
+
+    def answer(self, request):
+        raise AssertionError("never asked")
+
+
+def test_a_plugin_registered_under_another_name_than_its_own_is_refused(monkeypatch):
+    """Its options were read under one name and `--backend` took the other."""
+    import importlib.metadata
+    from types import SimpleNamespace
+
+    import rag.plugins
+
+    plugin = SimpleNamespace(
+        metadata={"Name": "rag-alias"},
+        entry_points=[
+            importlib.metadata.EntryPoint(
+                "alias", f"{__name__}:CallsItselfOtherwise", "rag.backends"
+            )
+        ],
+    )
+    real = list(importlib.metadata.distributions())
+    monkeypatch.setattr(rag.plugins, "distributions", lambda: [*real, plugin])
+    with pytest.raises(RagError, match="names itself 'realname': the entry point's name"):
+        load_backend("alias", Settings())

@@ -138,12 +138,14 @@ def test_rag_config_prints_a_rag_toml_that_reads_back_the_same(tmp_path):
 @pytest.mark.slow
 def test_rag_config_says_what_the_commands_would_refuse_or_ignore(tmp_path):
     (tmp_path / "rag.toml").write_text(
-        'backend = "gpt"\n[loaders.pdf]\nocrr = false\n[loaders.pdff]\nocr = false\n',
+        'backend = "gpt"\nvector_store = "milvs"\n[loaders.pdf]\nocrr = false\n'
+        "[loaders.pdff]\nocr = false\n",
         encoding="utf-8",
     )
     shown = run_rag("config", cwd=tmp_path, env=cli_env(tmp_path, RAG_CONFIG="rag.toml"))
     assert shown.returncode == 1
     assert "error: Unknown option 'ocrr' for loader 'pdf'" in shown.stderr
     assert "'gpt', which is no answer backend" in shown.stderr
+    assert "'milvs', which is no vector store; the stores: faiss, milvus." in shown.stderr
     assert "[loaders.pdff] sets an option of no loader and is ignored" in shown.stderr
     assert "top_k = " in shown.stdout  # the settings are still shown
