@@ -279,15 +279,12 @@ class FailsToStart(loading.Loader):
 @pytest.fixture
 def broken_loaders(monkeypatch):
     names = [GivesText, PartsAskew, NeedsOption, FailsToStart]
-    plugin = SimpleNamespace(
-        metadata={"Name": "rag-broken-loaders"},
-        entry_points=[
-            importlib.metadata.EntryPoint(c.name, f"{__name__}:{c.__name__}", "rag.loaders")
-            for c in names
-        ],
+    hardening.helpers.register_in_process(
+        monkeypatch,
+        "rag-broken-loaders",
+        "rag.loaders",
+        {c.name: f"{__name__}:{c.__name__}" for c in names},
     )
-    real = list(importlib.metadata.distributions())
-    monkeypatch.setattr("rag.plugins.distributions", lambda: [*real, plugin])
     loading._loader_classes.cache_clear()
     yield
     loading._loader_classes.cache_clear()

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 import pytest
+from hardening.helpers import register_in_process
 
 from rag.backends import BackendOptions, load_backend
 from rag.backends.extractive import ExtractiveOptions
@@ -136,21 +137,11 @@ def test_options_are_typed_by_their_annotations_and_a_required_one_is_asked_for(
 def test_a_variable_of_a_plugin_whose_name_extends_ours_is_left_to_it(monkeypatch):
     """RAG_BACKEND_EXTRACTIVE_PLUS_STYLE belongs to a plugin `extractive_plus`, not to an
     option `plus_style` of `extractive` (which then refused to start: every ask failed)."""
-    import importlib.metadata
-    from types import SimpleNamespace
-
-    import rag.plugins
-
-    plus = SimpleNamespace(
-        metadata={"Name": "rag-extractive-plus"},
-        entry_points=[
-            importlib.metadata.EntryPoint("extractive_plus", "builtins:object", "rag.backends")
-        ],
-    )
-    real = list(importlib.metadata.distributions())
     environ = {"RAG_BACKEND_EXTRACTIVE_PLUS_STYLE": "short"}
     with pytest.raises(RagError, match="Unknown option 'plus_style'"):
         load_backend("extractive", load_settings(environ=environ))
-    monkeypatch.setattr(rag.plugins, "distributions", lambda: [*real, plus])
+    register_in_process(
+        monkeypatch, "rag-extractive-plus", "rag.backends", {"extractive_plus": "builtins:object"}
+    )
     backend = load_backend("extractive", load_settings(environ=environ))
     assert backend.options == ExtractiveOptions()

@@ -250,21 +250,12 @@ class AvailabilityFails(Backend):
 
 def test_a_plugin_whose_availability_check_fails_is_listed_as_not_ready(monkeypatch):
     """It used to raise through `rag backends`, the chat's start and GET /v1/models."""
-    import importlib.metadata
-    from types import SimpleNamespace
-
-    import rag.plugins
-
-    plugin = SimpleNamespace(
-        metadata={"Name": "rag-checks-badly"},
-        entry_points=[
-            importlib.metadata.EntryPoint(
-                "checks_badly", f"{__name__}:AvailabilityFails", "rag.backends"
-            )
-        ],
+    hardening.helpers.register_in_process(
+        monkeypatch,
+        "rag-checks-badly",
+        "rag.backends",
+        {"checks_badly": f"{__name__}:AvailabilityFails"},
     )
-    real = list(importlib.metadata.distributions())
-    monkeypatch.setattr(rag.plugins, "distributions", lambda: [*real, plugin])
     infos = {i.name: i for i in describe_backends(Settings())}
     assert infos["extractive"].availability.ok
     failing = infos["checks_badly"].availability
@@ -281,20 +272,8 @@ class CallsItselfOtherwise(Backend):
 
 def test_a_plugin_registered_under_another_name_than_its_own_is_refused(monkeypatch):
     """Its options were read under one name and `--backend` took the other."""
-    import importlib.metadata
-    from types import SimpleNamespace
-
-    import rag.plugins
-
-    plugin = SimpleNamespace(
-        metadata={"Name": "rag-alias"},
-        entry_points=[
-            importlib.metadata.EntryPoint(
-                "alias", f"{__name__}:CallsItselfOtherwise", "rag.backends"
-            )
-        ],
+    hardening.helpers.register_in_process(
+        monkeypatch, "rag-alias", "rag.backends", {"alias": f"{__name__}:CallsItselfOtherwise"}
     )
-    real = list(importlib.metadata.distributions())
-    monkeypatch.setattr(rag.plugins, "distributions", lambda: [*real, plugin])
     with pytest.raises(RagError, match="names itself 'realname': the entry point's name"):
         load_backend("alias", Settings())

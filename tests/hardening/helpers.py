@@ -91,3 +91,21 @@ def install_plugin(name: str, work: Path) -> str:
         timeout=300,
     )
     return os.pathsep.join(filter(None, [str(target), os.environ.get("PYTHONPATH")]))
+
+
+def register_in_process(monkeypatch, package: str, group: str, entries: dict[str, str]) -> None:
+    """Make `entries` (name: "module:Class") look registered in entry-point `group` by an
+    installed `package`, for this test only: found after every real distribution."""
+    import importlib.metadata
+    from types import SimpleNamespace
+
+    import rag.plugins
+
+    plugin = SimpleNamespace(
+        metadata={"Name": package},
+        entry_points=[
+            importlib.metadata.EntryPoint(name, value, group) for name, value in entries.items()
+        ],
+    )
+    real = list(importlib.metadata.distributions())
+    monkeypatch.setattr(rag.plugins, "distributions", lambda: [*real, plugin])
