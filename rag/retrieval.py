@@ -25,8 +25,11 @@ from rag.types import Citation, Document, Passage, QueryTerm, Retrieval, ScoredS
 # Candidates fetched per signal before fusion and de-duplication, as a multiple of k.
 CANDIDATE_FACTOR = 4
 MIN_CANDIDATES = 20
-# Two chunks of one document sharing more than this share of the shorter are duplicates.
-MAX_OVERLAP = 0.5
+# A chunk whose text the passages already chosen from its document hold but for less
+# than this share adds too little to take a place. Judged by what it adds, not by how
+# much it shares: a document's short last chunk shares most of itself with the one
+# before, yet may hold the only copy of the document's last section.
+MIN_NEW_SHARE = 0.25
 # Chunks whose texts, sentences and their terms (about 6 KB each) and vectors (1.5 KB)
 # are remembered: questions keep meeting the same chunks, and cutting them up again (a
 # regular expression over the whole text for the duplicate check, then each sentence)
@@ -243,17 +246,12 @@ class Retriever:
             if parts.text_key in seen_texts:
                 continue
             start, end = parts.span.start, parts.span.end
-            duplicate = False
-            for _, other in chosen:
-                if other.doc_row != parts.doc_row:
-                    continue
-                other_start, other_end = other.span.start, other.span.end
-                shared = min(end, other_end) - max(start, other_start)
-                shorter = min(end - start, other_end - other_start)
-                if shorter > 0 and shared / shorter > MAX_OVERLAP:
-                    duplicate = True
-                    break
-            if duplicate:
+            covered = _covered(
+                start,
+                end,
+                [(o.span.start, o.span.end) for _, o in chosen if o.doc_row == parts.doc_row],
+            )
+            if end > start and (end - start - covered) / (end - start) < MIN_NEW_SHARE:
                 continue
             seen_texts.add(parts.text_key)
             chosen.append((candidate, parts))
@@ -303,3 +301,14 @@ def _ranked(rows: np.ndarray, scores: np.ndarray) -> tuple[list[int], dict[int, 
 
 def _ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
+
+
+def _covered(start: int, end: int, spans: list[tuple[int, int]]) -> int:
+    """How many characters of [start, end) the `spans` hold together."""
+    total, reached = 0, start
+    for span_start, span_end in sorted(spans):
+        span_start, span_end = max(span_start, reached), min(span_end, end)
+        if span_end > span_start:
+            total += span_end - span_start
+            reached = span_end
+    return total

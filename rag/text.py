@@ -28,7 +28,10 @@ def sentence_spans(text: str) -> list[Span]:
     """Sentences of `text` as character spans, without surrounding white space.
 
     nupunkt finds the sentence ends; a blank line is always a boundary too, so a
-    heading never fuses with the paragraph under it.
+    heading never fuses with the paragraph under it. So is a line break before a list
+    item ("- 6 eggs", "2. Fill the tank"), after a Markdown heading, and after a title
+    on a line of its own at the top of a paragraph ("Warranty" above its first
+    sentence): each item is a sentence to quote, not a list quoted whole.
     """
     import nupunkt
 
@@ -36,9 +39,66 @@ def sentence_spans(text: str) -> list[Span]:
     for start, end in nupunkt.sent_spans(text) if text.strip() else []:
         piece_start = start
         for blank in _BLANK_LINE.finditer(text, start, end):
-            spans.extend(trimmed_span(text, piece_start, blank.start()))
+            spans.extend(_lines_apart(text, piece_start, blank.start()))
             piece_start = blank.end()
-        spans.extend(trimmed_span(text, piece_start, end))
+        spans.extend(_lines_apart(text, piece_start, end))
+    return spans
+
+
+# A line that starts a list item: "- ", "* ", "+ ", "• ", "1. ", "2) ", "a) ".
+_LIST_ITEM = re.compile(r"[ \t]*(?:[-*+•▪◦‣]|\d{1,3}[.)]|[a-z][)])[ \t]+\S")
+_CLOSED = (".", "!", "?", ":", ";", ",", "”", '"', "’", "'", ")")
+# A title on a line of its own holds at most this many words.
+_TITLE_MAX_WORDS = 8
+
+
+# Words a title does not end with, but a line broken mid-sentence may ("launched in").
+_NOT_LAST_IN_TITLE = frozenset(
+    "a an and as at by for from in into is of on or the to was were with".split()
+)
+
+
+def _is_title(line: str) -> bool:
+    """A line that reads as a title: short, capitalised, unpunctuated, and either of a few
+    words ("Making an espresso") or in Title Case ("Minutes of the Board Meeting"), not a
+    line of prose broken short ("The deal was signed by the Mexican")."""
+    found = _WORD.findall(line)
+    if not (
+        0 < len(found) <= _TITLE_MAX_WORDS
+        and line[:1].isupper()
+        and not line.endswith(_CLOSED)
+        and found[-1].lower() not in _NOT_LAST_IN_TITLE
+    ):
+        return False
+    content = [w for w in found if w.lower() not in _NOT_LAST_IN_TITLE]
+    capitalised = sum(w[:1].isupper() or w[:1].isdigit() for w in content)
+    return len(found) <= 4 or capitalised >= 0.7 * len(content)
+
+
+def _lines_apart(text: str, start: int, end: int) -> list[Span]:
+    """[start, end) trimmed, cut at the line breaks that end a list item, a Markdown
+    heading or a title line (see `sentence_spans`)."""
+    spans: list[Span] = []
+    line_start = start
+    # A title opens a paragraph: the text before is a blank line, or nothing.
+    before = text[:start].rstrip(" \t")
+    first = not before.strip() or before.endswith("\n\n") or _BLANK_LINE.search(before[-4:])
+    while True:
+        newline = text.find("\n", line_start, end)
+        if newline < 0:
+            break
+        line = text[line_start:newline].strip()
+        after = newline + 1
+        if line and (
+            line.startswith("#")
+            or _LIST_ITEM.match(text, after, end)
+            or (first and _is_title(line) and text[after:end].lstrip()[:1].isupper())
+        ):
+            spans.extend(trimmed_span(text, start, newline))
+            start = after
+        first = False
+        line_start = after
+    spans.extend(trimmed_span(text, start, end))
     return spans
 
 

@@ -119,3 +119,29 @@ def test_no_chunk_exceeds_the_real_models_word_piece_limit(seed_pipeline):
         Document("d", "d", text)
     )
     assert max(embedder.count_tokens([c.text for c in guarded])) <= embedder.max_tokens
+
+
+def test_list_items_headings_and_title_lines_are_sentences_of_their_own():
+    """A Markdown list was one "sentence" (quoted whole or not at all), and a title on a
+    line of its own was glued to the first sentence under it."""
+    from rag.text import sentence_spans
+
+    text = (
+        "Warranty\nThe BrewMaster 3000 is covered by a 2-year warranty. It is transferable.\n\n"
+        "## Ingredients\n- 2 tablespoons olive oil\n- 6 eggs\n1. Heat the oil.\n2. Add the eggs.\n\n"
+        "The framework was launched in\n2010 to mark the bicentennial.\n\n"
+        "The deal was signed by the Mexican\nPresident in Washington."
+    )
+    assert [text[s.start : s.end] for s in sentence_spans(text)] == [
+        "Warranty",
+        "The BrewMaster 3000 is covered by a 2-year warranty.",
+        "It is transferable.",
+        "## Ingredients",
+        "- 2 tablespoons olive oil",
+        "- 6 eggs",
+        "1. Heat the oil.",
+        "2. Add the eggs.",
+        # Prose broken across lines stays one sentence.
+        "The framework was launched in\n2010 to mark the bicentennial.",
+        "The deal was signed by the Mexican\nPresident in Washington.",
+    ]

@@ -253,3 +253,51 @@ def _request(seed_pipeline, question: str):
 
     retrieval = seed_pipeline.retrieve(question)
     return AnswerRequest(retrieval.question, retrieval.passages, (), retrieval.query_terms)
+
+
+def test_headings_and_questions_are_never_answers_and_list_items_are():
+    from rag.backends.extractive import sentence_facts
+
+    for heading in (
+        "### What is the maximum file size?",
+        "What is the maximum file size?",  # an FAQ's heading, its tags gone (HTML, Word)
+        "## Contact",
+        "Shakshuka ingredients",
+    ):
+        assert sentence_facts(heading).heading, heading
+    for content in (
+        "- 6 eggs",
+        "6 eggs",
+        "Free: 5 GB of storage, 1 device",
+        "Book at least 14 days before departure",
+        "Files up to 50 GB can be synced.",
+    ):
+        assert not sentence_facts(content).heading, content
+
+
+def test_a_name_that_opens_its_sentence_answers_who():
+    """Minutes and reports name the person first: that sentence held "no name"."""
+    who = "Who reported the surplus?"
+    assert holds_answer_type("Tomás Ruiz reported a surplus of $12,400.", who, "name")
+    assert holds_answer_type("The United Nations reported a surplus.", who, "name")
+    assert not holds_answer_type("The board reported a surplus.", who, "name")
+    assert not holds_answer_type("Yesterday the board reported a surplus.", who, "name")
+
+
+def test_an_faq_asked_its_own_question_quotes_the_answer_not_the_question(
+    scratch_pipeline, tmp_path
+):
+    faq = tmp_path / "faq.md"
+    faq.write_text(
+        "# CloudSync FAQ\n\n### What is the maximum file size?\n\n"
+        "Files up to 50 GB can be synced. Larger files are skipped.\n\n"
+        "## Ingredients of the starter plan\n\n- 5 GB of storage\n- 1 device\n",
+        encoding="utf-8",
+    )
+    scratch_pipeline.ingest([faq])
+    answer = scratch_pipeline.ask(Query("What is the maximum file size?", doc_ids=["faq"]))
+    assert answer.citations[0].quote == "Files up to 50 GB can be synced."
+    storage = scratch_pipeline.ask(
+        Query("How much storage is in the starter plan?", doc_ids=["faq"])
+    )
+    assert storage.citations[0].quote == "- 5 GB of storage"

@@ -271,6 +271,32 @@ class SentenceFacts:
         )
 
 
+# Capitalised words that open a sentence without naming anyone.
+_SENTENCE_OPENERS = frozenset(
+    "a an the this that these those it its he she they his her their our we i you "
+    "in on at after before during since until by for from with under over into about "
+    "according as although when while if once then however meanwhile today yesterday "
+    "tomorrow last next each every all both some most many several no".split()
+)
+# "- 6 eggs", "2) Fill the tank": a list item is content, however short.
+_LIST_MARK = re.compile(r"^(?:[-*+•▪◦‣]|\d{1,3}[.)]|[a-z]\))\s")
+
+
+def _is_heading(stripped: str, sentence_words: list[str], closed: bool) -> bool:
+    """Whether a sentence is a heading, which gives context and is never quoted: a
+    Markdown heading; a question (an FAQ's "What is the maximum file size?" asks, it never
+    answers); or a few words with no closing punctuation and no number ("Shakshuka
+    ingredients"), unless a list item ("- 6 eggs", "Free: 5 GB")."""
+    if stripped.startswith("#") or stripped.endswith("?"):
+        return True
+    return (
+        len(sentence_words) <= HEADING_MAX_WORDS
+        and not closed
+        and not _LIST_MARK.match(stripped)
+        and not _DIGITS.search(stripped)
+    )
+
+
 # Every question re-reads the sentences of its passages, mostly ones an earlier question
 # read: their facts are remembered like their words (rag.text), bounded in memory.
 @lru_cache(maxsize=16384)
@@ -281,13 +307,17 @@ def sentence_facts(sentence: str) -> SentenceFacts:
     closed = stripped.endswith((".", "!", "?", "”", '"', ":"))
     names = []
     for match in CAPITALISED_RUN.finditer(sentence):
+        phrase = match.group()
         if match.start() == 0:
-            continue
-        phrase_words = frozenset(w for w in words(match.group()) if not _is_demonym(w))
+            # The first word is capitalised anyway: "Tomás Ruiz reported" opens with a
+            # name, "The board" or "Yesterday" does not, "The United Nations" holds one.
+            first, _, rest = phrase.partition(" ")
+            phrase = rest if first.lower() in _SENTENCE_OPENERS else phrase if rest else ""
+        phrase_words = frozenset(w for w in words(phrase) if not _is_demonym(w))
         if phrase_words:
             names.append(phrase_words)
     return SentenceFacts(
-        heading=len(sentence_words) <= HEADING_MAX_WORDS and not closed,
+        heading=_is_heading(stripped, sentence_words, closed),
         # It opens by referring back ("It is designed to ...").
         leans_on_previous=bool(_PRONOUN_OPENING.match(sentence.lstrip("“\"'( "))),
         years=frozenset(match.group(1) for match in YEAR.finditer(sentence)),
