@@ -17,7 +17,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from eval.questions import Question
 from rag.config import Settings
@@ -92,6 +92,25 @@ def squad_v2_fit_part(article_index: int) -> str:
     return "calibrate" if (article_index // 2) % 3 == 2 else "train"
 
 
+def _squad_field(value: Any, kind: type, where: str, what: str) -> Any:
+    """`value` if it is a `kind`, else a DatasetError naming where in the file it is."""
+    if not isinstance(value, kind):
+        raise DatasetError(f"{where} must be {what}, not {type(value).__name__}.")
+    return value
+
+
+def _answer_texts(answers: Any, where: str) -> list[str]:
+    """A question's distinct answer texts: SQuAD's {"text": ...} objects, or plain strings."""
+    texts = []
+    for n, answer in enumerate(_squad_field(answers, list, f"{where} 'answers'", "a list")):
+        text = answer.get("text") if isinstance(answer, dict) else answer
+        if not isinstance(text, str):
+            raise DatasetError(f"{where} answer {n} must have a 'text', not {answer!r}.")
+        if text.strip():
+            texts.append(text)
+    return list(dict.fromkeys(texts))
+
+
 def load_squad(path: Path, limit: int | None = None, half: str | None = None) -> SquadSet:
     """Questions and paragraphs of a SQuAD v1.1/v2.0 JSON file.
 
@@ -115,29 +134,46 @@ def load_squad(path: Path, limit: int | None = None, half: str | None = None) ->
 
     all_questions: list[tuple[int, Question]] = []
     paragraphs: dict[int, list[CorpusDocument]] = {}
+    seen_ids: set[str] = set()
     for a, article in enumerate(data["data"]):
         if half is not None and squad_v2_half(a) != half:
             continue
+        where = f"SQuAD file {path}: article {a}"
+        article = _squad_field(article, dict, where, "an object")
         title = str(article.get("title", f"article {a}")).replace("_", " ")
         paragraphs[a] = []
-        for p, paragraph in enumerate(article.get("paragraphs", [])):
+        for p, paragraph in enumerate(
+            _squad_field(article.get("paragraphs", []), list, f"{where} 'paragraphs'", "a list")
+        ):
+            at = f"{where} paragraph {p}"
+            paragraph = _squad_field(paragraph, dict, at, "an object")
             if "context" not in paragraph:
-                raise DatasetError(
-                    f"SQuAD file {path}: article {a} paragraph {p} has no 'context'."
-                )
+                raise DatasetError(f"{at} has no 'context'.")
+            context = _squad_field(paragraph["context"], str, f"{at} 'context'", "text")
             doc_id = f"squad-{a:03d}-{p:03d}"
-            paragraphs[a].append(CorpusDocument(doc_id, title, paragraph["context"]))
-            for qa in paragraph.get("qas", []):
-                texts = list(
-                    dict.fromkeys(x["text"] for x in qa.get("answers", []) if x.get("text"))
-                )
-                impossible = bool(qa.get("is_impossible")) or not texts
+            paragraphs[a].append(CorpusDocument(doc_id, title, context))
+            qas = _squad_field(paragraph.get("qas", []), list, f"{at} 'qas'", "a list")
+            for q, qa in enumerate(qas):
+                asked = f"{at} question {q}"
+                qa = _squad_field(qa, dict, asked, "an object")
+                question = _squad_field(qa.get("question"), str, f"{asked} 'question'", "text")
+                texts = _answer_texts(qa.get("answers", []), asked)
+                impossible = bool(qa.get("is_impossible"))
+                if not impossible and not texts:
+                    raise DatasetError(
+                        f"{asked} has no answer text; give its answers, or mark it "
+                        '"is_impossible": true if the paragraph does not answer it.'
+                    )
+                question_id = str(qa.get("id", f"{doc_id}-q{q}"))
+                if question_id in seen_ids:
+                    raise DatasetError(f"{asked}: the id {question_id!r} is used twice.")
+                seen_ids.add(question_id)
                 all_questions.append(
                     (
                         a,
                         Question(
-                            id=str(qa.get("id", f"{doc_id}-q{len(all_questions)}")),
-                            question=qa["question"],
+                            id=question_id,
+                            question=question,
                             answers=() if impossible else tuple(texts),
                             sources=() if impossible else (doc_id,),
                         ),
@@ -166,14 +202,22 @@ def _read_jsonl(path: Path) -> list[dict]:
     if not path.is_file():
         raise DatasetError(f"BEIR folder is missing {path}.")
     records = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise DatasetError(
+                    f"{path} line {number}: not UTF-8 text (byte {error.start + 1})."
+                ) from None
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as error:
                 raise DatasetError(f"{path} line {number}: not valid JSON ({error.msg}).") from None
+            if not isinstance(record, dict):
+                raise DatasetError(f"{path} line {number}: must be a JSON object.")
             if "_id" not in record:
                 raise DatasetError(f"{path} line {number}: field '_id' is missing.")
             records.append(record)

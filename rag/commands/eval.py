@@ -280,6 +280,19 @@ def _run_beir(args: argparse.Namespace, settings) -> int:
     progress = not args.quiet
     if args.out:
         _check_out(args.out)
+    if args.compare and any(":" in item for item in args.compare):
+        raise RagError(
+            "--beir measures retrieval: --compare takes modes (dense, bm25, hybrid), not "
+            "MODE:BACKEND; with --answer-order the backend is the --backend flag."
+        )
+    if args.backend is not None:
+        from rag.backends import backend_names
+
+        if args.backend not in backend_names():
+            raise RagError(
+                f"No answer backend named {args.backend!r}; registered: "
+                f"{', '.join(backend_names())}."
+            )
     if args.compare:
         modes = list(dict.fromkeys(item.partition(":")[0] for item in args.compare))
         unknown = [m for m in modes if m not in RETRIEVAL_MODES]
@@ -292,7 +305,18 @@ def _run_beir(args: argparse.Namespace, settings) -> int:
         modes = [args.mode]
     else:
         modes = list(RETRIEVAL_MODES)
+    from eval.runner import PASSAGES_PER_DOCUMENT
+    from rag.config import MAX_TOP_K
+
     k = args.top_k or 10
+    if k > MAX_TOP_K // PASSAGES_PER_DOCUMENT:
+        # Documents are ranked among the top MAX_TOP_K passages: fewer than k of them
+        # would be counted as nDCG@k.
+        raise RagError(
+            f"--k with --beir is the cut of nDCG@k and recall@k, at most "
+            f"{MAX_TOP_K // PASSAGES_PER_DOCUMENT} (documents are ranked among the top "
+            f"{MAX_TOP_K} passages); got {k}."
+        )
     beir = load_beir(args.beir)
     corpus = args.beir / "corpus.jsonl"
     dataset, docs_dir = dataset_settings(settings, f"beir-{cache_key(files=(corpus,))}")
