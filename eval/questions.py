@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import RagError
+from rag.query import Query
 
 FIELDS = ("id", "question", "answers", "source")
 DEFAULT_QUESTIONS = Path(__file__).resolve().parent / "questions.jsonl"
@@ -45,7 +46,8 @@ def load_questions(path: Path) -> list[Question]:
     """Read and check a question file; raise QuestionFileError naming the first bad line and field."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # A byte-order mark (Notepad's UTF-8) is no part of the first line.
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise QuestionFileError(f"Question file {path} does not exist.") from None
     except (OSError, UnicodeDecodeError) as error:
@@ -54,7 +56,9 @@ def load_questions(path: Path) -> list[Question]:
         ) from None
     questions: list[Question] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at \n (and \r\n) only: JSON text may hold U+2028 or U+0085 unescaped,
+    # which str.splitlines would take for line ends.
+    for number, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
         if not line.strip():
             continue
         question = parse_line(line, f"{path} line {number}")
@@ -99,6 +103,10 @@ def parse_line(line: str, where: str) -> Question:
         raise fail("id", "a non-empty string")
     if not isinstance(record["question"], str) or not record["question"].strip():
         raise fail("question", "a non-empty string")
+    try:  # what `rag ask` would refuse (too long, no word): said here, not mid-run
+        Query(record["question"])
+    except RagError as error:
+        raise QuestionFileError(f"{where}: field 'question': {error}") from None
     answers = record["answers"]
     if not isinstance(answers, list) or not all(isinstance(a, str) and a.strip() for a in answers):
         raise fail("answers", "a list of non-empty strings ([] for an unanswerable question)")

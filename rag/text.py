@@ -70,9 +70,16 @@ def _is_title(line: str) -> bool:
         and found[-1].lower() not in _NOT_LAST_IN_TITLE
     ):
         return False
-    content = [w for w in found if w.lower() not in _NOT_LAST_IN_TITLE]
-    capitalised = sum(w[:1].isupper() or w[:1].isdigit() for w in content)
-    return len(found) <= 4 or capitalised >= 0.7 * len(content)
+    return len(found) <= 4 or in_title_case(line)
+
+
+def in_title_case(line: str) -> bool:
+    """Most of its words, small ones aside, capitalised (or numbers): "Trailblazer 2 Hiking
+    Backpack", "Minutes of the Board Meeting"; not "6 eggs" or "Book 14 days ahead"."""
+    content = [w for w in _WORD.findall(line) if w.lower() not in _NOT_LAST_IN_TITLE]
+    capitalised = sum(w[:1].isupper() for w in content)
+    numbers = sum(w[:1].isdigit() for w in content)
+    return capitalised > numbers and capitalised + numbers >= 0.7 * len(content) > 0
 
 
 def _lines_apart(text: str, start: int, end: int) -> list[Span]:

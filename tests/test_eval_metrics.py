@@ -239,6 +239,28 @@ def test_invalid_json_names_the_line(tmp_path):
         load_questions(path)
 
 
+def test_a_question_file_as_json_dumps_and_notepad_write_it_is_read(tmp_path):
+    """U+2028 and U+0085 inside a string (json.dumps(ensure_ascii=False) writes them raw)
+    are no line ends; a byte-order mark is no part of the first line."""
+    line = json.dumps(
+        {"id": "z", "question": "Who\u2028signed\u0085it?", "answers": ["x"], "source": "d"},
+        ensure_ascii=False,
+    )
+    path = tmp_path / "q.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + (line + "\r\n" + GOOD + "\n").encode("utf-8"))
+    questions = load_questions(path)
+    assert [q.id for q in questions] == ["z", "a"]
+    assert questions[0].question == "Who\u2028signed\u0085it?"
+
+
+def test_a_question_rag_ask_would_refuse_is_named_when_the_file_is_read(tmp_path):
+    """It failed the whole run when it came first, and was scored as an error elsewhere."""
+    long = json.dumps({"id": "b", "question": "Why " * 600 + "?", "answers": ["x"], "source": "d"})
+    path = _write(tmp_path, GOOD, long)
+    with pytest.raises(QuestionFileError, match=r"line 2: field 'question': The question is"):
+        load_questions(path)
+
+
 def test_missing_and_empty_files_are_reported(tmp_path):
     with pytest.raises(QuestionFileError, match="does not exist"):
         load_questions(tmp_path / "nope.jsonl")

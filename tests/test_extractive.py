@@ -263,6 +263,8 @@ def test_headings_and_questions_are_never_answers_and_list_items_are():
         "What is the maximum file size?",  # an FAQ's heading, its tags gone (HTML, Word)
         "## Contact",
         "Shakshuka ingredients",
+        "Trailblazer 2 Hiking Backpack",  # a product's name above its page
+        "AeroFlow D-320 Dehumidifier",
     ):
         assert sentence_facts(heading).heading, heading
     for content in (
@@ -270,6 +272,8 @@ def test_headings_and_questions_are_never_answers_and_list_items_are():
         "6 eggs",
         "Free: 5 GB of storage, 1 device",
         "Book at least 14 days before departure",
+        "Maximum recommended load: 15 kg",
+        "3 garlic cloves, minced",
         "Files up to 50 GB can be synced.",
     ):
         assert not sentence_facts(content).heading, content
@@ -301,3 +305,36 @@ def test_an_faq_asked_its_own_question_quotes_the_answer_not_the_question(
         Query("How much storage is in the starter plan?", doc_ids=["faq"])
     )
     assert storage.citations[0].quote == "- 5 GB of storage"
+
+
+def test_the_off_topic_guard_looks_past_the_first_sentence():
+    """The sentence holding every word of the question had an in-chunk cosine of 0.17,
+    under the guard's 0.30, while the next one cleared it: the backend abstained."""
+    from rag.backends import AnswerRequest
+    from rag.backends.extractive import ExtractiveBackend
+    from rag.config import Settings
+    from rag.types import Citation, Passage, QueryTerm, ScoredSentence
+
+    text = "The study was funded by the Swedish Research Council. Soils were sampled twice."
+    first, second = text.split(". ")
+    spans = [(0, len(first) + 1), (len(first) + 2, len(text))]
+
+    def sentence(n, dense, terms):
+        start, end = spans[n]
+        return ScoredSentence(Citation("a", "A", start, end, text[start:end]), dense, terms, n)
+
+    passage = Passage(
+        1,
+        1.0,
+        Citation("a", "A", 0, len(text), text),
+        0,
+        (sentence(0, 0.17, frozenset({"fund", "studi"})), sentence(1, 0.35, frozenset())),
+    )
+    request = AnswerRequest(
+        "Who funded the study?",
+        (passage,),
+        query_terms=(QueryTerm("fund", 3.0, True), QueryTerm("studi", 2.0, True)),
+    )
+    answer = ExtractiveBackend(Settings()).answer(request)
+    assert not answer.abstained
+    assert answer.citations[0].quote == "The study was funded by the Swedish Research Council."

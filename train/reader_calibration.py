@@ -51,7 +51,7 @@ class QuestionCandidates:
     passage_ranks: list[int]
     gold_rank: int | None  # rank of the first retrieved passage from the gold paragraph
     text_keys: list[str]  # per candidate: its words, so one text is quoted once
-    top_dense: float  # the best-ranked candidate's cosine (the backend's off-topic guard)
+    top_dense: float  # what the backend's off-topic guard measures (`topic_closeness`)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -73,7 +73,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def collect(args: argparse.Namespace) -> list[QuestionCandidates]:
-    from rag.backends.extractive import candidate_features
+    from rag.backends.extractive import ExtractiveBackend, candidate_features
     from rag.backends.reader import Reader
     from rag.text import words
     from train.retrieved import (
@@ -111,7 +111,7 @@ def collect(args: argparse.Namespace) -> list[QuestionCandidates]:
                 passage_ranks=[c.passage_rank for c in candidates],
                 gold_rank=gold_rank,
                 text_keys=[" ".join(words(c.sentence.citation.quote)) for c in candidates],
-                top_dense=candidates[0].sentence.dense,
+                top_dense=ExtractiveBackend.topic_closeness(candidates),
             )
         )
     return collected

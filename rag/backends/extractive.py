@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from rag.backends.base import AnswerRequest, Backend, BackendOptions, abstention_text
 from rag.config import Settings
-from rag.text import CAPITALISED_RUN, YEAR, words
+from rag.text import CAPITALISED_RUN, YEAR, in_title_case, words
 from rag.types import Answer, Passage, ScoredSentence, cited_text
 
 if TYPE_CHECKING:
@@ -285,15 +285,16 @@ _LIST_MARK = re.compile(r"^(?:[-*+•▪◦‣]|\d{1,3}[.)]|[a-z]\))\s")
 def _is_heading(stripped: str, sentence_words: list[str], closed: bool) -> bool:
     """Whether a sentence is a heading, which gives context and is never quoted: a
     Markdown heading; a question (an FAQ's "What is the maximum file size?" asks, it never
-    answers); or a few words with no closing punctuation and no number ("Shakshuka
-    ingredients"), unless a list item ("- 6 eggs", "Free: 5 GB")."""
+    answers); or a few words with no closing punctuation, no number unless in Title Case
+    ("Shakshuka ingredients", "Trailblazer 2 Hiking Backpack"), and no list item ("- 6
+    eggs", "6 eggs", "Free: 5 GB")."""
     if stripped.startswith("#") or stripped.endswith("?"):
         return True
     return (
         len(sentence_words) <= HEADING_MAX_WORDS
         and not closed
         and not _LIST_MARK.match(stripped)
-        and not _DIGITS.search(stripped)
+        and (not _DIGITS.search(stripped) or (":" not in stripped and in_title_case(stripped)))
     )
 
 
@@ -352,8 +353,12 @@ class ExtractiveBackend(Backend):
     DENSE_WEIGHT = 0.4
     COVERAGE_WEIGHT = 0.5
     TYPE_WEIGHT = 0.2
-    # Below this cosine the best sentence is off the question's topic.
+    # When none of the best-ranked sentences (TOPIC_DEPTH) comes this close in meaning,
+    # the passages are off the question's topic. Not the first alone: a sentence holding
+    # every word of the question may sit in a chunk whose other sentences pull its
+    # in-chunk vector away ("The study was funded by ...": 0.17).
     MIN_DENSE = 0.30
+    TOPIC_DEPTH = 5
     # A sentence holding the asked-for fact may stand in for a better one down to this ratio.
     TYPED_RATIO = 0.9
     # A second sentence is quoted only if it scores nearly as well as the first.
@@ -449,7 +454,7 @@ class ExtractiveBackend(Backend):
         if width == 1:
             # The reader vetoes what the hand-weighted signals pick.
             to_read = self._choose_by_weights(candidates)
-        elif candidates[0].sentence.dense < self.MIN_DENSE:
+        elif not self.near_the_topic(candidates):
             to_read = []  # nothing near the question's topic: not worth reading
         else:
             to_read = candidates[:width]
@@ -478,8 +483,16 @@ class ExtractiveBackend(Backend):
         ]
         return _Choice([read[i] for i in picked], read if width > 1 else [])
 
+    @classmethod
+    def topic_closeness(cls, candidates: list[_Candidate]) -> float:
+        """The best cosine among the best-ranked sentences (the off-topic guard's measure)."""
+        return max((c.sentence.dense for c in candidates[: cls.TOPIC_DEPTH]), default=0.0)
+
+    def near_the_topic(self, candidates: list[_Candidate]) -> bool:
+        return self.topic_closeness(candidates) >= self.MIN_DENSE
+
     def _choose_by_weights(self, candidates: list[_Candidate]) -> list[_Candidate]:
-        if candidates[0].sentence.dense < self.MIN_DENSE:
+        if not self.near_the_topic(candidates):
             return []
         best = candidates[0]
         if not best.type_match:
