@@ -340,8 +340,8 @@ class ExtractiveBackend(Backend):
     coverage of the question's words weighted by rarity (a sentence that opens
     with "It" or "They" borrows half the coverage of the sentence before), and
     whether it holds the kind of fact asked for (a year for "when", a number
-    for "how many", a name for "who"). It abstains when even the best sentence
-    is far from the question, when the question names a number the documents
+    for "how many", a name for "who"). It abstains when none of the best-ranked
+    sentences is close to the question, when the question names a number the documents
     never mention, or when no close sentence holds the kind of fact asked for.
     Weights and thresholds were set on eval/questions.jsonl and checked on SQuAD
     v1.1 and v2.0 dev slices (see the README's Quality section).
