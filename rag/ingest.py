@@ -25,7 +25,7 @@ from rag.chunking import Chunker, chunker_settings
 from rag.config import Settings
 from rag.embedding import Embedder
 from rag.errors import IndexMissingError, LastDocumentError, RagError
-from rag.loading import FoundFile, LoadError, Loaders, find_files
+from rag.loading import FoundFile, LoadError, Loaders, document_problem, find_files
 from rag.segments import Segment, utf8_size
 from rag.store import DocumentRows, IndexData, IndexSettings, IndexStore, index_settings
 from rag.types import Document
@@ -136,6 +136,12 @@ class Ingester:
         loaded: list[Document] = []
         seen: set[str] = set()
         for document in documents:
+            problem = document_problem(document)
+            if problem:
+                raise RagError(
+                    f"Document {document.doc_id!r} cannot be indexed: {problem}. "
+                    "Nothing was indexed."
+                )
             if document.doc_id in seen:
                 raise RagError(
                     f"Two documents have the id {document.doc_id!r}; give each its own id."

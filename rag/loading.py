@@ -15,7 +15,7 @@ import os
 import re
 import unicodedata
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -224,17 +224,49 @@ class Loaders:
             )
         if not extracted.text.strip():
             raise LoadError(f"{path}: the file holds no text to index.")
-        # Each part starts inside the text, none before the one it follows.
-        bounds = (0, *extracted.part_starts, len(extracted.text))
-        if len(extracted.part_names) not in (0, len(extracted.part_starts)) or any(
-            a > b for a, b in zip(bounds, bounds[1:], strict=False)
-        ):
-            # A citation's "page 3" would name the wrong part.
+        if not parts_fit(extracted.text, extracted.part_starts, extracted.part_names):
             raise LoadError(
                 f"{path}: the {loader.name} loader gave its parts wrong offsets or names "
                 f"(a bug in {_package_of(loader)})."
             )
         return extracted
+
+
+def parts_fit(text: str, starts: Sequence[int], names: Sequence[str]) -> bool:
+    """Whether each part starts inside `text`, none before the one it follows, and the
+    parts are all named or none is: else a citation's "page 3" names the wrong part."""
+    bounds = (0, *starts, len(text))
+    return len(names) in (0, len(starts)) and all(
+        isinstance(a, int) and a <= b for a, b in zip(bounds, bounds[1:], strict=False)
+    )
+
+
+# Longer ids cannot be file names, nor fit every vector store's id column.
+MAX_ID_BYTES = 255
+
+
+def document_problem(document: Document) -> str:
+    """What keeps `document` out of the index, "" when nothing: a document given in memory
+    (`Pipeline.ingest_documents`) is held to what a file's loader is."""
+    fields = {"doc_id": document.doc_id, "title": document.title, "text": document.text}
+    for name, value in {**fields, "source": document.source}.items():
+        if not isinstance(value, str):
+            return f"its {name} is a {type(value).__name__}, not text"
+    doc_id = document.doc_id
+    if not doc_id.strip() or printable_id(doc_id) != doc_id or "/" in doc_id:
+        return "its id must be printable text on one line, without '/'"
+    if len(doc_id.encode("utf-8")) > MAX_ID_BYTES:
+        return f"its id is longer than {MAX_ID_BYTES} bytes"
+    if not document.text.strip():
+        return "it holds no text to index"
+    try:
+        document.text.encode("utf-8")
+        document.title.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its text holds a lone surrogate, which is no Unicode character"
+    if not parts_fit(document.text, document.page_starts, document.page_names):
+        return "its page_starts and page_names do not fit its text"
+    return ""
 
 
 def _package_of(loader: Loader | type[Loader]) -> str:

@@ -284,7 +284,16 @@ class Pipeline:
                     error,
                 )
                 standalone = question
-        retrieval = self.retrieve(searched, timings)
+        try:
+            retrieval = self.retrieve(searched, timings)
+        except RagError:
+            raise
+        except Exception as error:  # a vector store's (a plugin's), not the backend's
+            logger.debug("retrieval failed", exc_info=True)
+            raise RagError(
+                f"Finding the passages failed (the vector store or the index): "
+                f"{type(error).__name__}: {error}"
+            ) from error
         request = AnswerRequest(
             question,
             retrieval.passages,

@@ -440,10 +440,24 @@ class IndexData:
         )
 
     def chunk_rows(self, hits: VectorHits) -> np.ndarray:
-        """The chunk rows of a store's hits."""
+        """The chunk rows of a store's hits; a hit of no chunk of the index is the store's
+        error, named (a number past its document's last chunk would be another's)."""
         doc_rows = self.doc_rows
-        firsts = self.chunk_bounds[[doc_rows[doc_id] for doc_id in hits.doc_ids]]
-        return firsts.astype(np.int64) + hits.numbers
+        rows = [doc_rows.get(doc_id, -1) for doc_id in hits.doc_ids]
+        numbers = np.asarray(hits.numbers, dtype=np.int64)
+        if rows:
+            found = np.asarray(rows, dtype=np.int64)
+            counts = self.chunk_bounds[found + 1] - self.chunk_bounds[found]
+            bad = np.flatnonzero((found < 0) | (numbers < 0) | (numbers >= counts))
+            if len(bad):
+                at = int(bad[0])
+                raise RagError(
+                    f"Vector store {self.vector_store.name!r} returned chunk {int(numbers[at])} "
+                    f"of document {hits.doc_ids[at]!r}, which this index does not hold; "
+                    f"its vectors and the index disagree. {REBUILD_HINT}"
+                )
+        firsts = self.chunk_bounds[rows] if rows else np.zeros(0, dtype=np.int64)
+        return firsts.astype(np.int64) + numbers
 
     def chunk_mask(self, doc_ids: frozenset[str]) -> np.ndarray:
         """1.0 for the chunks of `doc_ids`, 0.0 for every other (bm25s's `weight_mask`)."""

@@ -18,6 +18,7 @@ from rag.errors import IndexMismatchError, RagError
 from rag.pipeline import Pipeline
 from rag.query import Query
 from rag.store import IndexStore
+from rag.types import Document
 
 
 def test_manifest_records_model_chunker_and_document_hashes(seed_pipeline):
@@ -346,3 +347,26 @@ def test_a_file_that_cannot_be_read_again_says_its_indexed_version_stays(
     assert "no text" in skipped and "version indexed before stays" in skipped
     assert "rag remove handbook" in skipped
     assert "three days" in scratch_pipeline.ask("How many days of remote work?").text
+
+
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        (Document("pages", "P", "Page one. Page two.", page_starts=(30, 0), page_names=("a",)),
+         "its page_starts and page_names do not fit its text"),
+        (Document("blank", "B", "   \n "), "it holds no text to index"),
+        (Document("", "No id", "Text."), "its id must be printable text on one line"),
+        (Document("a\nb", "Newline", "Text."), "its id must be printable text on one line"),
+        (Document("../x", "Slash", "Text."), "without '/'"),
+        (Document("n", "N", 12345), "its text is a int, not text"),
+        (Document("t", None, "Text."), "its title is a NoneType, not text"),
+        (Document("s", "S", "Bad \ud800 text."), "lone surrogate"),
+    ],
+)  # fmt: skip
+def test_a_document_given_in_memory_is_checked_like_a_files(scratch_pipeline, document, problem):
+    """One with pages past its text made every question that retrieved it fail."""
+    before = [d.doc_id for d in scratch_pipeline.documents()]
+    with pytest.raises(RagError) as refused:
+        scratch_pipeline.ingest_documents([Document("fine", "F", "A fine text."), document])
+    assert problem in str(refused.value) and "Nothing was indexed" in str(refused.value)
+    assert [d.doc_id for d in scratch_pipeline.documents()] == before

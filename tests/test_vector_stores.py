@@ -130,3 +130,22 @@ def test_index_rows_round_trip(seed_pipeline):
     np.testing.assert_allclose(
         vectors.all_vectors(again_segment.vector_index), vectors.all_vectors(segment.vector_index)
     )
+
+
+def test_a_store_hit_of_no_chunk_of_the_index_is_the_stores_error(seed_pipeline):
+    """A number past a document's last chunk became a chunk of the next document, and
+    let passages of other documents through a document filter."""
+    import numpy as np
+
+    from rag.errors import RagError
+    from rag.vector_stores.base import VectorHits
+
+    data = seed_pipeline.index()
+    first = data.doc_ids[0]
+    chunks = int(data.chunk_bounds[1] - data.chunk_bounds[0])
+    ok = data.chunk_rows(VectorHits((first,), np.array([chunks - 1]), np.array([0.5])))
+    assert ok.tolist() == [chunks - 1]
+    for doc_id, number in ((first, chunks), ("no-such-doc", 0), (first, -1)):
+        hits = VectorHits((doc_id,), np.array([number]), np.array([0.5], dtype=np.float32))
+        with pytest.raises(RagError, match="Vector store 'faiss' returned chunk"):
+            data.chunk_rows(hits)
