@@ -687,7 +687,17 @@ class IndexStore:
             ) from None
         if manifest.get("vector_store", {"kind": "faiss"}).get("kind") != "faiss":
             # The vectors live outside the folder, where the manifest says.
-            data.external_store = self._open_external(manifest)
+            store = self._open_external(manifest)
+            held = store.count()
+            if held != data.n_chunks:
+                # A store restored from an older state, or emptied, would answer "the
+                # documents do not say" to everything while `rag docs` lists them all.
+                raise RagError(
+                    f"Vector store {store.name!r} holds {held} vectors of this index's "
+                    f"{data.n_chunks} chunks ({store.describe().where}): it was emptied or "
+                    f"restored from an older state. {REBUILD_HINT}"
+                )
+            data.external_store = store
         return data
 
     def _open_external(self, manifest: dict[str, Any]) -> ExternalVectorStore:

@@ -315,3 +315,41 @@ def test_an_index_folder_on_milvus_lite_can_be_moved_and_copied(seed_pipeline, t
     assert passages_of(copy, doc_id) > 0
     with pytest.raises(AssertionError, match="Not in the index"):
         passages_of(moved, doc_id)
+
+
+def test_a_collection_that_lost_vectors_is_refused_not_searched_empty(milvus_pipeline, tmp_path):
+    """Milvus Lite restored from an older state answered "the documents do not say" to
+    everything while `rag docs` listed every document."""
+    from rag.pipeline import Pipeline
+
+    copy = tmp_path / "index"
+    shutil.copytree(milvus_pipeline.settings.index_dir, copy)
+    pipeline = Pipeline(
+        milvus_pipeline.settings.replace(index_dir=copy), embedder=milvus_pipeline.embedder
+    )
+    data = pipeline.index()
+    data.vector_store.delete([data.doc_ids[0]])  # behind the index's back
+    again = Pipeline(
+        milvus_pipeline.settings.replace(index_dir=copy), embedder=milvus_pipeline.embedder
+    )
+    with pytest.raises(RagError, match=r"Vector store 'milvus' holds \d+ vectors of this index's"):
+        again.ask(QUESTION)
+
+
+def test_a_lite_file_another_process_holds_is_named_without_a_traceback(milvus_pipeline, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import rag
+
+    milvus_pipeline.ask(QUESTION)  # this process holds the Lite file
+    done = subprocess.run(
+        [sys.executable, "-m", "rag", "ask", QUESTION, "--index", str(milvus_pipeline.settings.index_dir)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False,
+        env={**os.environ, "PYTHONPATH": str(Path(rag.__file__).parents[1])},
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "not opened by another process" in done.stderr
+    assert "Traceback" not in done.stderr

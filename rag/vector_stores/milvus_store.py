@@ -215,12 +215,22 @@ class MilvusVectorStore(ExternalVectorStore):
     # -- connection -------------------------------------------------------------------
     def _fault(self, action: str, error: Exception) -> RagError:
         message = getattr(error, "message", None) or str(error) or type(error).__name__
-        hint = (
-            "Check that the Milvus server is running and reachable, and that the token in "
-            f"${self.options.token_env or 'milvus_token_env'} is right."
-            if self.options.is_server
-            else "Check that the file is writable and not opened by another process."
-        )
+        lowered = message.lower()
+        if self.options.is_server:
+            hint = (
+                "Check that the Milvus server is running and reachable, and that the token "
+                f"in ${self.options.token_env or 'milvus_token_env'} is right."
+            )
+        elif "parquet" in lowered or "corrupt" in lowered or "manifest" in lowered:
+            hint = (
+                f"The file looks damaged: move {self.options.uri} aside and rebuild the "
+                "index (`rag ingest --rebuild PATH ...`)."
+            )
+        else:
+            hint = (
+                "Check that the file is writable and not opened by another process (Milvus "
+                "Lite is one process's file: a `rag chat` or `rag serve` holds it)."
+            )
         return RagError(f"Milvus at {self.options.uri} failed to {action}: {message}. {hint}")
 
     @property
@@ -230,8 +240,10 @@ class MilvusVectorStore(ExternalVectorStore):
 
             from pymilvus import MilvusClient
 
-            # pymilvus logs each failed call with a traceback; ours says what to do instead.
-            logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+            # pymilvus and Milvus Lite log each failure with a traceback; ours says what to
+            # do instead.
+            for name in ("pymilvus", "milvus_lite"):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
 
             token = self.options.token()
             try:
