@@ -110,7 +110,20 @@ def _loader_classes() -> dict[str, type[Loader]]:
             note_once(f"{error} Until then its files are skipped.")
             continue
         for suffix in loader_class.suffixes:
-            by_suffix.setdefault(suffix.lower(), loader_class)
+            suffix = suffix.lower()
+            if not suffix.startswith(".") or len(suffix) < 2:
+                note_once(
+                    f"warning: the {loader_class.name} file loader claims the suffix "
+                    f"{suffix!r}, which is no file ending (give '.{suffix.lstrip('.')}'); "
+                    "it is ignored."
+                )
+                continue
+            taken = by_suffix.setdefault(suffix, loader_class)
+            if taken is not loader_class:
+                note_once(
+                    f"warning: the {taken.name} and {loader_class.name} file loaders both "
+                    f"read {suffix} files; {taken.name} is used."
+                )
     if not by_suffix:
         raise RagError(
             "No file loaders are registered: the installed package's metadata is stale. "

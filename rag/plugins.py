@@ -38,8 +38,27 @@ def registered(group: str) -> dict[str, EntryPoint]:
             (ours if name == OUR_DISTRIBUTION else theirs).extend(entry_points)
     found: dict[str, EntryPoint] = {}
     for entry_point in ours + theirs:
-        found.setdefault(entry_point.name, entry_point)
+        taken = found.setdefault(entry_point.name, entry_point)
+        # (Our own package found twice, a stale rag.egg-info beside it, is no clash.)
+        if taken is not entry_point and distribution_name(taken) != distribution_name(entry_point):
+            _say_name_taken(group, entry_point, taken)
     return found
+
+
+def _say_name_taken(group: str, lost: EntryPoint, kept: EntryPoint) -> None:
+    """Warn, once, that two packages register one name: which one is used and why."""
+    from rag.config import note_once
+
+    why = (
+        "ours is kept"
+        if distribution_name(kept) == OUR_DISTRIBUTION
+        else "the first found on the path is kept, which may change"
+    )
+    note_once(
+        f"warning: two packages register {lost.name!r} in {group}: "
+        f"{distribution_name(kept)} ({kept.value}) and {distribution_name(lost)} "
+        f"({lost.value}); {why}. Uninstall one, or ask its authors for another name."
+    )
 
 
 @dataclass(frozen=True)

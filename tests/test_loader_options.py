@@ -313,3 +313,26 @@ def test_a_broken_plugin_loader_skips_its_own_files_and_the_rest_are_read(broken
     fine = tmp_path / "fine.txt"
     fine.write_text("The archive opens at nine.", encoding="utf-8")
     assert loaders.extract(fine).text == "The archive opens at nine."
+
+
+class ClaimsText(loading.Loader):
+    name = "claims_text"
+    suffixes = (".txt", "nd")
+
+    def extract(self, path):
+        raise AssertionError("never used")
+
+
+def test_a_loader_claiming_a_taken_suffix_or_no_suffix_is_warned_about(monkeypatch, caplog):
+    hardening.helpers.register_in_process(
+        monkeypatch, "rag-claims", "rag.loaders", {"claims_text": f"{__name__}:ClaimsText"}
+    )
+    loading._loader_classes.cache_clear()
+    try:
+        with caplog.at_level("WARNING"):
+            assert loading.Loaders(Settings()).for_suffix(".txt").name == "text"
+            assert "nd" not in loading.supported_suffixes()
+    finally:
+        loading._loader_classes.cache_clear()
+    assert "the text and claims_text file loaders both read .txt files; text is used" in caplog.text
+    assert "claims the suffix 'nd', which is no file ending" in caplog.text

@@ -277,3 +277,26 @@ def test_a_plugin_registered_under_another_name_than_its_own_is_refused(monkeypa
     )
     with pytest.raises(RagError, match="names itself 'realname': the entry point's name"):
         load_backend("alias", Settings())
+
+
+def test_two_packages_registering_one_name_are_named_in_a_warning(monkeypatch, caplog):
+    """Which one answered depended on the order of sys.path, silently."""
+    import importlib.metadata
+    from types import SimpleNamespace
+
+    import rag.plugins
+
+    def package(name, value):
+        distribution = SimpleNamespace(metadata={"Name": name})
+        point = importlib.metadata.EntryPoint("lead", value, "rag.backends")
+        distribution.entry_points = [point._for(distribution)]
+        return distribution
+
+    first = package("rag-lead-one", f"{__name__}:AvailabilityFails")
+    second = package("rag-lead-two", f"{__name__}:CallsItselfOtherwise")
+    real = list(importlib.metadata.distributions())
+    monkeypatch.setattr(rag.plugins, "distributions", lambda: [*real, first, second])
+    with caplog.at_level("WARNING"):
+        assert rag.plugins.registered("rag.backends")["lead"].value.endswith("AvailabilityFails")
+    assert "two packages register 'lead' in rag.backends: rag-lead-one" in caplog.text
+    assert "rag-lead-two" in caplog.text
