@@ -14,6 +14,10 @@ from rag.errors import RagError
 from rag.types import Span
 
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
+# Text that ends a paragraph: a blank line, then only white space.
+_PARAGRAPH_END = re.compile(r"\n[ \t\r]*\n\s*$")
+# How far back a piece looks for the blank line that opens its paragraph.
+_LOOK_BACK = 64
 # A run of capitalised words, joined by a lowercase particle ("Secretary of State",
 # "Andrés Manuel López Obrador", "Ciudad de México"): how a name shows in English text.
 CAPITALISED_RUN = re.compile(
@@ -88,8 +92,9 @@ def _lines_apart(text: str, start: int, end: int) -> list[Span]:
     spans: list[Span] = []
     line_start = start
     # A title opens a paragraph: the text before is a blank line, or nothing.
-    before = text[:start].rstrip(" \t")
-    first = not before.strip() or before.endswith("\n\n") or _BLANK_LINE.search(before[-4:])
+    # (A short look back: copying all the text before each piece made long texts quadratic.)
+    before = text[max(0, start - _LOOK_BACK) : start]
+    first = not before.strip() or bool(_PARAGRAPH_END.search(before))
     while True:
         newline = text.find("\n", line_start, end)
         if newline < 0:
