@@ -50,14 +50,15 @@ def sentence_spans(text: str) -> list[Span]:
 
 
 # A line that starts a list item: "- ", "* ", "+ ", "• ", "1. ", "2) ", "a) ".
-_LIST_ITEM = re.compile(r"[ \t]*(?:[-*+•▪◦‣]|\d{1,3}[.)]|[a-z][)])[ \t]+\S")
+LIST_ITEM = re.compile(r"[ \t]*(?:[-*+•▪◦‣]|\d{1,3}[.)]|[a-z][)])[ \t]+\S")
 _CLOSED = (".", "!", "?", ":", ";", ",", "”", '"', "’", "'", ")")
 # A title on a line of its own holds at most this many words.
 _TITLE_MAX_WORDS = 8
 
 
-# Words a title does not end with, but a line broken mid-sentence may ("launched in").
-_NOT_LAST_IN_TITLE = frozenset(
+# Small words: a title does not end with one, though a line broken mid-sentence may
+# ("launched in"), and Title Case leaves them in lower case ("Minutes of the Meeting").
+_SMALL_WORDS = frozenset(
     "a an and as at by for from in into is of on or the to was were with".split()
 )
 
@@ -71,7 +72,7 @@ def _is_title(line: str) -> bool:
         0 < len(found) <= _TITLE_MAX_WORDS
         and line[:1].isupper()
         and not line.endswith(_CLOSED)
-        and found[-1].lower() not in _NOT_LAST_IN_TITLE
+        and found[-1].lower() not in _SMALL_WORDS
     ):
         return False
     return len(found) <= 4 or in_title_case(line)
@@ -80,7 +81,7 @@ def _is_title(line: str) -> bool:
 def in_title_case(line: str) -> bool:
     """Most of its words, small ones aside, capitalised (or numbers): "Trailblazer 2 Hiking
     Backpack", "Minutes of the Board Meeting"; not "6 eggs" or "Book 14 days ahead"."""
-    content = [w for w in _WORD.findall(line) if w.lower() not in _NOT_LAST_IN_TITLE]
+    content = [w for w in _WORD.findall(line) if w.lower() not in _SMALL_WORDS]
     capitalised = sum(w[:1].isupper() for w in content)
     numbers = sum(w[:1].isdigit() for w in content)
     return capitalised > numbers and capitalised + numbers >= 0.7 * len(content) > 0
@@ -103,7 +104,7 @@ def _lines_apart(text: str, start: int, end: int) -> list[Span]:
         after = newline + 1
         if line and (
             line.startswith("#")
-            or _LIST_ITEM.match(text, after, end)
+            or LIST_ITEM.match(text, after, end)
             or (first and _is_title(line) and text[after:end].lstrip()[:1].isupper())
         ):
             spans.extend(trimmed_span(text, start, newline))

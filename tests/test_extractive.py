@@ -338,3 +338,14 @@ def test_the_off_topic_guard_looks_past_the_first_sentence():
     answer = ExtractiveBackend(Settings()).answer(request)
     assert not answer.abstained
     assert answer.citations[0].quote == "The study was funded by the Swedish Research Council."
+
+
+def test_a_number_of_the_users_own_context_does_not_stop_the_answer(seed_pipeline):
+    """ "I read about it in 1999." is the user's; the documents need not hold 1999. A number
+    in the sentence that asks still does (2022 above)."""
+    answer = seed_pipeline.ask(
+        "I first read about this in 1999. When was the Bicentennial Framework launched?"
+    )
+    assert not answer.abstained and "2010" in answer.text
+    asked = seed_pipeline.ask("When was the Bicentennial Framework launched in 1999?")
+    assert asked.abstained

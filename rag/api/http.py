@@ -319,6 +319,9 @@ async def _in_threadpool_closing(events: Iterator[str]) -> AsyncIterator[str]:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> JSONResponse:
+        if error.status >= 500:
+            # The operator's to fix (a damaged index, a failing backend): said in the log too.
+            log.error("%s %s: %s", request.method, request.url.path, error.message)
         headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
         return JSONResponse(error.to_json(), status_code=error.status, headers=headers)
 

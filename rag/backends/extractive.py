@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from rag.backends.base import AnswerRequest, Backend, BackendOptions, abstention_text
 from rag.config import Settings
-from rag.text import CAPITALISED_RUN, YEAR, in_title_case, words
+from rag.text import CAPITALISED_RUN, LIST_ITEM, YEAR, in_title_case, words
 from rag.types import Answer, Passage, ScoredSentence, cited_text
 
 if TYPE_CHECKING:
@@ -278,8 +278,6 @@ _SENTENCE_OPENERS = frozenset(
     "according as although when while if once then however meanwhile today yesterday "
     "tomorrow last next each every all both some most many several no".split()
 )
-# "- 6 eggs", "2) Fill the tank": a list item is content, however short.
-_LIST_MARK = re.compile(r"^(?:[-*+•▪◦‣]|\d{1,3}[.)]|[a-z]\))\s")
 
 
 def _is_heading(stripped: str, sentence_words: list[str], closed: bool) -> bool:
@@ -293,7 +291,7 @@ def _is_heading(stripped: str, sentence_words: list[str], closed: bool) -> bool:
     return (
         len(sentence_words) <= HEADING_MAX_WORDS
         and not closed
-        and not _LIST_MARK.match(stripped)
+        and not LIST_ITEM.match(stripped)  # "- 6 eggs": content, however short
         and (not _DIGITS.search(stripped) or (":" not in stripped and in_title_case(stripped)))
     )
 
@@ -591,12 +589,22 @@ def _text_key(candidate: _Candidate) -> str:
 
 
 def _names_unknown_number(request: AnswerRequest) -> bool:
-    """True when the question names a number or year that no indexed document holds.
+    """True when the question asks about a number or year that no indexed document holds.
 
     Questions rarely paraphrase numbers: "seized in 2022" over documents that
-    never say 2022 asks for something they do not hold.
+    never say 2022 asks for something they do not hold. Only the sentence that asks
+    counts: in "I started in 2017. How many days of leave do I have?" the year is the
+    user's own, not what the documents must name.
     """
-    return any(term.term.isdigit() and not term.in_corpus for term in request.query_terms)
+    asked = set(words(_ASKING_SENTENCE.split(request.question.strip())[-1]))
+    return any(
+        term.term.isdigit() and not term.in_corpus and term.term in asked
+        for term in request.query_terms
+    )
+
+
+# Where one sentence of a question ends and the next begins ("... in 2017. How many ...").
+_ASKING_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\d“\"'(])")
 
 
 __all__ = [
