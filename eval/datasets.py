@@ -231,7 +231,9 @@ def load_beir(folder: Path, split: str = "test") -> BeirSet:
         raise DatasetError(f"BEIR folder {folder} does not exist.")
     qrels_path = folder / "qrels" / f"{split}.tsv"
     if not qrels_path.is_file():
-        raise DatasetError(f"BEIR folder {folder} has no qrels/{split}.tsv.")
+        splits = sorted(path.stem for path in (folder / "qrels").glob("*.tsv"))
+        choose = f"; it has {', '.join(splits)} (--beir-split NAME)" if splits else ""
+        raise DatasetError(f"BEIR folder {folder} has no qrels/{split}.tsv{choose}.")
     qrels: dict[str, dict[str, int]] = {}
     with qrels_path.open(encoding="utf-8", newline="") as rows:
         reader = csv.reader(rows, delimiter="\t")

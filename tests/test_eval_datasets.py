@@ -86,3 +86,11 @@ def test_a_malformed_beir_line_is_named(tmp_path, corpus, message):
 def test_a_beir_corpus_with_a_byte_order_mark_is_read(tmp_path):
     beir = load_beir(beir_folder(tmp_path, b'\xef\xbb\xbf{"_id": "d1", "text": "ok"}\n'))
     assert [d.doc_id for d in beir.documents] == ["d1"]
+
+
+def test_a_beir_folder_without_the_split_names_the_ones_it_has(tmp_path):
+    folder = beir_folder(tmp_path, b'{"_id": "d1", "text": "ok"}\n')
+    (folder / "qrels" / "test.tsv").rename(folder / "qrels" / "dev.tsv")
+    with pytest.raises(DatasetError, match=r"has no qrels/test.tsv; it has dev \(--beir-split"):
+        load_beir(folder)
+    assert [q for q in load_beir(folder, split="dev").qrels] == ["q1"]

@@ -330,6 +330,8 @@ class Service:
             "removed": list(report.removed),
             "documents": report.n_documents,
             "chunks": report.n_chunks,
+            # What the removal did besides (the vectors moved back to another store).
+            "notices": list(report.notices),
         }
 
     # -- errors, in this protocol's names ----------------------------------------------------

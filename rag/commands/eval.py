@@ -73,6 +73,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "nDCG@10, recall@10 and MRR@10 per retrieval mode",
     )
     datasets.add_argument(
+        "--beir-split",
+        default="test",
+        metavar="NAME",
+        help="with --beir: the judgements of qrels/NAME.tsv (default: test; MS MARCO has dev)",
+    )
+    datasets.add_argument(
         "--answer-order",
         action="store_true",
         help="with --beir: also rank each mode's documents as the answer shows its passages "
@@ -91,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         raise RagError("--limit works with --squad only.")
     if args.squad_half is not None and not args.squad:
         raise RagError("--squad-half works with --squad only.")
+    if args.beir_split != "test" and not args.beir:
+        raise RagError("--beir-split works with --beir only.")
     if args.answer_order and not args.beir:
         raise RagError(
             "--answer-order works with --beir only; with questions the answer's order "
@@ -317,7 +325,7 @@ def _run_beir(args: argparse.Namespace, settings) -> int:
             f"{MAX_TOP_K // PASSAGES_PER_DOCUMENT} (documents are ranked among the top "
             f"{MAX_TOP_K} passages); got {k}."
         )
-    beir = load_beir(args.beir)
+    beir = load_beir(args.beir, split=args.beir_split)
     corpus = args.beir / "corpus.jsonl"
     dataset, docs_dir = dataset_settings(settings, f"beir-{cache_key(files=(corpus,))}")
     pipeline = Pipeline(dataset)

@@ -305,6 +305,7 @@ def test_an_uploaded_file_is_indexed_and_can_be_removed(scratch_client, tmp_path
 
     removed = scratch_client.delete("/v1/documents/qorvath")
     assert removed.status_code == 200 and removed.json()["removed"] == ["qorvath"]
+    assert removed.json()["notices"] == []
     ids = {d["doc_id"] for d in scratch_client.get("/v1/documents").json()["documents"]}
     assert "qorvath" not in ids
     assert "GET /v1/documents" in error_of(
