@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import errno
+import numbers
 import os
 import re
 import unicodedata
@@ -249,8 +250,10 @@ def parts_fit(text: str, starts: Sequence[int], names: Sequence[str]) -> bool:
     """Whether each part starts inside `text`, none before the one it follows, and the
     parts are all named or none is: else a citation's "page 3" names the wrong part."""
     bounds = (0, *starts, len(text))
-    return len(names) in (0, len(starts)) and all(
-        isinstance(a, int) and a <= b for a, b in zip(bounds, bounds[1:], strict=False)
+    return (
+        len(names) in (0, len(starts))
+        and all(isinstance(start, numbers.Integral) for start in starts)
+        and all(a <= b for a, b in zip(bounds, bounds[1:], strict=False))
     )
 
 
@@ -261,8 +264,8 @@ MAX_ID_BYTES = 255
 def document_problem(document: Document) -> str:
     """What keeps `document` out of the index, "" when nothing: a document given in memory
     (`Pipeline.ingest_documents`) is held to what a file's loader is."""
-    fields = {"doc_id": document.doc_id, "title": document.title, "text": document.text}
-    for name, value in {**fields, "source": document.source}.items():
+    for name in ("doc_id", "title", "text", "source"):
+        value = getattr(document, name)
         if not isinstance(value, str):
             return f"its {name} is a {type(value).__name__}, not text"
     doc_id = document.doc_id
