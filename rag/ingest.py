@@ -188,7 +188,10 @@ class Ingester:
                     "in step with a folder)."
                 )
         leaving = set(gone)  # for the membership tests below; `gone` keeps the order reported
-        twins = _TextTwins(previous, leaving) if incremental else None
+        # Indexed texts a new document may repeat: not those leaving, nor those read again
+        # now (their text is what was just read; copies within one ingest are caught on load).
+        reread = {document.doc_id for document in loaded}
+        twins = _TextTwins(previous, leaving | reread) if incremental else None
         kept: dict[str, DocumentRows] = {}
         changed = []
         for document in loaded:
@@ -693,16 +696,16 @@ def _files_gone_under(previous: IndexData, folders: Sequence[Path]) -> list[str]
 
 
 class _TextTwins:
-    """Finds the indexed document with the very text of a new one (not one leaving)."""
+    """Finds the indexed document with the very text of a new one (`left_out` aside)."""
 
-    def __init__(self, previous: IndexData, leaving: set[str]) -> None:
+    def __init__(self, previous: IndexData, left_out: set[str]) -> None:
         self._previous = previous
         # Texts of another size cannot be equal, so most are never decoded, let alone compared.
         self._rows_by_size: dict[int, list[int]] = {}
         for row, (doc_id, size) in enumerate(
             zip(previous.doc_ids, previous.text_sizes(), strict=True)
         ):
-            if doc_id not in leaving:
+            if doc_id not in left_out:
                 self._rows_by_size.setdefault(size, []).append(row)
 
     def of(self, document: Document) -> str | None:

@@ -370,3 +370,16 @@ def test_a_document_given_in_memory_is_checked_like_a_files(scratch_pipeline, do
         scratch_pipeline.ingest_documents([Document("fine", "F", "A fine text."), document])
     assert problem in str(refused.value) and "Nothing was indexed" in str(refused.value)
     assert [d.doc_id for d in scratch_pipeline.documents()] == before
+
+
+def test_a_new_file_may_take_the_old_text_of_a_document_read_again_with_new_text(
+    scratch_pipeline, tmp_path
+):
+    """The copy check compares with what the index will hold, not with text being replaced."""
+    notes, minutes = tmp_path / "notes.txt", tmp_path / "minutes.txt"
+    notes.write_text("The archive opens at nine.", encoding="utf-8")
+    scratch_pipeline.ingest([notes])
+    notes.write_text("The archive now opens at ten.", encoding="utf-8")
+    minutes.write_text("The archive opens at nine.", encoding="utf-8")
+    report = scratch_pipeline.ingest([notes, minutes])
+    assert report.updated == ["notes"] and report.added == ["minutes"] and not report.skipped
