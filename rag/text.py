@@ -13,7 +13,7 @@ from pathlib import Path
 from rag.errors import RagError
 from rag.types import Span
 
-_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_BLANK_LINE = re.compile(r"\n[ \t\r]*\n")  # \r: a CRLF file's blank line too
 # Text that ends a paragraph: a blank line, then only white space.
 _PARAGRAPH_END = re.compile(r"\n[ \t\r]*\n\s*$")
 # How far back a piece looks for the blank line that opens its paragraph.
@@ -49,6 +49,8 @@ def sentence_spans(text: str) -> list[Span]:
     return spans
 
 
+# A Markdown heading line: "## Contact" (not "#482 fixed ...").
+MARKDOWN_HEADING = re.compile(r"[ \t]{0,3}#{1,6}[ \t]+\S")
 # A line that starts a list item: "- ", "* ", "+ ", "• ", "1. ", "2) ", "a) ".
 LIST_ITEM = re.compile(r"[ \t]*(?:[-*+•▪◦‣]|\d{1,3}[.)]|[a-z][)])[ \t]+\S")
 _CLOSED = (".", "!", "?", ":", ";", ",", "”", '"', "’", "'", ")")
@@ -59,7 +61,8 @@ _TITLE_MAX_WORDS = 8
 # Small words: a title does not end with one, though a line broken mid-sentence may
 # ("launched in"), and Title Case leaves them in lower case ("Minutes of the Meeting").
 _SMALL_WORDS = frozenset(
-    "a an and as at by for from in into is of on or the to was were with".split()
+    "a an and as at by for from in into is of on or the to was were with "
+    "mr mrs ms dr prof st dear".split()
 )
 
 
@@ -75,7 +78,11 @@ def _is_title(line: str) -> bool:
         and found[-1].lower() not in _SMALL_WORDS
     ):
         return False
-    return len(found) <= 4 or in_title_case(line)
+    if in_title_case(line):
+        return True
+    # A few words in sentence case ("Making an espresso"); not ending in a name that
+    # may run on into the next line ("Our partner Acme" above "Corporation said ...").
+    return len(found) <= 4 and (len(found) == 1 or not found[-1][:1].isupper())
 
 
 def in_title_case(line: str) -> bool:
@@ -88,31 +95,47 @@ def in_title_case(line: str) -> bool:
 
 
 def _lines_apart(text: str, start: int, end: int) -> list[Span]:
-    """[start, end) trimmed, cut at the line breaks that end a list item, a Markdown
-    heading or a title line (see `sentence_spans`)."""
+    """[start, end) trimmed, cut at the line breaks around a Markdown heading, before a
+    list item that follows another or a closed line, and after a title line opening its
+    paragraph (see `sentence_spans`). Prose wrapped across lines (a PDF's) stays whole:
+    a wrapped line may open with "3. March", "- a small one" or a name in capitals."""
     spans: list[Span] = []
-    line_start = start
     # A title opens a paragraph: the text before is a blank line, or nothing.
     # (A short look back: copying all the text before each piece made long texts quadratic.)
     before = text[max(0, start - _LOOK_BACK) : start]
     first = not before.strip() or bool(_PARAGRAPH_END.search(before))
-    while True:
-        newline = text.find("\n", line_start, end)
-        if newline < 0:
-            break
-        line = text[line_start:newline].strip()
+    line_start = start
+    newline = text.find("\n", line_start, end)
+    while newline >= 0:
         after = newline + 1
-        if line and (
-            line.startswith("#")
-            or LIST_ITEM.match(text, after, end)
-            or (first and _is_title(line) and text[after:end].lstrip()[:1].isupper())
+        following = text.find("\n", after, end)
+        line = text[line_start:newline].strip()
+        next_line = text[after : following if following >= 0 else end].strip()
+        if (
+            line
+            and next_line
+            and (
+                MARKDOWN_HEADING.match(line)
+                or MARKDOWN_HEADING.match(next_line)
+                or (
+                    LIST_ITEM.match(next_line) and (LIST_ITEM.match(line) or line.endswith(_CLOSED))
+                )
+                or (first and _is_title(line) and _opens_its_paragraph(line, next_line))
+            )
         ):
             spans.extend(trimmed_span(text, start, newline))
             start = after
         first = False
-        line_start = after
+        line_start, newline = after, following
     spans.extend(trimmed_span(text, start, end))
     return spans
+
+
+def _opens_its_paragraph(title: str, next_line: str) -> bool:
+    """A title line stands well short of the line under it, which opens a sentence; the
+    first line of wrapped prose runs about as long as the next ("The European Central
+    Bank President Christine" above "Lagarde said ...")."""
+    return next_line[:1].isupper() and 2 * len(title) <= len(next_line)
 
 
 def trimmed_span(text: str, start: int, end: int) -> list[Span]:

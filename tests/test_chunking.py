@@ -130,7 +130,13 @@ def test_list_items_headings_and_title_lines_are_sentences_of_their_own():
         "Warranty\nThe BrewMaster 3000 is covered by a 2-year warranty. It is transferable.\n\n"
         "## Ingredients\n- 2 tablespoons olive oil\n- 6 eggs\n1. Heat the oil.\n2. Add the eggs.\n\n"
         "The framework was launched in\n2010 to mark the bicentennial.\n\n"
-        "The deal was signed by the Mexican\nPresident in Washington."
+        "The deal was signed by the Mexican\nPresident in Washington.\n\n"
+        "The European Central Bank President Christine\nLagarde said rates will rise.\n\n"
+        "Our partner Acme\nCorporation said profits rose.\n\n"
+        "The contract was signed on\n3. March 2021 by both parties.\n\n"
+        "He paid the fee\n- a small one - and left.\n\n"
+        "Please quote the order\n#12345 in all letters.\n"
+        "- 6 eggs\n## Method\nBeat the eggs."
     )
     assert [text[s.start : s.end] for s in sentence_spans(text)] == [
         "Warranty",
@@ -144,4 +150,13 @@ def test_list_items_headings_and_title_lines_are_sentences_of_their_own():
         # Prose broken across lines stays one sentence.
         "The framework was launched in\n2010 to mark the bicentennial.",
         "The deal was signed by the Mexican\nPresident in Washington.",
+        # A PDF's wrapped lines may open with a name, "3. March", "- a small one", "#12345".
+        "The European Central Bank President Christine\nLagarde said rates will rise.",
+        "Our partner Acme\nCorporation said profits rose.",
+        "The contract was signed on\n3. March 2021 by both parties.",
+        "He paid the fee\n- a small one - and left.",
+        "Please quote the order\n#12345 in all letters.",
+        "- 6 eggs",
+        "## Method",
+        "Beat the eggs.",
     ]

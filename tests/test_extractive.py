@@ -275,6 +275,8 @@ def test_headings_and_questions_are_never_answers_and_list_items_are():
         "Maximum recommended load: 15 kg",
         "3 garlic cloves, minced",
         "Files up to 50 GB can be synced.",
+        "#482 fixed the login timeout of 30 seconds.",  # an issue number, no Markdown heading
+        "Delivery takes 3 days\nWhat about returns?",  # an answer line, a question glued on
     ):
         assert not sentence_facts(content).heading, content
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from rag.backends.base import AnswerRequest, Backend, BackendOptions, abstention_text
 from rag.config import Settings
-from rag.text import CAPITALISED_RUN, LIST_ITEM, YEAR, in_title_case, words
+from rag.text import CAPITALISED_RUN, LIST_ITEM, MARKDOWN_HEADING, YEAR, in_title_case, words
 from rag.types import Answer, Passage, ScoredSentence, cited_text
 
 if TYPE_CHECKING:
@@ -286,8 +286,8 @@ def _is_heading(stripped: str, sentence_words: list[str], closed: bool) -> bool:
     answers); or a few words with no closing punctuation, no number unless in Title Case
     ("Shakshuka ingredients", "Trailblazer 2 Hiking Backpack"), and no list item ("- 6
     eggs", "6 eggs", "Free: 5 GB")."""
-    if stripped.startswith("#") or stripped.endswith("?"):
-        return True
+    if MARKDOWN_HEADING.match(stripped) or (stripped.endswith("?") and "\n" not in stripped):
+        return True  # (a question glued under an unpunctuated answer line is no heading)
     return (
         len(sentence_words) <= HEADING_MAX_WORDS
         and not closed
