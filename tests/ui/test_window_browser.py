@@ -34,6 +34,8 @@ PLACEHOLDER = "Ask a question about your documents…"
 NEXT_PLACEHOLDER = "Type your next question: it is asked when this answer is complete."
 # A question the stand-in fails on with an exception, as a buggy backend would.
 CRASHING_QUESTION = "Does the backend crash?"
+# How long the crashing answer streams before it fails.
+CRASH_AFTER_S = 1.5
 
 
 class Generation:
@@ -83,7 +85,11 @@ class SlowPipeline:
 
     def ask_stream(self, query):
         if query.question == CRASHING_QUESTION:
+            # Slow enough for the window's "Ask next" to be seen before the crash (at once,
+            # a loaded machine's browser could miss it).
+            time.sleep(PIECE_DELAY_S)
             yield PIECES[0]
+            time.sleep(CRASH_AFTER_S)
             raise RuntimeError("a bug in a backend")
         for piece in PIECES:
             time.sleep(PIECE_DELAY_S)
