@@ -158,7 +158,7 @@ class Loaders:
         made: dict[type[Loader], Loader] = {}
         # Third parties' loaders that could not be made, and why: their files are skipped
         # saying so, and every other format is read.
-        self._unusable: dict[type[Loader], str] = {}
+        unusable: dict[type[Loader], str] = {}
         for loader_class in loader_classes():
             # Options set wrong (or one the loader needs, not set) stop the ingest at the
             # start, naming them: the user can put that right.
@@ -172,7 +172,7 @@ class Loaders:
                     f"The {loader_class.name} file loader (from {_package_of(loader_class)}) "
                     f"failed to start: {type(error).__name__}: {error}."
                 )
-                self._unusable[loader_class] = problem
+                unusable[loader_class] = problem
                 note_once(f"{problem} Until then its files are skipped.")
         self._by_suffix = {
             suffix: made[loader_class]
@@ -180,9 +180,9 @@ class Loaders:
             if loader_class in made
         }
         self._unusable_by_suffix = {
-            suffix: self._unusable[loader_class]
+            suffix: unusable[loader_class]
             for suffix, loader_class in _loader_classes().items()
-            if loader_class in self._unusable
+            if loader_class in unusable
         }
 
     def for_suffix(self, suffix: str) -> Loader | None:

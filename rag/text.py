@@ -54,8 +54,8 @@ MARKDOWN_HEADING = re.compile(r"[ \t]{0,3}#{1,6}[ \t]+\S")
 # A line that starts a list item: "- ", "* ", "+ ", "• ", "1. ", "2) ", "a) ".
 LIST_ITEM = re.compile(r"[ \t]*(?:[-*+•▪◦‣]|\d{1,3}[.)]|[a-z][)])[ \t]+\S")
 _CLOSED = (".", "!", "?", ":", ";", ",", "”", '"', "’", "'", ")")
-# A title on a line of its own holds at most this many words.
-_TITLE_MAX_WORDS = 8
+# A heading (a title on a line of its own) holds at most this many words.
+HEADING_MAX_WORDS = 8
 
 
 # Small words: a title does not end with one, though a line broken mid-sentence may
@@ -72,7 +72,7 @@ def _is_title(line: str) -> bool:
     line of prose broken short ("The deal was signed by the Mexican")."""
     found = _WORD.findall(line)
     if not (
-        0 < len(found) <= _TITLE_MAX_WORDS
+        0 < len(found) <= HEADING_MAX_WORDS
         and line[:1].isupper()
         and not line.endswith(_CLOSED)
         and found[-1].lower() not in _SMALL_WORDS

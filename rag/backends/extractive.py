@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING
 
 from rag.backends.base import AnswerRequest, Backend, BackendOptions, abstention_text
 from rag.config import Settings
-from rag.text import CAPITALISED_RUN, LIST_ITEM, MARKDOWN_HEADING, YEAR, in_title_case, words
+from rag.text import (
+    CAPITALISED_RUN,
+    HEADING_MAX_WORDS,
+    LIST_ITEM,
+    MARKDOWN_HEADING,
+    YEAR,
+    in_title_case,
+    words,
+)
 from rag.types import Answer, Passage, ScoredSentence, cited_text
 
 if TYPE_CHECKING:
@@ -229,8 +237,8 @@ _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _PRONOUN_OPENING = re.compile(
     r"^(it|its|they|their|this|these|that|those|he|she|the two|both)\b", re.IGNORECASE
 )
-# A heading is short and has no closing punctuation; it gives context, never an answer.
-HEADING_MAX_WORDS = 8
+# A heading (at most rag.text.HEADING_MAX_WORDS words, no closing punctuation) gives
+# context, never an answer.
 
 
 @dataclass(frozen=True)
