@@ -8,12 +8,16 @@ scores them at question time with the document frequencies and mean length of ev
 live segment together: the scores bm25s gives for the whole corpus built at once
 (Lucene's BM25, bm25s's default; tests/test_lexical.py checks them against bm25s).
 `LexicalIndex` reads the bm25s files of indexes written before segments.
+
+Indexes analysed before accents were folded (rag/text.py) hold terms such as
+"poznań"; a question's "poznan" finds them through `term_numbers`, so such an
+index keeps working without a rebuild.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +26,7 @@ import numpy as np
 
 from rag.errors import REBUILD_HINT, RagError
 from rag.memo import BoundedMemo
+from rag.text import folded
 
 # bm25s's file names; an index saved by bm25s loads here and the other way round.
 _FILES = {
@@ -62,6 +67,24 @@ class BM25Scores:
         ids = ids[np.argsort(-all_scores[ids], kind="stable")]
         keep = all_scores[ids] > 0
         return all_scores[ids][keep], ids[keep].astype(np.int64)
+
+
+def term_numbers(
+    term: str, numbers: Mapping[str, int], unfolded: Mapping[str, list[int]]
+) -> list[int]:
+    """The vocabulary numbers of analysed `term`: its own, and those of the same word
+    with accents (`unfolded_terms`), from an index analysed before they were folded."""
+    own = numbers.get(term)
+    return ([] if own is None else [own]) + unfolded.get(term, [])
+
+
+def unfolded_terms(numbers: Mapping[str, int]) -> dict[str, list[int]]:
+    """The numbers of the terms that still hold accents, by their folded form."""
+    found: dict[str, list[int]] = {}
+    for term, number in numbers.items():
+        if not term.isascii() and (plain := folded(term)) != term:
+            found.setdefault(plain, []).append(number)
+    return found
 
 
 def lucene_idf(n_texts: int, frequency: int) -> float:
@@ -142,12 +165,19 @@ class LexicalIndex(BM25Scores):
     def _document_frequency(self) -> np.ndarray:
         return np.diff(np.asarray(self._arrays["indptr"]))
 
+    @cached_property
+    def _unfolded(self) -> dict[str, list[int]]:
+        return unfolded_terms(self._vocab)
+
+    def _term_ids(self, term: str) -> list[int]:
+        found = term_numbers(term, self._vocab, self._unfolded)
+        return [term_id for term_id in found if term_id < len(self._document_frequency)]
+
     def idf(self, term: str) -> tuple[float, bool]:
         """BM25's idf of `term`, and whether any text holds it (unseen terms get the max idf)."""
         n = max(self.size, 1)
-        term_id = self._vocab.get(term)
-        known = term_id is not None and term_id < len(self._document_frequency)
-        frequency = int(self._document_frequency[term_id]) if known else 0
+        # A word written with and without its accents counts once per text at most.
+        frequency = min(n, sum(int(self._document_frequency[i]) for i in self._term_ids(term)))
         return lucene_idf(n, frequency), frequency > 0
 
     def scores(self, terms: list[str]) -> np.ndarray:
@@ -156,8 +186,7 @@ class LexicalIndex(BM25Scores):
         indptr, indices, data = (self._arrays[name] for name in ("indptr", "indices", "data"))
         # As bm25s sums them: term by term, in float32, a repeated term counted again.
         for term in terms:
-            term_id = self._vocab.get(term)
-            if term_id is not None and term_id + 1 < len(indptr):
+            for term_id in self._term_ids(term):
                 start, end = int(indptr[term_id]), int(indptr[term_id + 1])
                 np.add.at(scores, indices[start:end], data[start:end])
         return scores
@@ -199,6 +228,10 @@ class TermCounts:
     @cached_property
     def term_ids(self) -> dict[str, int]:
         return {term: number for number, term in enumerate(self.terms)}
+
+    @cached_property
+    def _unfolded(self) -> dict[str, list[int]]:
+        return unfolded_terms(self.term_ids)
 
     @property
     def size(self) -> int:
@@ -307,11 +340,20 @@ class TermCounts:
 
     def postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         """The rows holding `term` and how often each holds it."""
-        number = self.term_ids.get(term)
-        if number is None:
+        numbers = term_numbers(term, self.term_ids, self._unfolded)
+        if not numbers:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
-        start, end = int(self.indptr[number]), int(self.indptr[number + 1])
-        return self.rows[start:end], self.counts[start:end]
+        slices = [slice(int(self.indptr[n]), int(self.indptr[n + 1])) for n in numbers]
+        if len(slices) == 1:
+            return self.rows[slices[0]], self.counts[slices[0]]
+        # The word with and without accents in one text: one posting, their counts summed.
+        rows, where = np.unique(
+            np.concatenate([self.rows[part] for part in slices]), return_inverse=True
+        )
+        counts = np.bincount(
+            where.reshape(-1), weights=np.concatenate([self.counts[part] for part in slices])
+        )
+        return rows.astype(np.int32), counts.astype(np.float32)
 
 
 class SegmentedBM25(BM25Scores):

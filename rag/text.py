@@ -1,12 +1,15 @@
 """Text analysis shared by the stages: sentence spans and the lexical analyser.
 
 One analyser serves the BM25 index, question terms and sentence matching, so
-a word matched in one place is matched the same way in all of them.
+a word matched in one place is matched the same way in all of them. Words are
+lower-cased and their Latin letters' accents dropped ("Poznań" is matched by
+"poznan", "Zürich" by "Zurich"), as people type names without them.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,10 +21,12 @@ _BLANK_LINE = re.compile(r"\n[ \t\r]*\n")  # \r: a CRLF file's blank line too
 _PARAGRAPH_END = re.compile(r"\n[ \t\r]*\n\s*$")
 # How far back a piece looks for the blank line that opens its paragraph.
 _LOOK_BACK = 64
+# Capital letters of the Latin, Greek and Cyrillic scripts ("Łódź" and "Ørsted" are names too).
+_CAPITAL = "[" + "".join(char for char in map(chr, range(0x530)) if char.isupper()) + "]"
 # A run of capitalised words, joined by a lowercase particle ("Secretary of State",
 # "Andrés Manuel López Obrador", "Ciudad de México"): how a name shows in English text.
 CAPITALISED_RUN = re.compile(
-    r"\b[A-Z][\w’'.-]*(?:\s+(?:of|de|la|del|y|the|and|for)?\s*[A-Z][\w’'.-]*)*"
+    rf"\b{_CAPITAL}[\w’'.-]*(?:\s+(?:of|de|la|del|y|the|and|for)?\s*{_CAPITAL}[\w’'.-]*)*"
 )
 # A year from 1500 to 2099, or a decade ("1990s"): the year's digits are group 1.
 YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)s?\b")
@@ -242,8 +247,30 @@ def stopwords() -> frozenset[str]:
     }
 
 
+# Latin letters that are no base letter with a mark, and how they are typed without it.
+_PLAIN_LETTERS = str.maketrans(
+    {"ø": "o", "ß": "ss", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i"}
+)
+
+
+def folded(word: str) -> str:
+    """Lower-case `word` with the accents of its Latin letters dropped ("poznań" → "poznan").
+
+    Only a mark on a Latin letter goes: in other scripts a mark makes another word
+    (Japanese "が" is not "か"), so "αθήνα" and "が" stay as they are.
+    """
+    if word.isascii():
+        return word
+    kept: list[str] = []
+    for char in unicodedata.normalize("NFD", word.translate(_PLAIN_LETTERS)):
+        if unicodedata.combining(char) and kept and kept[-1].isascii():
+            continue
+        kept.append(char)
+    return unicodedata.normalize("NFC", "".join(kept))
+
+
 def words(text: str) -> list[str]:
-    """Lower-cased word tokens of `text`, stop words included."""
+    """Word tokens of `text` as matched (lower case, accents folded), stop words included."""
     return list(_words(text))
 
 
@@ -251,7 +278,7 @@ def words(text: str) -> list[str]:
 # question's: remembering them takes ~10 ms off a warm ask (bench query), bounded in memory.
 @lru_cache(maxsize=16384)
 def _words(text: str) -> tuple[str, ...]:
-    return tuple(match.group().lower() for match in _WORD.finditer(text))
+    return tuple(folded(match.group().lower()) for match in _WORD.finditer(text))
 
 
 def analyze(text: str) -> list[str]:
@@ -282,7 +309,7 @@ def analyze_many(texts: list[str]) -> list[list[str]]:
         found = _WORD.findall(text)
         new = [word for word in dict.fromkeys(found) if word not in terms]
         if new:
-            lowered = [word.lower() for word in new]
+            lowered = [folded(word.lower()) for word in new]
             kept = [word for word in dict.fromkeys(lowered) if word not in stop]
             stems = dict(zip(kept, stemmer.stemWords(kept), strict=True))
             terms.update(zip(new, map(stems.get, lowered), strict=True))

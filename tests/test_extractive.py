@@ -351,3 +351,73 @@ def test_a_number_of_the_users_own_context_does_not_stop_the_answer(seed_pipelin
     assert not answer.abstained and "2010" in answer.text
     asked = seed_pipeline.ask("When was the Bicentennial Framework launched in 1999?")
     assert asked.abstained
+
+
+def test_a_name_no_document_holds_is_abstained_on_and_accents_need_not_be_typed(
+    scratch_pipeline, tmp_path
+):
+    """ "How many people work in the Berlin office?" over offices elsewhere quoted another
+    office's head count; "Poznan" typed without its accent found Aarhus's."""
+    offices = tmp_path / "offices.txt"
+    offices.write_text(
+        "Northwind offices\n\n"
+        "The Poznań office employs 185 people and is managed by Marek Zieliński.\n\n"
+        "The Aarhus office employs 54 people and is managed by Sofie Jensen.\n\n"
+        "The Valencia office employs 96 people and is managed by Lucía Ortega.\n\n"
+        "All offices are open on weekdays from 8:00 to 18:00.\n",
+        encoding="utf-8",
+    )
+    scratch_pipeline.ingest([offices])
+    for typed in ("Poznan", "Poznań", "POZNAN"):
+        answer = scratch_pipeline.ask(
+            Query(f"How many people does the {typed} office employ?", doc_ids=["offices"])
+        )
+        assert [c.quote for c in answer.citations][:1] == [
+            "The Poznań office employs 185 people and is managed by Marek Zieliński."
+        ], typed
+    which = scratch_pipeline.ask(Query("Which office does Marek Zielinski manage?"))
+    assert "The Poznań office" in which.text
+    berlin = scratch_pipeline.ask(
+        Query("How many people does the Berlin office employ?", doc_ids=["offices"])
+    )
+    assert berlin.abstained and "no indexed document mentions “Berlin”" in berlin.text
+    # Its first word is capitalised anyway; a name of the user's own before it does not count.
+    asked = scratch_pipeline.ask(
+        Query("I am moving from Berlin. How many people does the Aarhus office employ?")
+    )
+    assert not asked.abstained and "54 people" in asked.text
+    # One known word keeps a name ("the Aarhus Harbour office" may be what the text calls
+    # "the Aarhus office"); a nationality adjective paraphrases a place the text names.
+    harbour = scratch_pipeline.ask(
+        Query("How many people does the Aarhus Harbour office employ?", doc_ids=["offices"])
+    )
+    assert not harbour.abstained and "54 people" in harbour.text
+    danish = scratch_pipeline.ask(
+        Query("How many people does the Danish office employ?", doc_ids=["offices"])
+    )
+    assert not danish.abstained
+    # Weekdays and titles name nothing; a capital after a comma or colon opens a clause.
+    for question, expected in [
+        ("Are the offices open on Saturday?", "weekdays"),
+        ("Sorry, Quick question: how many people does the Aarhus office employ?", "54 people"),
+        ("Which office does Mr Jensen manage?", "Aarhus"),
+        ("How many people do the European offices employ?", "people"),
+    ]:
+        answer = scratch_pipeline.ask(Query(question, doc_ids=["offices"]))
+        assert not answer.abstained and expected in answer.text, question
+    # A possessive's "s" and a title are no words of the name.
+    for question, name in [
+        ("What is Vienna's head count?", "Vienna's"),
+        ("How many people does Dr. Lindqvist manage?", "Dr. Lindqvist"),
+    ]:
+        answer = scratch_pipeline.ask(Query(question, doc_ids=["offices"]))
+        assert answer.abstained and f"mentions “{name}”" in answer.text, question
+
+
+def test_a_name_sharing_its_stem_with_a_word_of_the_passages_is_known():
+    """ "America's top diplomat" over text saying "American": the same name, not another."""
+    from rag.backends.extractive import _same_stem
+
+    assert _same_stem("america", "american") and _same_stem("saharan", "sahara")
+    assert not _same_stem("pro", "professional") and not _same_stem("mark", "markowski")
+    assert not _same_stem("vienna", "venice")

@@ -88,3 +88,29 @@ def test_segments_scored_together_give_the_scores_of_one_bm25s_index(seed_pipeli
         together.top(analyze(QUESTIONS[0]), 5)[1].tolist()
         == whole.top(analyze(QUESTIONS[0]), 5)[1].tolist()
     )
+
+
+def test_accents_of_latin_letters_are_folded_in_documents_and_questions():
+    assert analyze("Poznań, Zürich, Straße, Łódź") == analyze("Poznan, Zurich, Strasse, Lodz")
+    assert analyze_many(["Crème brûlée in Poznań"]) == [analyze("Creme brulee in Poznan")]
+    # In other scripts a mark makes another word: kept.
+    assert analyze("が αθήνα") == ["が", "αθήνα"]
+
+
+def test_an_index_analysed_before_accents_were_folded_finds_them_typed_without():
+    """Indexes written before hold "poznań"; the question's "poznan" must still find it."""
+    from rag.lexical import SegmentedBM25, TermCounts
+
+    legacy = TermCounts.build([["poznań", "offic"], ["poznan", "poznań"], ["aarhus"]])
+    bm25 = SegmentedBM25([(legacy, np.arange(3))], 3)
+    scores = bm25.scores(["poznan"])
+    assert scores[0] > 0 and scores[1] > scores[0] and scores[2] == 0
+    idf, known = bm25.idf("poznan")
+    assert known and idf < bm25.idf("aarhus")[0]  # in two texts, against one
+    assert bm25._term("poznan").frequency == 2  # two texts, each counted once
+    rows, counts = legacy.postings("poznan")
+    assert rows.tolist() == [0, 1] and counts.tolist() == [1.0, 2.0]
+
+    old = LexicalIndex.build([["poznań", "offic"], ["aarhus"]])
+    assert old.scores(["poznan"])[0] > 0 and old.scores(["poznan"])[1] == 0
+    assert old.idf("poznan") == old.idf("poznań") and old.idf("poznan")[1]

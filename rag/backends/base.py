@@ -14,8 +14,14 @@ from rag.types import Answer, Citation, Passage, QueryTerm, Turn
 ABSTAIN_PREFIX = "The documents do not say"
 
 
-def abstention_text(question: str) -> str:
-    """The plain message a backend gives when the passages do not hold the answer."""
+def abstention_text(question: str, unknown: str = "") -> str:
+    """The plain message a backend gives when the passages do not hold the answer.
+
+    `unknown`: what the question names that no indexed document mentions ("Munich"), so
+    the user sees why, and can ask again in the documents' words ("München").
+    """
+    if unknown:
+        return f"{ABSTAIN_PREFIX} — no indexed document mentions “{unknown}”."
     return f"{ABSTAIN_PREFIX} — none of the indexed passages answers “{question.strip()}”."
 
 

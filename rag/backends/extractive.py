@@ -27,6 +27,7 @@ from rag.text import (
     LIST_ITEM,
     MARKDOWN_HEADING,
     YEAR,
+    analyze,
     in_title_case,
     words,
 )
@@ -154,6 +155,8 @@ class _Choice:
     quoted: list[_Candidate]
     # What the reader read when it chose (empty: it did not choose), with its probabilities.
     read: list[_Candidate] = field(default_factory=list)
+    # What the question names that no document mentions, when that is why none is quoted.
+    unknown: str = ""
 
 
 def rerank_passages(passages: Sequence[Passage], read: Sequence[_Candidate]) -> tuple[Passage, ...]:
@@ -219,8 +222,18 @@ def expected_answer_type(question: str) -> str | None:
 
 
 def _is_demonym(word: str) -> bool:
-    # "Mexican", "American", "Canadian", "Chinese": adjectives of nationality, not names.
-    return word.endswith(("ican", "ian", "ese", "ish")) and len(word) > 5
+    # "Mexican", "American", "Canadian", "Chinese", "European": adjectives of nationality
+    # (and of a continent), not names.
+    return word in _DEMONYMS or (
+        word.endswith(("ican", "ian", "ese", "ish", "ean")) and len(word) > 5
+    )
+
+
+# Those of no common ending.
+_DEMONYMS = frozenset(
+    "german french dutch greek swiss thai welsh irish czech slovak arab arabic israeli "
+    "iraqi pakistani saudi filipino".split()
+)
 
 
 def holds_answer_type(sentence: str, question: str, answer_type: str | None) -> bool:
@@ -409,7 +422,7 @@ class ExtractiveBackend(Backend):
         if not chosen:
             return Answer(
                 question=request.question,
-                text=abstention_text(request.question),
+                text=abstention_text(request.question, choice.unknown),
                 abstained=True,
                 backend=self.name,
                 passages=passages,
@@ -440,8 +453,10 @@ class ExtractiveBackend(Backend):
         added under "read_model" and "read".
         """
         candidates = self.rank_sentences(request)
-        if not candidates or _names_unknown_number(request):
+        if not candidates:
             return _Choice([])
+        if unknown := _unknown_subject(request):
+            return _Choice([], unknown=unknown)
         if self.options.use_reader:
             return self._choose_by_reader(request, candidates, {} if timings is None else timings)
         return _Choice(self._choose_by_weights(candidates))
@@ -596,23 +611,103 @@ def _text_key(candidate: _Candidate) -> str:
     return " ".join(words(candidate.sentence.citation.quote))
 
 
-def _names_unknown_number(request: AnswerRequest) -> bool:
-    """True when the question asks about a number or year that no indexed document holds.
+def _unknown_subject(request: AnswerRequest) -> str:
+    """What the question's asking sentence names that no indexed document mentions ("" if none).
 
-    Questions rarely paraphrase numbers: "seized in 2022" over documents that
-    never say 2022 asks for something they do not hold. Only the sentence that asks
-    counts: in "I started in 2017. How many days of leave do I have?" the year is the
-    user's own, not what the documents must name.
+    Only the sentence that asks counts: in "I started in 2017. How many days of leave do
+    I have?" the year is the user's own, not what the documents must name.
     """
-    asked = set(words(_ASKING_SENTENCE.split(request.question.strip())[-1]))
-    return any(
-        term.term.isdigit() and not term.in_corpus and term.term in asked
-        for term in request.query_terms
-    )
+    unknown = {term.term for term in request.query_terms if not term.in_corpus}
+    if not unknown:
+        return ""
+    asked = _ASKING_SENTENCE.split(request.question.strip())[-1]
+    return _unknown_number(asked, unknown) or _unknown_name(asked, unknown, request.passages)
+
+
+def _unknown_number(asked: str, unknown: set[str]) -> str:
+    """A number or year of `asked` that no document holds.
+
+    Questions rarely paraphrase numbers: "seized in 2022" over documents that never say
+    2022 asks for something they do not hold.
+    """
+    return next((word for word in words(asked) if word.isdigit() and word in unknown), "")
+
+
+def _unknown_name(asked: str, unknown: set[str], passages: Sequence[Passage]) -> str:
+    """A name in `asked` that no document holds a word of ("the Berlin office" → "Berlin").
+
+    A name the user asks about is the subject; when no document holds any word of it, the
+    passages can only be about something else (another office's row), and a quote would
+    answer a question nobody asked. A name is a run of capitalised words ("Bank of
+    England"). Questions often paraphrase what the documents spell out, so a name is
+    kept when one word of it is known (the documents may say "the Bank"), when it holds
+    an abbreviation ("PPP", "TDs") or a nationality adjective ("North American"), and
+    when a word of it shares its stem with a word of the passages ("America's" and
+    "American").
+    """
+    passage_words: set[str] | None = None
+    for phrase, name in _names_in(asked):
+        if any(_is_abbreviation(word) or _is_demonym(word.lower()) for word in name):
+            continue
+        # "Vienna's" and "O'Neill" give "s" and "o", which any document may hold.
+        terms = [term for term in analyze(" ".join(name)) if len(term) > 1]
+        if not terms or any(term not in unknown for term in terms):
+            continue
+        if passage_words is None:
+            passage_words = {w for p in passages for w in words(p.citation.quote)}
+        if not any(
+            _same_stem(word, known) for word in words(" ".join(name)) for known in passage_words
+        ):
+            return phrase
+    return ""
+
+
+def _same_stem(word: str, other: str) -> bool:
+    """Whether one word opens the other, with at most three letters more ("America" and
+    "American", "Saharan" and "Sahara"; not "Pro" and "Professional", "Mark" and
+    "Markowski")."""
+    shorter, longer = sorted((word, other), key=len)
+    return len(shorter) > 3 and len(longer) - len(shorter) <= 3 and longer.startswith(shorter)
+
+
+def _names_in(sentence: str) -> list[tuple[str, list[str]]]:
+    """The names of `sentence`, each as written and as its name words ("Who runs the Bank
+    of England?" → [("Bank of England", ["Bank", "England"])]).
+
+    A sentence's first word is capitalised anyway, and a capital after a comma or colon
+    may only open a clause ("Sorry, Quick question: ..."): neither starts a name. Titles,
+    weekdays and months are no name words ("Dr. Lindqvist", "on Saturday").
+    """
+    names = []
+    for match in CAPITALISED_RUN.finditer(sentence):
+        phrase, before = match.group(), sentence[: match.start()].rstrip()
+        if before.endswith((",", ":", ";", "–", "—", " -")):
+            continue
+        if not before:
+            phrase = phrase.partition(" ")[2].lstrip()
+        name = [
+            word
+            for word in phrase.split()
+            if word[0].isupper() and word.lower().rstrip(".") not in _NOT_NAMES
+        ]
+        if name:
+            names.append((phrase, name))
+    return names
+
+
+def _is_abbreviation(word: str) -> bool:
+    letters = word.rstrip(".").removesuffix("s")
+    return letters.isupper() or len(letters) < 2
+
+
+# Capitalised words of a question that name nothing the documents must hold.
+_NOT_NAMES = frozenset({"mr", "mrs", "ms", "dr", "prof", "sir", *_MONTHS, *_TIME_WORDS})
 
 
 # Where one sentence of a question ends and the next begins ("... in 2017. How many ...").
-_ASKING_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\d“\"'(])")
+_ASKING_SENTENCE = re.compile(
+    r"(?<=[.!?])(?<!\bMr\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bMrs\.)(?<!\bProf\.)\s+(?=[A-Z\d“\"'(])"
+)
 
 
 __all__ = [
