@@ -22,7 +22,8 @@ How each figure is counted (also in the README's Quality section):
 - answered by: the backend named in each answer. A backend that falls back to
   another (the `openai` backend to the extractive one when its server fails)
   is measured as its users get it, and the count of such answers is shown
-  beside the figures, so a run of fallbacks never passes for the model's.
+  beside the figures, so a run of fallbacks never passes for the model's; a
+  run where the asked backend gave no answer at all fails `rag eval` (exit 1).
 """
 
 from __future__ import annotations
@@ -104,6 +105,21 @@ class Run:
         """How many answers came from another backend than the one asked (a fallback)."""
         return sum(
             bool(r.answered_by) and r.answered_by != self.config.backend for r in self.results
+        )
+
+    def never_answered(self) -> str:
+        """Why the asked backend gave none of the answers ("" when it gave any): every
+        question failed, or every answer came from a fallback."""
+        if not self.results or any(
+            not r.error and r.answered_by in ("", self.config.backend) for r in self.results
+        ):
+            return ""
+        errors = [r.error for r in self.results if r.error]
+        if len(errors) == len(self.results):
+            return f"every question failed (the first: {errors[0]})"
+        others = sorted({r.answered_by for r in self.results} - {self.config.backend, ""})
+        return f"every answer came from {', '.join(others)}" + (
+            f" or failed ({len(errors)}; the first: {errors[0]})" if errors else ""
         )
 
 

@@ -111,6 +111,31 @@ def test_json_has_the_documented_keys(workspace):
     assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p95"]
 
 
+def test_a_backend_that_gave_no_answer_of_its_own_fails_the_run(workspace):
+    """The `openai` backend with its server down falls back on every question: the
+    figures are printed (they are what its users got) but the run exits 1, saying so."""
+    import socket
+
+    from hardening.helpers import cli_env
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    env = cli_env(workspace) | {
+        "RAG_BACKEND_OPENAI_MODEL": "any",
+        "RAG_BACKEND_OPENAI_BASE_URL": f"http://127.0.0.1:{closed_port}/v1",
+    }
+    args = ("eval", "--questions", "small.jsonl", "--index", "index", "--json", "--quiet")
+    done = run_rag(*args, "--compare", "openai", "extractive", cwd=workspace, env=env)
+    assert done.returncode == 1, done.stderr
+    result = json.loads(done.stdout)
+    assert result["answered_by"] == {"extractive (fallback)": 4}
+    assert "error: hybrid · openai: openai gave none of the 4 answers: every answer came " in (
+        done.stderr
+    )
+    assert "extractive gave none" not in done.stderr  # the other run answered itself
+
+
 def test_out_writes_json_report_and_chart_and_compare_shows_each_mode(workspace):
     out = workspace / "report"
     result = eval_json(workspace, "--compare", "dense", "bm25", "--out", str(out))

@@ -99,8 +99,9 @@ def test_answers_from_a_fallback_are_counted_apart(seed_pipeline):
     summary = run.summary()
     assert summary["answered_by"] == {"extractive (fallback)": 2}
     assert [q["backend"] for q in summary["per_question"]] == ["extractive (fallback)"] * 2
+    assert run.never_answered() == "every answer came from extractive (fallback)"
     same = run_questions(pipeline, questions, RunConfig("hybrid", "extractive", 5), progress=False)
-    assert same.answered_otherwise() == 0
+    assert same.answered_otherwise() == 0 and same.never_answered() == ""
 
 
 def test_hit_rank_needs_gold_source_and_answer():

@@ -240,7 +240,17 @@ def _run_questions(args: argparse.Namespace, settings) -> int:
     if args.out:
         paths = write_qa_reports(args.out, payload, runs, title, notes)
         print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
-    return 0
+    # Figures of which not one answer is the asked backend's must not pass for its own
+    # (a script running `rag eval --backend openai` with the server down gets told).
+    unanswered = [(run, why) for run in runs if (why := run.never_answered())]
+    for run, why in unanswered:
+        print(
+            f"error: {run.config.label}: {run.config.backend} gave none of the "
+            f"{len(run.results)} answers: {why}. The figures above are not its own; "
+            f"`rag ask --backend {run.config.backend} QUESTION` shows why.",
+            file=sys.stderr,
+        )
+    return 1 if unanswered else 0
 
 
 def _check_out(folder) -> None:
