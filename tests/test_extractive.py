@@ -364,7 +364,8 @@ def test_a_name_no_document_holds_is_abstained_on_and_accents_need_not_be_typed(
         "The Poznań office employs 185 people and is managed by Marek Zieliński.\n\n"
         "The Aarhus office employs 54 people and is managed by Sofie Jensen.\n\n"
         "The Valencia office employs 96 people and is managed by Lucía Ortega.\n\n"
-        "All offices are open on weekdays from 8:00 to 18:00.\n",
+        "All offices are open on weekdays from 8:00 to 18:00. Guests use the NW-Guest "
+        "Wi-Fi network.\n",
         encoding="utf-8",
     )
     scratch_pipeline.ingest([offices])
@@ -402,6 +403,8 @@ def test_a_name_no_document_holds_is_abstained_on_and_accents_need_not_be_typed(
         ("Sorry, Quick question: how many people does the Aarhus office employ?", "54 people"),
         ("Which office does Mr Jensen manage?", "Aarhus"),
         ("How many people do the European offices employ?", "people"),
+        # The documents' "Wi-Fi" written as one word, and the other way round.
+        ("Which WiFi network do guests use?", "NW-Guest"),
     ]:
         answer = scratch_pipeline.ask(Query(question, doc_ids=["offices"]))
         assert not answer.abstained and expected in answer.text, question

@@ -643,7 +643,7 @@ def _unknown_name(asked: str, unknown: set[str], passages: Sequence[Passage]) ->
     kept when one word of it is known (the documents may say "the Bank"), when it holds
     an abbreviation ("PPP", "TDs") or a nationality adjective ("North American"), and
     when a word of it shares its stem with a word of the passages ("America's" and
-    "American").
+    "American"; "WiFi" and "Wi-Fi").
     """
     passage_words: set[str] | None = None
     for phrase, name in _names_in(asked):
@@ -654,12 +654,25 @@ def _unknown_name(asked: str, unknown: set[str], passages: Sequence[Passage]) ->
         if not terms or any(term not in unknown for term in terms):
             continue
         if passage_words is None:
-            passage_words = {w for p in passages for w in words(p.citation.quote)}
+            passage_words = _words_and_compounds(p.citation.quote for p in passages)
+        name_words = words(" ".join(name))
         if not any(
-            _same_stem(word, known) for word in words(" ".join(name)) for known in passage_words
+            _same_stem(word, known)
+            for word in [*name_words, "".join(name_words)]
+            for known in passage_words
         ):
             return phrase
     return ""
+
+
+def _words_and_compounds(texts: Iterable[str]) -> set[str]:
+    """The words of `texts`, and each two neighbours written as one ("Wi-Fi" and "e-mail"
+    are "wifi" and "email" too, as questions often write them)."""
+    found: set[str] = set()
+    for text in texts:
+        found.update(text_words := words(text))
+        found.update(a + b for a, b in zip(text_words, text_words[1:], strict=False))
+    return found
 
 
 def _same_stem(word: str, other: str) -> bool:
