@@ -408,10 +408,11 @@ def test_a_name_no_document_holds_is_abstained_on_and_accents_need_not_be_typed(
     ]:
         answer = scratch_pipeline.ask(Query(question, doc_ids=["offices"]))
         assert not answer.abstained and expected in answer.text, question
-    # A possessive's "s" and a title are no words of the name.
+    # A possessive's "s" and a title are no words of the name; "of" joins two names.
     for question, name in [
         ("What is Vienna's head count?", "Vienna's"),
         ("How many people does Dr. Lindqvist manage?", "Dr. Lindqvist"),
+        ("Who is the Head Chef of the Aarhus office?", "Head Chef"),
     ]:
         answer = scratch_pipeline.ask(Query(question, doc_ids=["offices"]))
         assert answer.abstained and f"mentions “{name}”" in answer.text, question

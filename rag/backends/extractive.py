@@ -638,9 +638,10 @@ def _unknown_name(asked: str, unknown: set[str], passages: Sequence[Passage]) ->
 
     A name the user asks about is the subject; when no document holds any word of it, the
     passages can only be about something else (another office's row), and a quote would
-    answer a question nobody asked. A name is a run of capitalised words ("Bank of
-    England"). Questions often paraphrase what the documents spell out, so a name is
-    kept when one word of it is known (the documents may say "the Bank"), when it holds
+    answer a question nobody asked. A name is a run of capitalised words ("Federal
+    Reserve Bank"; "of" parts two names). Questions often paraphrase what the documents
+    spell out, so a name is kept when one word of it is known (the documents may say
+    "the Reserve Bank"), when it holds
     an abbreviation ("PPP", "TDs") or a nationality adjective ("North American"), and
     when a word of it shares its stem with a word of the passages ("America's" and
     "American"; "WiFi" and "Wi-Fi").
@@ -684,8 +685,8 @@ def _same_stem(word: str, other: str) -> bool:
 
 
 def _names_in(sentence: str) -> list[tuple[str, list[str]]]:
-    """The names of `sentence`, each as written and as its name words ("Who runs the Bank
-    of England?" → [("Bank of England", ["Bank", "England"])]).
+    """The names of `sentence`, each as written and as its name words ("Who runs the
+    Bank of England?" → [("Bank", ["Bank"]), ("England", ["England"])]).
 
     A sentence's first word is capitalised anyway, and a capital after a comma or colon
     may only open a clause ("Sorry, Quick question: ..."): neither starts a name. Titles,
@@ -698,13 +699,16 @@ def _names_in(sentence: str) -> list[tuple[str, list[str]]]:
             continue
         if not before:
             phrase = phrase.partition(" ")[2].lstrip()
-        name = [
-            word
-            for word in phrase.split()
-            if word[0].isupper() and word.lower().rstrip(".") not in _NOT_NAMES
-        ]
-        if name:
-            names.append((phrase, name))
+        # "the Attorney General of Mexico" names two things: documents on Mexico that
+        # never name an attorney general do not hold it.
+        for part in _NAME_PARTICLE.split(phrase):
+            name = [
+                word
+                for word in part.split()
+                if word[0].isupper() and word.lower().rstrip(".") not in _NOT_NAMES
+            ]
+            if name:
+                names.append((part, name))
     return names
 
 
@@ -713,6 +717,8 @@ def _is_abbreviation(word: str) -> bool:
     return letters.isupper() or len(letters) < 2
 
 
+# What joins two names in one capitalised run (`CAPITALISED_RUN`'s particles).
+_NAME_PARTICLE = re.compile(r"\s+(?:of|de|la|del|y|the|and|for)\s+")
 # Capitalised words of a question that name nothing the documents must hold.
 _NOT_NAMES = frozenset({"mr", "mrs", "ms", "dr", "prof", "sir", *_MONTHS, *_TIME_WORDS})
 
