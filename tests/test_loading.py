@@ -60,8 +60,32 @@ def test_html_inline_tags_stay_in_their_sentence_and_blocks_start_paragraphs(tmp
     assert "The feeding time is 7:30 a.m. & the keeper is Tom." in paragraphs
     assert "Wrapped in the source." in paragraphs
     assert ["one", "two"] == paragraphs[paragraphs.index("one") : paragraphs.index("two") + 1]
-    assert "Name Age" in paragraphs and "Ann 3" in paragraphs
+    assert "Name: Ann; Age: 3." in paragraphs  # a row names its columns
     assert paragraphs[-2:] == ["x", "y"]
+
+
+def test_html_table_rows_name_their_columns_as_spreadsheet_rows_do(tmp_path):
+    """ "Team $29 $24 50" was quoted for "What does the Team plan cost a year?": which price?"""
+    page = tmp_path / "pricing.html"
+    page.write_text(
+        "<html><body><h1>Pricing</h1><table><thead><tr><th>Plan</th><th>Monthly</th>"
+        "<th>Annual</th><th>Max. agents</th></tr></thead><tbody>"
+        "<tr><td>Team</td><td>$29</td><td>$24</td><td>50</td></tr>"
+        "<tr><td colspan='2'>Enterprise</td><td>on request</td><td>any</td></tr></tbody></table>"
+        "<table><tr><th>Weight</th><td>2 kg</td></tr><tr><th>Colours</th><td>red</td>"
+        "<td>blue</td></tr></table>"
+        "<table><tr><td>Left menu</td><td>Main text of the page.</td></tr>"
+        "<tr><td>More</td><td>Other text.</td></tr></table></body></html>",
+        encoding="utf-8",
+    )
+    paragraphs = load_document(page).text.split("\n\n")
+    assert "Plan: Team; Monthly: $29; Annual: $24; Max. agents: 50." in paragraphs
+    # A cell spanning two columns leaves the next cell under its own header.
+    assert "Plan: Enterprise; Annual: on request; Max. agents: any." in paragraphs
+    # A header cell opening each row: "key: value".
+    assert "Weight: 2 kg." in paragraphs and "Colours: red; blue." in paragraphs
+    # No header row: a layout table stays as its rows were.
+    assert "Left menu Main text of the page." in paragraphs
 
 
 def test_pdf_pages_are_kept(tmp_path):

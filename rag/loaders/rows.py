@@ -34,14 +34,14 @@ def rows_as_text(rows: Iterable[Sequence[Any]], max_rows: int) -> tuple[str, boo
             for n, value in enumerate(values)
             if value
         )
-        lines.append(_as_sentence("; ".join(named)))
+        lines.append(as_sentence("; ".join(named)))
     if headers is not None and not lines:
         # A table of one row: its cells are the content.
-        lines.append(_as_sentence("; ".join(header for header in headers if header)))
+        lines.append(as_sentence("; ".join(header for header in headers if header)))
     return "\n".join(lines), False
 
 
-def _as_sentence(line: str) -> str:
+def as_sentence(line: str) -> str:
     # A row is a sentence of its own: not run into the next row, nor taken for a heading.
     return line if line.endswith((".", "!", "?")) else line + "."
 

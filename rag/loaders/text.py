@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
+from rag.loaders.rows import as_sentence, rows_as_text
 from rag.loading import Extracted, Loader, TextOptions, clean_text, decode_text, heading_title
 
 # Tags whose content is code or chrome, never document text.
@@ -19,6 +21,50 @@ HTML_BLOCK_TAGS = (
 )
 # Cells of a table row stay on the row's line, apart.
 HTML_CELL_TAGS = ("td", "th")
+
+
+def _rows_named_by_headers(soup, table) -> None:
+    """Replace a data table by its rows, each a paragraph that names its columns as
+    spreadsheets' rows do (`rows_as_text`): "Plan: Team; Monthly billing: $29; Annual
+    billing: $24.", where the cells alone ("Team $29 $24") never say which price is which.
+
+    Only a table whose first row is headers (<th> cells) is read so; a table with a
+    header cell opening each row ("Weight | 2 kg") gives "Weight: 2 kg." a row; any other
+    (page layout, a grid of words) is left as it is, its cells on their row's line.
+    """
+    rows: list[list[str]] = []
+    header_first = []
+    for row in table.find_all("tr"):
+        cells = row.find_all(HTML_CELL_TAGS, recursive=False)
+        texts: list[str] = []
+        for cell in cells:
+            texts.append(" ".join(cell.get_text(" ").split()))
+            # A cell spanning columns keeps the rest of the row under its own headers.
+            texts.extend([""] * (_span(cell) - 1))
+        if any(texts):
+            rows.append(texts)
+            header_first.append([cell.name == "th" for cell in cells])
+    if len(rows) < 2 or len(rows[0]) < 2:
+        return
+    if all(header_first[0]):
+        lines = rows_as_text(rows, max_rows=sys.maxsize)[0].split("\n")
+    elif all(row[0] and not any(row[1:]) for row in header_first):
+        lines = [as_sentence(f"{row[0]}: {'; '.join(c for c in row[1:] if c)}") for row in rows]
+    else:
+        return
+    replacement = soup.new_tag("div")
+    for line in lines:
+        paragraph = soup.new_tag("p")
+        paragraph.string = line
+        replacement.append(paragraph)
+    table.replace_with(replacement)
+
+
+def _span(cell) -> int:
+    try:
+        return max(1, min(int(cell.get("colspan", 1)), 100))
+    except ValueError:
+        return 1
 
 
 class TextFileLoader(Loader):
@@ -77,6 +123,9 @@ def html_text(markup: str | bytes) -> tuple[str, str]:
     if not title:
         heading = soup.find(["h1", "h2"])
         title = heading.get_text(" ", strip=True) if heading else ""
+    # Innermost first: a table inside a cell is text of that cell by the time it is read.
+    for table in reversed(soup.find_all("table")):
+        _rows_named_by_headers(soup, table)
     for tag in soup.find_all(HTML_BLOCK_TAGS):
         tag.insert_before("\n")
         tag.insert_after("\n")
