@@ -58,6 +58,11 @@ def sentence_spans(text: str) -> list[Span]:
 MARKDOWN_HEADING = re.compile(r"[ \t]{0,3}#{1,6}[ \t]+\S")
 # A line that starts a list item: "- ", "* ", "+ ", "• ", "1. ", "2) ", "a) ".
 LIST_ITEM = re.compile(r"[ \t]*(?:[-*+•▪◦‣]|\d{1,3}[.)]|[a-z][)])[ \t]+\S")
+# A line that gives a field of a form or a minutes' header: "Present: A, B", "**Date:**
+# 4 May" (a label of at most four words, a colon, the value).
+FIELD_LINE = re.compile(
+    r"[ \t]*(?:\*\*|__)?[A-Z][\w’'/&-]*(?: [\w’'/&-]+){0,3}:(?:\*\*|__)?[ \t]+\S"
+)
 _CLOSED = (".", "!", "?", ":", ";", ",", "”", '"', "’", "'", ")")
 # A heading (a title on a line of its own) holds at most this many words.
 HEADING_MAX_WORDS = 8
@@ -101,7 +106,8 @@ def in_title_case(line: str) -> bool:
 
 def _lines_apart(text: str, start: int, end: int) -> list[Span]:
     """[start, end) trimmed, cut at the line breaks around a Markdown heading, before a
-    list item that follows another or a closed line, and after a title line opening its
+    list item or a field line ("Present: ...") that follows another or a closed line,
+    and after a title line opening its
     paragraph (see `sentence_spans`). Prose wrapped across lines (a PDF's) stays whole:
     a wrapped line may open with "3. March", "- a small one" or a name in capitals."""
     spans: list[Span] = []
@@ -124,6 +130,12 @@ def _lines_apart(text: str, start: int, end: int) -> list[Span]:
                 or MARKDOWN_HEADING.match(next_line)
                 or (
                     LIST_ITEM.match(next_line) and (LIST_ITEM.match(line) or line.endswith(_CLOSED))
+                )
+                or (
+                    FIELD_LINE.match(next_line)
+                    and (FIELD_LINE.match(line) or line.endswith((".", "!", "?")))
+                    # "(Spanish: Selva Amazónica;\nFrench: Forêt ...)" is wrapped prose.
+                    and not line.endswith((",", ";"))
                 )
                 or (first and _is_title(line) and _opens_its_paragraph(line, next_line))
             )

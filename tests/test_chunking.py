@@ -160,3 +160,22 @@ def test_list_items_headings_and_title_lines_are_sentences_of_their_own():
         "## Method",
         "Beat the eggs.",
     ]
+
+
+def test_field_lines_of_a_form_or_minutes_header_are_sentences_of_their_own():
+    """A minutes' header ("**Present:** ...", "**Apologies:** ...") was one block: "Who
+    sent apologies?" quoted all of it. Prose wrapped onto a "Note: ..." line stays whole."""
+    from rag.text import sentence_spans
+
+    text = (
+        "**Date:** 4 May 2024\n**Present:** Margaret Okafor, Lena Fox\n"
+        "**Apologies:** George Mbeki\nVenue: Room 4\n\n"
+        "The chair welcomed the guests and\nNote: this line wraps prose.\n"
+    )
+    assert [text[s.start : s.end] for s in sentence_spans(text)] == [
+        "**Date:** 4 May 2024",
+        "**Present:** Margaret Okafor, Lena Fox",
+        "**Apologies:** George Mbeki",
+        "Venue: Room 4",
+        "The chair welcomed the guests and\nNote: this line wraps prose.",
+    ]

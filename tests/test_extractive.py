@@ -277,6 +277,7 @@ def test_headings_and_questions_are_never_answers_and_list_items_are():
         "Files up to 50 GB can be synced.",
         "#482 fixed the login timeout of 30 seconds.",  # an issue number, no Markdown heading
         "Delivery takes 3 days\nWhat about returns?",  # an answer line, a question glued on
+        "**Apologies:** George Mbeki",  # a field of a minutes' header
     ):
         assert not sentence_facts(content).heading, content
 

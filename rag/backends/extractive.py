@@ -23,6 +23,7 @@ from rag.backends.base import AnswerRequest, Backend, BackendOptions, abstention
 from rag.config import Settings
 from rag.text import (
     CAPITALISED_RUN,
+    FIELD_LINE,
     HEADING_MAX_WORDS,
     LIST_ITEM,
     MARKDOWN_HEADING,
@@ -306,13 +307,14 @@ def _is_heading(stripped: str, sentence_words: list[str], closed: bool) -> bool:
     Markdown heading; a question (an FAQ's "What is the maximum file size?" asks, it never
     answers); or a few words with no closing punctuation, no number unless in Title Case
     ("Shakshuka ingredients", "Trailblazer 2 Hiking Backpack"), and no list item ("- 6
-    eggs", "6 eggs", "Free: 5 GB")."""
+    eggs", "6 eggs", "Free: 5 GB") or field line ("Apologies: George Mbeki")."""
     if MARKDOWN_HEADING.match(stripped) or (stripped.endswith("?") and "\n" not in stripped):
         return True  # (a question glued under an unpunctuated answer line is no heading)
     return (
         len(sentence_words) <= HEADING_MAX_WORDS
         and not closed
         and not LIST_ITEM.match(stripped)  # "- 6 eggs": content, however short
+        and not FIELD_LINE.match(stripped)  # "Apologies: George Mbeki" too
         and (not _DIGITS.search(stripped) or (":" not in stripped and in_title_case(stripped)))
     )
 
