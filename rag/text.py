@@ -47,11 +47,20 @@ def sentence_spans(text: str) -> list[Span]:
     spans: list[Span] = []
     for start, end in nupunkt.sent_spans(text) if text.strip() else []:
         piece_start = start
-        for blank in _BLANK_LINE.finditer(text, start, end):
-            spans.extend(_lines_apart(text, piece_start, blank.start()))
-            piece_start = blank.end()
+        for found in _BLANK_LINE_OR_ACRONYM_END.finditer(text, start, end):
+            cut_start, cut_end = found.span("blank" if found.group("blank") else "gap")
+            spans.extend(_lines_apart(text, piece_start, cut_start))
+            piece_start = cut_end
         spans.extend(_lines_apart(text, piece_start, end))
     return spans
+
+
+# nupunkt takes some acronyms before a full stop for abbreviations ("... with SAML. Only
+# the Enterprise plan ..." stayed one sentence, though "via the API. Only" is two): an
+# acronym, a full stop and a capitalised word end a sentence.
+_BLANK_LINE_OR_ACRONYM_END = re.compile(
+    rf"(?P<blank>{_BLANK_LINE.pattern})|\b[A-Z]{{2,}}\.(?P<gap>[ \t]+)(?=[A-Z][a-z])"
+)
 
 
 # A Markdown heading line: "## Contact" (not "#482 fixed ...").

@@ -179,3 +179,16 @@ def test_field_lines_of_a_form_or_minutes_header_are_sentences_of_their_own():
         "Venue: Room 4",
         "The chair welcomed the guests and\nNote: this line wraps prose.",
     ]
+
+
+def test_an_acronym_ends_its_sentence_before_a_capitalised_word():
+    """nupunkt kept "... with SAML. Only the Enterprise plan ..." as one sentence."""
+    from rag.text import sentence_spans
+
+    text = "Business adds single sign-on with SAML. Only Enterprise has 24/7 support. He moved to the U.S. The year after, he left."
+    assert [text[s.start : s.end] for s in sentence_spans(text)] == [
+        "Business adds single sign-on with SAML.",
+        "Only Enterprise has 24/7 support.",
+        "He moved to the U.S.",
+        "The year after, he left.",
+    ]
