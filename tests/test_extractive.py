@@ -426,3 +426,22 @@ def test_a_name_sharing_its_stem_with_a_word_of_the_passages_is_known():
     assert _same_stem("america", "american") and _same_stem("saharan", "sahara")
     assert not _same_stem("pro", "professional") and not _same_stem("mark", "markowski")
     assert not _same_stem("vienna", "venice")
+
+
+def test_a_version_no_passage_found_holds_is_abstained_on(scratch_pipeline, tmp_path):
+    """ "Which Python version does tidewatch 3.0 require?" quoted version 4.2's: the index
+    reads "3.0" as "3" and "0", which every document holds."""
+    readme = tmp_path / "tidewatch.md"
+    readme.write_text(
+        "# tidewatch\n\ntidewatch 4.2 requires Python 3.9 or later. Release 4.2.1 fixed "
+        "the login timeout of 30 seconds. Versions before 4.0 are no longer supported.\n",
+        encoding="utf-8",
+    )
+    scratch_pipeline.ingest([readme])
+    ask = scratch_pipeline.ask
+    missing = ask(Query("Which Python version does tidewatch 3.0 require?", doc_ids=["tidewatch"]))
+    assert missing.abstained and "no passage found mentions “3.0”" in missing.text
+    held = ask(Query("Which Python version does tidewatch 4.2 require?", doc_ids=["tidewatch"]))
+    assert not held.abstained and "Python 3.9" in held.text
+    fixed = ask(Query("Which timeout did tidewatch release 4.2.1 fix?", doc_ids=["tidewatch"]))
+    assert not fixed.abstained and "30 seconds" in fixed.text

@@ -14,14 +14,16 @@ from rag.types import Answer, Citation, Passage, QueryTerm, Turn
 ABSTAIN_PREFIX = "The documents do not say"
 
 
-def abstention_text(question: str, unknown: str = "") -> str:
+def abstention_text(question: str, unknown: str = "", *, in_passages: bool = False) -> str:
     """The plain message a backend gives when the passages do not hold the answer.
 
     `unknown`: what the question names that no indexed document mentions ("Munich"), so
-    the user sees why, and can ask again in the documents' words ("München").
+    the user sees why, and can ask again in the documents' words ("München");
+    `in_passages`: that no passage found mentions (the documents may elsewhere).
     """
     if unknown:
-        return f"{ABSTAIN_PREFIX} — no indexed document mentions “{unknown}”."
+        where = "no passage found" if in_passages else "no indexed document"
+        return f"{ABSTAIN_PREFIX} — {where} mentions “{unknown}”."
     return f"{ABSTAIN_PREFIX} — none of the indexed passages answers “{question.strip()}”."
 
 

@@ -156,8 +156,10 @@ class _Choice:
     quoted: list[_Candidate]
     # What the reader read when it chose (empty: it did not choose), with its probabilities.
     read: list[_Candidate] = field(default_factory=list)
-    # What the question names that no document mentions, when that is why none is quoted.
+    # What the question names that no document mentions, when that is why none is quoted
+    # (with `in_passages`: that no passage found mentions).
     unknown: str = ""
+    in_passages: bool = False
 
 
 def rerank_passages(passages: Sequence[Passage], read: Sequence[_Candidate]) -> tuple[Passage, ...]:
@@ -424,7 +426,9 @@ class ExtractiveBackend(Backend):
         if not chosen:
             return Answer(
                 question=request.question,
-                text=abstention_text(request.question, choice.unknown),
+                text=abstention_text(
+                    request.question, choice.unknown, in_passages=choice.in_passages
+                ),
                 abstained=True,
                 backend=self.name,
                 passages=passages,
@@ -459,6 +463,8 @@ class ExtractiveBackend(Backend):
             return _Choice([])
         if unknown := _unknown_subject(request):
             return _Choice([], unknown=unknown)
+        if unfound := _version_not_in_passages(request):
+            return _Choice([], unknown=unfound, in_passages=True)
         if self.options.use_reader:
             return self._choose_by_reader(request, candidates, {} if timings is None else timings)
         return _Choice(self._choose_by_weights(candidates))
@@ -624,6 +630,25 @@ def _unknown_subject(request: AnswerRequest) -> str:
         return ""
     asked = _ASKING_SENTENCE.split(request.question.strip())[-1]
     return _unknown_number(asked, unknown) or _unknown_name(asked, unknown, request.passages)
+
+
+def _version_not_in_passages(request: AnswerRequest) -> str:
+    """A version or decimal number of the asking sentence ("3.0", "2.5") that no passage
+    found holds ("" if none).
+
+    The index reads "3.0" as the words "3" and "0", which any document holds, so
+    `_unknown_number` cannot see it; yet a question on version 3.0 is not answered by a
+    passage on version 4.2. "3.0.1" and "v3.0" hold "3.0"; "13.05" does not.
+    """
+    asked = _ASKING_SENTENCE.split(request.question.strip())[-1]
+    for number in dict.fromkeys(_DECIMAL.findall(asked)):
+        held = re.compile(rf"(?<![\d.]){re.escape(number)}(?!\d)")
+        if not any(held.search(passage.citation.quote) for passage in request.passages):
+            return number
+    return ""
+
+
+_DECIMAL = re.compile(r"(?<![\d.])\d+(?:\.\d+)+(?![\d.]*\d)")
 
 
 def _unknown_number(asked: str, unknown: set[str]) -> str:
