@@ -36,11 +36,13 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 def sentence_spans(text: str) -> list[Span]:
     """Sentences of `text` as character spans, without surrounding white space.
 
-    nupunkt finds the sentence ends; a blank line is always a boundary too, so a
-    heading never fuses with the paragraph under it. So is a line break before a list
-    item ("- 6 eggs", "2. Fill the tank"), after a Markdown heading, and after a title
-    on a line of its own at the top of a paragraph ("Warranty" above its first
-    sentence): each item is a sentence to quote, not a list quoted whole.
+    nupunkt finds the sentence ends, and an acronym before a full stop ends one too
+    ("... with SAML. Only ..."); a blank line is always a boundary, so a heading never
+    fuses with the paragraph under it. So is a line break before a list item ("- 6
+    eggs", "2. Fill the tank") or a field line ("Apologies: George Mbeki"), after a
+    Markdown heading, and after a title on a line of its own at the top of a paragraph
+    ("Warranty" above its first sentence): each item is a sentence to quote, not a list
+    quoted whole.
     """
     import nupunkt
 
@@ -116,9 +118,9 @@ def in_title_case(line: str) -> bool:
 def _lines_apart(text: str, start: int, end: int) -> list[Span]:
     """[start, end) trimmed, cut at the line breaks around a Markdown heading, before a
     list item or a field line ("Present: ...") that follows another or a closed line,
-    and after a title line opening its
-    paragraph (see `sentence_spans`). Prose wrapped across lines (a PDF's) stays whole:
-    a wrapped line may open with "3. March", "- a small one" or a name in capitals."""
+    and after a title line opening its paragraph (see `sentence_spans`). Prose wrapped
+    across lines (a PDF's) stays whole: a wrapped line may open with "3. March", "- a
+    small one" or a name in capitals."""
     spans: list[Span] = []
     # A title opens a paragraph: the text before is a blank line, or nothing.
     # (A short look back: copying all the text before each piece made long texts quadratic.)

@@ -668,10 +668,9 @@ def _unknown_name(asked: str, unknown: set[str], passages: Sequence[Passage]) ->
     answer a question nobody asked. A name is a run of capitalised words ("Federal
     Reserve Bank"; "of" parts two names). Questions often paraphrase what the documents
     spell out, so a name is kept when one word of it is known (the documents may say
-    "the Reserve Bank"), when it holds
-    an abbreviation ("PPP", "TDs") or a nationality adjective ("North American"), and
-    when a word of it shares its stem with a word of the passages ("America's" and
-    "American"; "WiFi" and "Wi-Fi").
+    "the Reserve Bank"), when it holds an abbreviation ("PPP", "TDs") or a nationality
+    adjective ("North American"), and when a word of it shares its stem with a word of
+    the passages ("America's" and "American"; "WiFi" and "Wi-Fi").
     """
     passage_words: set[str] | None = None
     for phrase, name in _names_in(asked):
