@@ -47,16 +47,21 @@ def test_html_keeps_text_and_drops_scripts_and_styles(tmp_path):
     assert "alert" not in document.text and "color" not in document.text
 
 
+def _html_paragraphs(tmp_path, body: str) -> list[str]:
+    """The paragraphs the loader reads from a page of `body`."""
+    page = tmp_path / "page.html"
+    page.write_text(f"<html><body>{body}</body></html>", encoding="utf-8")
+    return load_document(page).text.split("\n\n")
+
+
 def test_html_inline_tags_stay_in_their_sentence_and_blocks_start_paragraphs(tmp_path):
-    page = tmp_path / "zoo.html"
-    page.write_text(
-        "<html><body><h1>Zoo</h1><p>The feeding time is <b>7:30 a.m.</b> &amp; the keeper "
+    paragraphs = _html_paragraphs(
+        tmp_path,
+        "<h1>Zoo</h1><p>The feeding time is <b>7:30 a.m.</b> &amp; the keeper "
         'is <a href="/tom">Tom</a>.</p><p>Wrapped\nin the source.</p><ul><li>one</li>'
         "<li>two</li></ul><table><tr><th>Name</th><th>Age</th></tr><tr><td>Ann</td><td>3</td>"
-        "</tr></table><pre>keep  this\n  layout</pre>x<br>y</body></html>",
-        encoding="utf-8",
+        "</tr></table><pre>keep  this\n  layout</pre>x<br>y",
     )
-    paragraphs = load_document(page).text.split("\n\n")
     assert "The feeding time is 7:30 a.m. & the keeper is Tom." in paragraphs
     assert "Wrapped in the source." in paragraphs
     assert ["one", "two"] == paragraphs[paragraphs.index("one") : paragraphs.index("two") + 1]
@@ -66,19 +71,17 @@ def test_html_inline_tags_stay_in_their_sentence_and_blocks_start_paragraphs(tmp
 
 def test_html_table_rows_name_their_columns_as_spreadsheet_rows_do(tmp_path):
     """ "Team $29 $24 50" was quoted for "What does the Team plan cost a year?": which price?"""
-    page = tmp_path / "pricing.html"
-    page.write_text(
-        "<html><body><h1>Pricing</h1><table><thead><tr><th>Plan</th><th>Monthly</th>"
+    paragraphs = _html_paragraphs(
+        tmp_path,
+        "<h1>Pricing</h1><table><thead><tr><th>Plan</th><th>Monthly</th>"
         "<th>Annual</th><th>Max. agents</th></tr></thead><tbody>"
         "<tr><td>Team</td><td>$29</td><td>$24</td><td>50</td></tr>"
         "<tr><td colspan='2'>Enterprise</td><td>on request</td><td>any</td></tr></tbody></table>"
         "<table><tr><th>Weight</th><td>2 kg</td></tr><tr><th>Colours</th><td>red</td>"
         "<td>blue</td></tr></table>"
         "<table><tr><td>Left menu</td><td>Main text of the page.</td></tr>"
-        "<tr><td>More</td><td>Other text.</td></tr></table></body></html>",
-        encoding="utf-8",
+        "<tr><td>More</td><td>Other text.</td></tr></table>",
     )
-    paragraphs = load_document(page).text.split("\n\n")
     assert "Plan: Team; Monthly: $29; Annual: $24; Max. agents: 50." in paragraphs
     # A cell spanning two columns leaves the next cell under its own header.
     assert "Plan: Enterprise; Annual: on request; Max. agents: any." in paragraphs

@@ -461,9 +461,12 @@ class ExtractiveBackend(Backend):
         candidates = self.rank_sentences(request)
         if not candidates:
             return _Choice([])
-        if unknown := _unknown_subject(request):
+        # Only the sentence that asks counts: in "I started in 2017. How many days of
+        # leave do I have?" the year is the user's own, not what the documents must name.
+        asked = _ASKING_SENTENCE.split(request.question.strip())[-1]
+        if unknown := _unknown_subject(request, asked):
             return _Choice([], unknown=unknown)
-        if unfound := _version_not_in_passages(request):
+        if unfound := _version_not_in_passages(asked, request.passages):
             return _Choice([], unknown=unfound, in_passages=True)
         if self.options.use_reader:
             return self._choose_by_reader(request, candidates, {} if timings is None else timings)
@@ -619,31 +622,26 @@ def _text_key(candidate: _Candidate) -> str:
     return " ".join(words(candidate.sentence.citation.quote))
 
 
-def _unknown_subject(request: AnswerRequest) -> str:
-    """What the question's asking sentence names that no indexed document mentions ("" if none).
-
-    Only the sentence that asks counts: in "I started in 2017. How many days of leave do
-    I have?" the year is the user's own, not what the documents must name.
-    """
+def _unknown_subject(request: AnswerRequest, asked: str) -> str:
+    """What `asked`, the question's asking sentence, names that no indexed document
+    mentions ("" if none)."""
     unknown = {term.term for term in request.query_terms if not term.in_corpus}
     if not unknown:
         return ""
-    asked = _ASKING_SENTENCE.split(request.question.strip())[-1]
     return _unknown_number(asked, unknown) or _unknown_name(asked, unknown, request.passages)
 
 
-def _version_not_in_passages(request: AnswerRequest) -> str:
-    """A version or decimal number of the asking sentence ("3.0", "2.5") that no passage
-    found holds ("" if none).
+def _version_not_in_passages(asked: str, passages: Sequence[Passage]) -> str:
+    """A version or decimal number of `asked` ("3.0", "2.5") that none of `passages`
+    holds ("" if none).
 
     The index reads "3.0" as the words "3" and "0", which any document holds, so
     `_unknown_number` cannot see it; yet a question on version 3.0 is not answered by a
     passage on version 4.2. "3.0.1" and "v3.0" hold "3.0"; "13.05" does not.
     """
-    asked = _ASKING_SENTENCE.split(request.question.strip())[-1]
     for number in dict.fromkeys(_DECIMAL.findall(asked)):
         held = re.compile(rf"(?<![\d.]){re.escape(number)}(?!\d)")
-        if not any(held.search(passage.citation.quote) for passage in request.passages):
+        if not any(held.search(passage.citation.quote) for passage in passages):
             return number
     return ""
 
