@@ -109,6 +109,15 @@ def test_an_injection_attempt_is_just_a_question(seed_pipeline):
         ("Where will they meet?", "place"),
         ("When López Obrador met her, what did they agree to do?", None),
         ("What is the aim of the program?", None),
+        # The first asking phrase decides, not a "when" that opens a clause.
+        ("How much time off do I get when my father dies?", "number"),
+        ("Who was president when the war began?", "name"),
+        ("Where did they live when the war began?", "place"),
+        ("What year did it open when the bridge was finished?", "time"),
+        # "When is X available?" asks on what condition.
+        ("When is bank transfer available?", None),
+        ("When are employees eligible for a sabbatical?", None),
+        ("When are the offices open?", "time"),
     ],
 )
 def test_expected_answer_type(question, kind):
@@ -421,11 +430,11 @@ def test_a_name_no_document_holds_is_abstained_on_and_accents_need_not_be_typed(
 
 def test_a_name_sharing_its_stem_with_a_word_of_the_passages_is_known():
     """ "America's top diplomat" over text saying "American": the same name, not another."""
-    from rag.backends.extractive import _same_stem
+    from rag.backends.subject import same_stem
 
-    assert _same_stem("america", "american") and _same_stem("saharan", "sahara")
-    assert not _same_stem("pro", "professional") and not _same_stem("mark", "markowski")
-    assert not _same_stem("vienna", "venice")
+    assert same_stem("america", "american") and same_stem("saharan", "sahara")
+    assert not same_stem("pro", "professional") and not same_stem("mark", "markowski")
+    assert not same_stem("vienna", "venice")
 
 
 def test_a_version_no_passage_found_holds_is_abstained_on(scratch_pipeline, tmp_path):
@@ -445,3 +454,62 @@ def test_a_version_no_passage_found_holds_is_abstained_on(scratch_pipeline, tmp_
     assert not held.abstained and "Python 3.9" in held.text
     fixed = ask(Query("Which timeout did tidewatch release 4.2.1 fix?", doc_ids=["tidewatch"]))
     assert not fixed.abstained and "30 seconds" in fixed.text
+
+
+@pytest.mark.parametrize(
+    ("question", "quote", "sibling"),
+    [
+        ("How long is the warranty on the Pro 2?", "The Pro 3 has a 24-month warranty.", "Pro 3"),
+        (
+            "What was the first quarter's balance?",
+            "The second quarter ended at £48,320.",
+            "second quarter",
+        ),
+        ("Who was Genghis's 4th son?", "Genghis' third son, Ögedei, ruled.", "third son"),
+        (
+            "Why was DECnet released in 1982?",
+            "DECnet was released in 1975 to link PDP-11s.",
+            "released in 1975",
+        ),
+        # The quote names the question's own value too: no sibling, whatever else it says.
+        ("What did the 2nd quarter show?", "In the second quarter it rose; the first fell.", ""),
+        ("How did 1995 to 2000 compare?", "From 2000 to 2005 it was 18% above 1995 to 2000.", ""),
+        # No word qualified in the question, or only a stop word ("in", "than").
+        ("How long is the warranty?", "The Pro 3 has a 24-month warranty.", ""),
+        ("What is larger than 6?", "All primes larger than 5 end in 1, 3, 7 or 9.", ""),
+    ],
+)
+def test_a_quote_on_a_sibling_of_what_the_question_qualifies_is_found(question, quote, sibling):
+    from rag.backends.subject import sibling_in_quote
+
+    assert sibling_in_quote(question, quote)[1] == sibling
+
+
+def test_a_question_on_a_sibling_the_documents_do_not_hold_is_abstained_on(
+    scratch_pipeline, tmp_path
+):
+    """ "How long is the warranty on the BrewMate Pro 2?" quoted the Pro 3's warranty, and
+    "the first quarter's balance" the second quarter's: the blind review's wrong quotes."""
+    faq = tmp_path / "brewmate.md"
+    faq.write_text(
+        "# BrewMate FAQ\n\nThe BrewMate Pro 3 comes with a 24-month manufacturer's warranty "
+        "from the date of purchase. The treasurer reported that the shop ended the second "
+        "quarter with a balance of £48,320. The third quarter's balance was £51,200. "
+        "Descale the machine every 2 months.\n",
+        encoding="utf-8",
+    )
+    scratch_pipeline.ingest([faq])
+
+    def ask(question):
+        return scratch_pipeline.ask(Query(question, doc_ids=["brewmate"]))
+
+    pro_2 = ask("How long is the warranty on the BrewMate Pro 2?")
+    assert pro_2.abstained and "speak of “Pro 3”, not “Pro 2”" in pro_2.text
+    first = ask("What was the shop's balance at the end of the first quarter?")
+    assert first.abstained and "“second quarter”, not “first quarter”" in first.text
+    # A model no document mentions at all is named as asked.
+    pro_9 = ask("How long is the warranty on the BrewMate Pro 9?")
+    assert pro_9.abstained and "no indexed document mentions “Pro 9”" in pro_9.text
+    # The question's own model and quarter are answered.
+    assert "24-month" in ask("How long is the warranty on the BrewMate Pro 3?").text
+    assert "£51,200" in ask("What was the shop's balance in the third quarter?").text

@@ -14,13 +14,18 @@ from rag.types import Answer, Citation, Passage, QueryTerm, Turn
 ABSTAIN_PREFIX = "The documents do not say"
 
 
-def abstention_text(question: str, unknown: str = "", *, in_passages: bool = False) -> str:
+def abstention_text(
+    question: str, unknown: str = "", *, in_passages: bool = False, instead: str = ""
+) -> str:
     """The plain message a backend gives when the passages do not hold the answer.
 
     `unknown`: what the question names that no indexed document mentions ("Munich"), so
     the user sees why, and can ask again in the documents' words ("München");
-    `in_passages`: that no passage found mentions (the documents may elsewhere).
+    `in_passages`: that no passage found mentions (the documents may elsewhere);
+    `instead`: what the passages found speak of in its place ("Pro 3" for "Pro 2").
     """
+    if unknown and instead:
+        return f"{ABSTAIN_PREFIX} — the passages found speak of “{instead}”, not “{unknown}”."
     if unknown:
         where = "no passage found" if in_passages else "no indexed document"
         return f"{ABSTAIN_PREFIX} — {where} mentions “{unknown}”."

@@ -20,6 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.backends.base import AnswerRequest, Backend, BackendOptions, abstention_text
+from rag.backends.subject import (
+    asking_sentence,
+    sibling_in_quote,
+    unknown_subject,
+    version_not_in_passages,
+)
+from rag.backends.vocabulary import MONTHS, NUMBER_WORDS, TIME_WORDS, is_demonym
 from rag.config import Settings
 from rag.text import (
     CAPITALISED_RUN,
@@ -28,7 +35,6 @@ from rag.text import (
     LIST_ITEM,
     MARKDOWN_HEADING,
     YEAR,
-    analyze,
     in_title_case,
     words,
 )
@@ -37,71 +43,6 @@ from rag.types import Answer, Passage, ScoredSentence, cited_text
 if TYPE_CHECKING:
     from rag.backends.reader import Reader
 
-_NUMBER_WORDS = {
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "twenty",
-    "thirty",
-    "forty",
-    "fifty",
-    "hundred",
-    "hundreds",
-    "thousand",
-    "thousands",
-    "million",
-    "millions",
-    "billion",
-    "billions",
-    "dozen",
-    "dozens",
-    "half",
-}
-_MONTHS = {
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-}
-# Days and times of day also answer "when" ("on Thursdays" as much as "on Thursday").
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_TIME_WORDS = {
-    *_WEEKDAYS,
-    *(f"{day}s" for day in _WEEKDAYS),
-    "weekends",
-    "today",
-    "tomorrow",
-    "yesterday",
-    "tonight",
-    "noon",
-    "midnight",
-    "morning",
-    "afternoon",
-    "evening",
-    "ago",
-    "later",
-    "am",
-    "pm",
-    "week",
-    "weekend",
-}
 # The most sentences the reader may read for one question (each costs a model call).
 MAX_READ_CANDIDATES = 40
 _DIGITS = re.compile(r"\d")
@@ -160,6 +101,8 @@ class _Choice:
     # (with `in_passages`: that no passage found mentions).
     unknown: str = ""
     in_passages: bool = False
+    # What the passages found speak of instead of `unknown` ("Pro 3" for "Pro 2").
+    instead: str = ""
 
 
 def rerank_passages(passages: Sequence[Passage], read: Sequence[_Candidate]) -> tuple[Passage, ...]:
@@ -216,26 +159,23 @@ _ASKS_FOR = (
 
 
 def expected_answer_type(question: str) -> str | None:
-    """What kind of fact the question asks for: "time", "number", "name", "place" or None."""
+    """What kind of fact the question asks for: "time", "number", "name", "place" or None.
+
+    The first asking phrase decides: "How much time off do I get when my father dies?"
+    asks "how much", the "when" opens a clause. "When is bank transfer available?" asks
+    on what condition, not at what time.
+    """
     text = " ".join(words(_CLAUSES.split(question.lower())[-1]))
-    for kind, pattern in _ASKS_FOR:
-        if pattern.search(text):
-            return kind
-    return None
+    if _ASKS_FOR_A_CONDITION.match(text):
+        return None
+    found = [(match.start(), kind) for kind, p in _ASKS_FOR if (match := p.search(text))]
+    return min(found)[1] if found else None
 
 
-def _is_demonym(word: str) -> bool:
-    # "Mexican", "American", "Canadian", "Chinese", "European": adjectives of nationality
-    # (and of a continent), not names.
-    return word in _DEMONYMS or (
-        word.endswith(("ican", "ian", "ese", "ish", "ean")) and len(word) > 5
-    )
-
-
-# Those of no common ending.
-_DEMONYMS = frozenset(
-    "german french dutch greek swiss thai welsh irish czech slovak arab arabic israeli "
-    "iraqi pakistani saudi filipino".split()
+# "When is X available?": a condition answers (annual plans over $2,000), seldom a time.
+_ASKS_FOR_A_CONDITION = re.compile(
+    r"when (is|are|can|must|do|does|should)\b.*\b(available|allowed|permitted|required|"
+    r"possible|eligible|necessary|needed|mandatory|offered|applicable)\b"
 )
 
 
@@ -245,7 +185,7 @@ def holds_answer_type(sentence: str, question: str, answer_type: str | None) -> 
 
 
 _DURATION = re.compile(
-    r"\b(\d+|" + "|".join(_NUMBER_WORDS) + r")\s+(days?|weeks?|months?|years?|decades?)\b"
+    r"\b(\d+|" + "|".join(NUMBER_WORDS) + r")\s+(days?|weeks?|months?|years?|decades?)\b"
 )
 _QUOTED = re.compile(r"[“\"][^”\"]{2,60}[”\"]")
 # An e-mail address answers "who" ("reported to security@example.org") as a name does.
@@ -337,7 +277,7 @@ def sentence_facts(sentence: str) -> SentenceFacts:
             # name, "The board" or "Yesterday" does not, "The United Nations" holds one.
             first, _, rest = phrase.partition(" ")
             phrase = rest if first.lower() in _SENTENCE_OPENERS else phrase if rest else ""
-        phrase_words = frozenset(w for w in words(phrase) if not _is_demonym(w))
+        phrase_words = frozenset(w for w in words(phrase) if not is_demonym(w))
         if phrase_words:
             names.append(phrase_words)
     return SentenceFacts(
@@ -345,10 +285,8 @@ def sentence_facts(sentence: str) -> SentenceFacts:
         # It opens by referring back ("It is designed to ...").
         leans_on_previous=bool(_PRONOUN_OPENING.match(sentence.lstrip("“\"'( "))),
         years=frozenset(match.group(1) for match in YEAR.finditer(sentence)),
-        time_words=frozenset(w for w in sentence_words if w in _MONTHS or w in _TIME_WORDS),
-        number_words=frozenset(
-            w for w in sentence_words if _DIGITS.search(w) or w in _NUMBER_WORDS
-        ),
+        time_words=frozenset(w for w in sentence_words if w in MONTHS or w in TIME_WORDS),
+        number_words=frozenset(w for w in sentence_words if _DIGITS.search(w) or w in NUMBER_WORDS),
         durations=bool(_DURATION.search(sentence.lower())),
         names=tuple(names),
         quoted=bool(_QUOTED.search(sentence)),
@@ -386,6 +324,9 @@ class ExtractiveBackend(Backend):
     TYPED_RATIO = 0.9
     # A second sentence is quoted only if it scores nearly as well as the first.
     SECOND_SENTENCE_RATIO = 0.92
+    # A sentence on the question's own qualifier may stand in for a better one on a
+    # sibling's ("Pro 3" for "Pro 2") down to this ratio; below it, abstain.
+    SIBLING_RATIO = 0.9
 
     Options = ExtractiveOptions
     options: ExtractiveOptions
@@ -427,7 +368,10 @@ class ExtractiveBackend(Backend):
             return Answer(
                 question=request.question,
                 text=abstention_text(
-                    request.question, choice.unknown, in_passages=choice.in_passages
+                    request.question,
+                    choice.unknown,
+                    in_passages=choice.in_passages,
+                    instead=choice.instead,
                 ),
                 abstained=True,
                 backend=self.name,
@@ -461,13 +405,19 @@ class ExtractiveBackend(Backend):
         candidates = self.rank_sentences(request)
         if not candidates:
             return _Choice([])
-        # Only the sentence that asks counts: in "I started in 2017. How many days of
-        # leave do I have?" the year is the user's own, not what the documents must name.
-        asked = _ASKING_SENTENCE.split(request.question.strip())[-1]
-        if unknown := _unknown_subject(request, asked):
+        asked = asking_sentence(request.question)
+        if unknown := unknown_subject(request, asked):
             return _Choice([], unknown=unknown)
-        if unfound := _version_not_in_passages(asked, request.passages):
+        if unfound := version_not_in_passages(asked, request.passages):
             return _Choice([], unknown=unfound, in_passages=True)
+        # A sentence on a sibling ("Pro 3" for "Pro 2") is no candidate. When the best
+        # was one, and no other is nearly as good, the documents hold the sibling only.
+        siblings = [sibling_in_quote(asked, c.sentence.citation.quote) for c in candidates]
+        if any(found for found, _ in siblings):
+            best, (asked_for, instead) = candidates[0].score, siblings[0]
+            candidates = [c for c, s in zip(candidates, siblings, strict=True) if not s[0]]
+            if asked_for and (not candidates or candidates[0].score < self.SIBLING_RATIO * best):
+                return _Choice([], unknown=asked_for, instead=instead)
         if self.options.use_reader:
             return self._choose_by_reader(request, candidates, {} if timings is None else timings)
         return _Choice(self._choose_by_weights(candidates))
@@ -620,137 +570,6 @@ def pick_read(
 
 def _text_key(candidate: _Candidate) -> str:
     return " ".join(words(candidate.sentence.citation.quote))
-
-
-def _unknown_subject(request: AnswerRequest, asked: str) -> str:
-    """What `asked`, the question's asking sentence, names that no indexed document
-    mentions ("" if none)."""
-    unknown = {term.term for term in request.query_terms if not term.in_corpus}
-    if not unknown:
-        return ""
-    return _unknown_number(asked, unknown) or _unknown_name(asked, unknown, request.passages)
-
-
-def _version_not_in_passages(asked: str, passages: Sequence[Passage]) -> str:
-    """A version or decimal number of `asked` ("3.0", "2.5") that none of `passages`
-    holds ("" if none).
-
-    The index reads "3.0" as the words "3" and "0", which any document holds, so
-    `_unknown_number` cannot see it; yet a question on version 3.0 is not answered by a
-    passage on version 4.2. "3.0.1" and "v3.0" hold "3.0"; "13.05" does not.
-    """
-    for number in dict.fromkeys(_DECIMAL.findall(asked)):
-        held = re.compile(rf"(?<![\d.]){re.escape(number)}(?!\d)")
-        if not any(held.search(passage.citation.quote) for passage in passages):
-            return number
-    return ""
-
-
-_DECIMAL = re.compile(r"(?<![\d.])\d+(?:\.\d+)+(?![\d.]*\d)")
-
-
-def _unknown_number(asked: str, unknown: set[str]) -> str:
-    """A number or year of `asked` that no document holds.
-
-    Questions rarely paraphrase numbers: "seized in 2022" over documents that never say
-    2022 asks for something they do not hold.
-    """
-    return next((word for word in words(asked) if word.isdigit() and word in unknown), "")
-
-
-def _unknown_name(asked: str, unknown: set[str], passages: Sequence[Passage]) -> str:
-    """A name in `asked` that no document holds a word of ("the Berlin office" → "Berlin").
-
-    A name the user asks about is the subject; when no document holds any word of it, the
-    passages can only be about something else (another office's row), and a quote would
-    answer a question nobody asked. A name is a run of capitalised words ("Federal
-    Reserve Bank"; "of" parts two names). Questions often paraphrase what the documents
-    spell out, so a name is kept when one word of it is known (the documents may say
-    "the Reserve Bank"), when it holds an abbreviation ("PPP", "TDs") or a nationality
-    adjective ("North American"), and when a word of it shares its stem with a word of
-    the passages ("America's" and "American"; "WiFi" and "Wi-Fi").
-    """
-    passage_words: set[str] | None = None
-    for phrase, name in _names_in(asked):
-        if any(_is_abbreviation(word) or _is_demonym(word.lower()) for word in name):
-            continue
-        # "Vienna's" and "O'Neill" give "s" and "o", which any document may hold.
-        terms = [term for term in analyze(" ".join(name)) if len(term) > 1]
-        if not terms or any(term not in unknown for term in terms):
-            continue
-        if passage_words is None:
-            passage_words = _words_and_compounds(p.citation.quote for p in passages)
-        name_words = words(" ".join(name))
-        if not any(
-            _same_stem(word, known)
-            for word in [*name_words, "".join(name_words)]
-            for known in passage_words
-        ):
-            return phrase
-    return ""
-
-
-def _words_and_compounds(texts: Iterable[str]) -> set[str]:
-    """The words of `texts`, and each two neighbours written as one ("Wi-Fi" and "e-mail"
-    are "wifi" and "email" too, as questions often write them)."""
-    found: set[str] = set()
-    for text in texts:
-        found.update(text_words := words(text))
-        found.update(a + b for a, b in zip(text_words, text_words[1:], strict=False))
-    return found
-
-
-def _same_stem(word: str, other: str) -> bool:
-    """Whether one word opens the other, with at most three letters more ("America" and
-    "American", "Saharan" and "Sahara"; not "Pro" and "Professional", "Mark" and
-    "Markowski")."""
-    shorter, longer = sorted((word, other), key=len)
-    return len(shorter) > 3 and len(longer) - len(shorter) <= 3 and longer.startswith(shorter)
-
-
-def _names_in(sentence: str) -> list[tuple[str, list[str]]]:
-    """The names of `sentence`, each as written and as its name words ("Who runs the
-    Bank of England?" → [("Bank", ["Bank"]), ("England", ["England"])]).
-
-    A sentence's first word is capitalised anyway, and a capital after a comma or colon
-    may only open a clause ("Sorry, Quick question: ..."): neither starts a name. Titles,
-    weekdays and months are no name words ("Dr. Lindqvist", "on Saturday").
-    """
-    names = []
-    for match in CAPITALISED_RUN.finditer(sentence):
-        phrase, before = match.group(), sentence[: match.start()].rstrip()
-        if before.endswith((",", ":", ";", "–", "—", " -")):
-            continue
-        if not before:
-            phrase = phrase.partition(" ")[2].lstrip()
-        # "the Attorney General of Mexico" names two things: documents on Mexico that
-        # never name an attorney general do not hold it.
-        for part in _NAME_PARTICLE.split(phrase):
-            name = [
-                word
-                for word in part.split()
-                if word[0].isupper() and word.lower().rstrip(".") not in _NOT_NAMES
-            ]
-            if name:
-                names.append((part, name))
-    return names
-
-
-def _is_abbreviation(word: str) -> bool:
-    letters = word.rstrip(".").removesuffix("s")
-    return letters.isupper() or len(letters) < 2
-
-
-# What joins two names in one capitalised run (`CAPITALISED_RUN`'s particles).
-_NAME_PARTICLE = re.compile(r"\s+(?:of|de|la|del|y|the|and|for)\s+")
-# Capitalised words of a question that name nothing the documents must hold.
-_NOT_NAMES = frozenset({"mr", "mrs", "ms", "dr", "prof", "sir", *_MONTHS, *_TIME_WORDS})
-
-
-# Where one sentence of a question ends and the next begins ("... in 2017. How many ...").
-_ASKING_SENTENCE = re.compile(
-    r"(?<=[.!?])(?<!\bMr\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bMrs\.)(?<!\bProf\.)\s+(?=[A-Z\d“\"'(])"
-)
 
 
 __all__ = [
