@@ -474,9 +474,14 @@ def test_a_version_no_passage_found_holds_is_abstained_on(scratch_pipeline, tmp_
         # The quote names the question's own value too: no sibling, whatever else it says.
         ("What did the 2nd quarter show?", "In the second quarter it rose; the first fell.", ""),
         ("How did 1995 to 2000 compare?", "From 2000 to 2005 it was 18% above 1995 to 2000.", ""),
-        # No word qualified in the question, or only a stop word ("in", "than").
+        # One ordinal however written: "round 2" is the second round.
+        ("Who won round 2?", "In the second round Ana won; the third went to Li.", ""),
+        # No word qualified in the question, or only a stop word ("in", "than"), a
+        # preposition ("between") or a word's part ("twenty-first").
         ("How long is the warranty?", "The Pro 3 has a 24-month warranty.", ""),
         ("What is larger than 6?", "All primes larger than 5 end in 1, 3, 7 or 9.", ""),
+        ("What happened between 1980 and 1985?", "Between 1975 and 1985 rents fell.", ""),
+        ("What marks the twenty-first century?", "The third century saw the fall.", ""),
     ],
 )
 def test_a_quote_on_a_sibling_of_what_the_question_qualifies_is_found(question, quote, sibling):
@@ -495,7 +500,8 @@ def test_a_question_on_a_sibling_the_documents_do_not_hold_is_abstained_on(
         "# BrewMate FAQ\n\nThe BrewMate Pro 3 comes with a 24-month manufacturer's warranty "
         "from the date of purchase. The treasurer reported that the shop ended the second "
         "quarter with a balance of £48,320. The third quarter's balance was £51,200. "
-        "Descale the machine every 2 months.\n",
+        "Descale the machine every 2 months. The second phase of the loyalty scheme "
+        "starts in May.\n",
         encoding="utf-8",
     )
     scratch_pipeline.ingest([faq])
@@ -507,6 +513,9 @@ def test_a_question_on_a_sibling_the_documents_do_not_hold_is_abstained_on(
     assert pro_2.abstained and "speak of “Pro 3”, not “Pro 2”" in pro_2.text
     first = ask("What was the shop's balance at the end of the first quarter?")
     assert first.abstained and "“second quarter”, not “first quarter”" in first.text
+    # Passages that speak only of a sibling: however the sentences rank.
+    first_phase = ask("When does the first phase of the loyalty scheme start?")
+    assert "speak of “second phase”, not “first phase”" in first_phase.text
     # A model no document mentions at all is named as asked.
     pro_9 = ask("How long is the warranty on the BrewMate Pro 9?")
     assert pro_9.abstained and "no indexed document mentions “Pro 9”" in pro_9.text

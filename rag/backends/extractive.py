@@ -410,6 +410,11 @@ class ExtractiveBackend(Backend):
             return _Choice([], unknown=unknown)
         if unfound := version_not_in_passages(asked, request.passages):
             return _Choice([], unknown=unfound, in_passages=True)
+        # "the first phase" over passages that speak only of the second.
+        passages_text = "\n".join(passage.citation.quote for passage in request.passages)
+        asked_for, instead = sibling_in_quote(asked, passages_text)
+        if asked_for:
+            return _Choice([], unknown=asked_for, instead=instead)
         # A sentence on a sibling ("Pro 3" for "Pro 2") is no candidate. When the best
         # was one, and no other is nearly as good, the documents hold the sibling only.
         siblings = [sibling_in_quote(asked, c.sentence.citation.quote) for c in candidates]

@@ -58,13 +58,14 @@ def sibling_in_quote(asked: str, quote: str) -> tuple[str, str]:
     "the second quarter ended with £48,320" does not say how the first one ended. Only a
     quote that names the same word with another value, and nowhere the question's own,
     is a sibling: "from 2000 to 2005 ... 18% higher than 1995 to 2000" is no sibling of a
-    question on 1995.
+    question on 1995. `quote` may be many passages: the question's qualifier in none of
+    them, and a sibling's in one, is a question they cannot answer.
     """
     asked_pairs = _qualified(asked)
     if not asked_pairs:
         return "", ""
     quote_pairs = _qualified(quote)
-    quote_values = {_ORDINAL_WORDS.get(word, word) for word in words(quote)}
+    quote_values = {_value(word) for word in words(quote)}
     for (word, value), written in asked_pairs.items():
         if (word, value) in quote_pairs or value in quote_values:
             continue
@@ -76,30 +77,39 @@ def sibling_in_quote(asked: str, quote: str) -> tuple[str, str]:
 
 def _qualified(text: str) -> dict[tuple[str, str], str]:
     """The qualified words of `text` as (word's term, value) → the phrase as written:
-    "the first quarter" → {("quarter", "first"): "first quarter"}; "Pro 2" → {("pro",
-    "2"): "Pro 2"}. A word no term stands for ("in", "than") qualifies nothing."""
+    "the first quarter" → {("quarter", "1"): "first quarter"}; "Pro 2" → {("pro", "2"):
+    "Pro 2"}. A word no term stands for ("in", "than") qualifies nothing."""
     found: dict[tuple[str, str], str] = {}
     for match in _ORDINAL_BEFORE.finditer(text):
-        ordinal, word = match.group(1).lower(), match.group(2)
-        if terms := analyze(word):
-            found.setdefault((terms[0], _ORDINAL_WORDS.get(ordinal, ordinal)), match.group())
+        if terms := analyze(match.group(2)):
+            found.setdefault((terms[0], _value(match.group(1).lower())), match.group())
     for match in _NUMBER_AFTER.finditer(text):
+        if match.group(1).lower() in _NOT_QUALIFIED:
+            continue
         if terms := analyze(match.group(1)):
             found.setdefault((terms[-1], match.group(2)), match.group())
     return found
 
 
+def _value(word: str) -> str:
+    """The number an ordinal stands for, so that "first", "1st" and "round 1" agree."""
+    return _ORDINAL_NUMBERS.get(word) or _NUMBERED_ORDINAL.sub(r"\1", word)
+
+
+# Words a number follows that are no thing of its own: "between 1980 and 1985" and
+# "between 1975 and 1985" are two spans, not two siblings named "between".
+_NOT_QUALIFIED = frozenset(
+    "between since until till after before around over under nearly approximately almost "
+    "circa ca c last next per every top only roughly least most during within through among "
+    "against across vs versus".split()
+)
 _ORDINALS = (
     "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split()
 )
-# "1st" is "first": both spellings of one ordinal are one value.
-_ORDINAL_WORDS = {
-    f"{n}{suffix}": word
-    for n, word in enumerate(_ORDINALS, start=1)
-    for suffix in ("st", "nd", "rd", "th")
-}
+_ORDINAL_NUMBERS = {word: str(n) for n, word in enumerate(_ORDINALS, start=1)}
+_NUMBERED_ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
 _ORDINAL_BEFORE = re.compile(
-    r"\b(" + "|".join(_ORDINALS) + r"|\d+(?:st|nd|rd|th))\s+([^\W\d_][\w-]*)", re.IGNORECASE
+    r"(?<![\w-])(" + "|".join(_ORDINALS) + r"|\d+(?:st|nd|rd|th))\s+([^\W\d_][\w-]*)", re.IGNORECASE
 )
 _NUMBER_AFTER = re.compile(r"\b([^\W\d_][\w-]*)\s+(?:in\s+)?(\d+(?:\.\d+)*)(?![\d.]*\d)(?!\s*%)")
 
