@@ -128,6 +128,10 @@ def test_answer_type_must_be_new_to_the_question():
     assert holds_answer_type("It was launched in 2010.", "When was it launched?", "time")
     assert not holds_answer_type("It was launched in 2010.", "What happened in 2010?", "time")
     assert holds_answer_type("They will meet in two months.", "When will they meet?", "time")
+    # A day counted answers "which day" though the question names "day".
+    note = "From which day of being sick do I need a note?"
+    assert holds_answer_type("A note is needed from the fourth calendar day.", note, "time")
+    assert not holds_answer_type("A note is needed when you are ill.", note, "time")
     assert not holds_answer_type("Mexican citizens were hurt.", "Who was hurt?", "name")
     assert holds_answer_type("Blinken spoke with Marcelo Ebrard.", "Who did Blinken call?", "name")
 
@@ -522,3 +526,37 @@ def test_a_question_on_a_sibling_the_documents_do_not_hold_is_abstained_on(
     # The question's own model and quarter are answered.
     assert "24-month" in ask("How long is the warranty on the BrewMate Pro 3?").text
     assert "£51,200" in ask("What was the shop's balance in the third quarter?").text
+
+
+def test_a_sentence_that_introduces_a_command_or_a_list_is_quoted_with_it(
+    scratch_pipeline, tmp_path
+):
+    """ "How do I install tidewatch with Microsoft Teams support?" quoted "To install with
+    Microsoft Teams support, which needs the optional `msteams` extra:" and not the command
+    under it (the blind review's #38)."""
+    readme = tmp_path / "tidewatch.md"
+    readme.write_text(
+        "# tidewatch\n\n## Installation\n\nInstall the latest release from PyPI:\n\n"
+        "    pip install tidewatch\n\n"
+        "To install with Microsoft Teams support, which needs the optional `msteams` extra:\n\n"
+        '    pip install "tidewatch[msteams]"\n\n'
+        "On Debian and Ubuntu you can also use the APT package, which is one version behind."
+        "\n\n## Configuration\n\nThe settings that tidewatch reads from its file are:\n\n"
+        "- `poll_interval`: how often files are checked, in seconds.\n"
+        "- `cooldown`: the least time between two alerts, in seconds.\n\n"
+        "## Licence\n\nApache License 2.0.\n",
+        encoding="utf-8",
+    )
+    scratch_pipeline.ingest([readme])
+
+    def ask(question):
+        answer = scratch_pipeline.ask(Query(question, doc_ids=["tidewatch"]))
+        assert_verbatim_and_cited(scratch_pipeline, answer)
+        return answer
+
+    teams = ask("How do I install tidewatch with Microsoft Teams support?")
+    assert 'extra:\n\n    pip install "tidewatch[msteams]"' in teams.citations[0].quote
+    assert "Debian" not in teams.citations[0].quote  # prose after the command is not taken
+    settings = ask("Which settings does tidewatch read from its file?")
+    quote = settings.citations[0].quote
+    assert "`poll_interval`" in quote and "`cooldown`" in quote and "Licence" not in quote

@@ -26,7 +26,7 @@ from rag.backends.subject import (
     unknown_subject,
     version_not_in_passages,
 )
-from rag.backends.vocabulary import MONTHS, NUMBER_WORDS, TIME_WORDS, is_demonym
+from rag.backends.vocabulary import MONTHS, NUMBER_WORDS, ORDINALS, TIME_WORDS, is_demonym
 from rag.config import Settings
 from rag.text import (
     CAPITALISED_RUN,
@@ -38,7 +38,7 @@ from rag.text import (
     in_title_case,
     words,
 )
-from rag.types import Answer, Passage, ScoredSentence, cited_text
+from rag.types import Answer, Citation, Passage, ScoredSentence, cited_text
 
 if TYPE_CHECKING:
     from rag.backends.reader import Reader
@@ -184,8 +184,10 @@ def holds_answer_type(sentence: str, question: str, answer_type: str | None) -> 
     return sentence_facts(sentence).holds(answer_type, set(words(question)))
 
 
+# A span of time ("two weeks", "30 years") or a day counted ("the fourth calendar day").
 _DURATION = re.compile(
     r"\b(\d+|" + "|".join(NUMBER_WORDS) + r")\s+(days?|weeks?|months?|years?|decades?)\b"
+    r"|\b(" + "|".join(ORDINALS) + r"|\d+(st|nd|rd|th))\s+(\w+\s+)?(day|week|month|year)\b"
 )
 _QUOTED = re.compile(r"[“\"][^”\"]{2,60}[”\"]")
 # An e-mail address answers "who" ("reported to security@example.org") as a name does.
@@ -207,7 +209,7 @@ class SentenceFacts:
     years: frozenset[str]
     time_words: frozenset[str]
     number_words: frozenset[str]
-    durations: bool  # "two weeks", "30 years"
+    durations: bool  # "two weeks", "30 years", "the fourth calendar day"
     # The words of each capitalised phrase but the sentence's first (demonyms left out).
     names: tuple[frozenset[str], ...]
     quoted: bool  # a short phrase in quotation marks
@@ -380,7 +382,13 @@ class ExtractiveBackend(Backend):
             )
         # Quote in passage order, then document order, so the answer reads as the text does.
         chosen.sort(key=lambda c: (c.passage_rank, c.sentence.citation.start))
-        citations = tuple(replace(c.sentence.citation, score=round(c.score, 4)) for c in chosen)
+        citations = _without_overlaps(
+            replace(
+                with_what_it_introduces(c.sentence.citation, request.passages),
+                score=round(c.score, 4),
+            )
+            for c in chosen
+        )
         parts: list[str | int] = []
         for n, citation in enumerate(citations, start=1):
             parts += [" " if n > 1 else "", citation.quote, " ", n]
@@ -533,6 +541,68 @@ class ExtractiveBackend(Backend):
                 previous = sentence
         candidates.sort(key=lambda c: -c.score)
         return candidates
+
+
+def with_what_it_introduces(citation: Citation, passages: Sequence[Passage]) -> Citation:
+    """`citation`, when its sentence introduces what follows ("To install with Teams
+    support, which needs the optional extra:"), stretched over what it introduces: the
+    list items and the lines of code or of a form right after it in its passage, which say
+    what the sentence only announces ("pip install "tidewatch[msteams]"").
+
+    The quote stays the document's own text between the two ends.
+    """
+    if not citation.quote.rstrip().endswith(":"):
+        return citation
+    for passage in passages:
+        sentences = [s.citation for s in passage.sentences]
+        place = next(
+            (
+                i
+                for i, s in enumerate(sentences)
+                if (s.doc_id, s.start) == (citation.doc_id, citation.start)
+            ),
+            None,
+        )
+        if place is None:
+            continue
+        end = citation.end
+        for following in sentences[place + 1 : place + 1 + MAX_INTRODUCED_LINES]:
+            if following.end - citation.end > MAX_INTRODUCED_CHARS or not _introduced(
+                following.quote
+            ):
+                break
+            end = following.end
+        offset = passage.citation.start
+        quote = passage.citation.quote[citation.start - offset : end - offset]
+        return replace(citation, end=end, quote=quote)
+    return citation
+
+
+# What a sentence ending in ":" may take in: a list or a few lines, not a chapter.
+MAX_INTRODUCED_LINES = 8
+MAX_INTRODUCED_CHARS = 600
+
+
+def _introduced(sentence: str) -> bool:
+    """Whether `sentence` is part of what a sentence ending in ":" introduces: a list item,
+    or a line that is no prose (no closing stop) and no heading (a command, a form's line)."""
+    stripped = sentence.strip()
+    if LIST_ITEM.match(stripped):
+        return True
+    unquoted = stripped.rstrip("\"”’'")  # 'pip install "x[y]"' closes no sentence
+    return not MARKDOWN_HEADING.match(stripped) and not unquoted.endswith((".", "!", "?", ":"))
+
+
+def _without_overlaps(citations: Iterable[Citation]) -> tuple[Citation, ...]:
+    """`citations` less those inside an earlier one (a list item a stretched quote holds)."""
+    kept: list[Citation] = []
+    for citation in citations:
+        if not any(
+            c.doc_id == citation.doc_id and c.start <= citation.start and citation.end <= c.end
+            for c in kept
+        ):
+            kept.append(citation)
+    return tuple(kept)
 
 
 def candidate_features(candidate: _Candidate, reader_logit: float) -> tuple[float, ...]:

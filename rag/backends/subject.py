@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from rag.backends.base import AnswerRequest
-from rag.backends.vocabulary import MONTHS, TIME_WORDS, is_demonym
+from rag.backends.vocabulary import MONTHS, ORDINALS, TIME_WORDS, is_demonym
 from rag.text import CAPITALISED_RUN, analyze, words
 from rag.types import Passage
 
@@ -103,13 +103,10 @@ _NOT_QUALIFIED = frozenset(
     "circa ca c last next per every top only roughly least most during within through among "
     "against across vs versus".split()
 )
-_ORDINALS = (
-    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split()
-)
-_ORDINAL_NUMBERS = {word: str(n) for n, word in enumerate(_ORDINALS, start=1)}
+_ORDINAL_NUMBERS = {word: str(n) for n, word in enumerate(ORDINALS, start=1)}
 _NUMBERED_ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
 _ORDINAL_BEFORE = re.compile(
-    r"(?<![\w-])(" + "|".join(_ORDINALS) + r"|\d+(?:st|nd|rd|th))\s+([^\W\d_][\w-]*)", re.IGNORECASE
+    r"(?<![\w-])(" + "|".join(ORDINALS) + r"|\d+(?:st|nd|rd|th))\s+([^\W\d_][\w-]*)", re.IGNORECASE
 )
 _NUMBER_AFTER = re.compile(r"\b([^\W\d_][\w-]*)\s+(?:in\s+)?(\d+(?:\.\d+)*)(?![\d.]*\d)(?!\s*%)")
 

@@ -83,3 +83,8 @@ DEMONYMS = frozenset(
     "german french dutch greek swiss thai welsh irish czech slovak arab arabic israeli "
     "iraqi pakistani saudi filipino".split()
 )
+
+
+ORDINALS = (
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split()
+)
