@@ -560,3 +560,17 @@ def test_a_sentence_that_introduces_a_command_or_a_list_is_quoted_with_it(
     settings = ask("Which settings does tidewatch read from its file?")
     quote = settings.citations[0].quote
     assert "`poll_interval`" in quote and "`cooldown`" in quote and "Licence" not in quote
+
+
+def test_a_quote_another_quote_holds_is_given_once():
+    """A list item quoted beside the sentence that introduces it, once that sentence takes
+    its list in, whichever of the two comes first."""
+    from rag.backends.extractive import _without_overlaps
+    from rag.types import Citation
+
+    intro = Citation("policy", "Policy", 0, 40, "x" * 40)
+    item = Citation("policy", "Policy", 20, 30, "x" * 10)
+    other = Citation("faq", "FAQ", 20, 30, "x" * 10)
+    assert _without_overlaps([item, intro, other]) == (intro, other)
+    assert _without_overlaps([intro, item]) == (intro,)
+    assert _without_overlaps([intro, intro]) == (intro,)

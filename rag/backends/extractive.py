@@ -594,15 +594,23 @@ def _introduced(sentence: str) -> bool:
 
 
 def _without_overlaps(citations: Iterable[Citation]) -> tuple[Citation, ...]:
-    """`citations` less those inside an earlier one (a list item a stretched quote holds)."""
-    kept: list[Citation] = []
-    for citation in citations:
+    """`citations` less those that another one holds (a list item a stretched quote took
+    in), in their order."""
+    given = list(citations)
+
+    def holds(outer: Citation, inner: Citation) -> bool:
+        return outer.doc_id == inner.doc_id and outer.start <= inner.start <= inner.end <= outer.end
+
+    return tuple(
+        citation
+        for n, citation in enumerate(given)
         if not any(
-            c.doc_id == citation.doc_id and c.start <= citation.start and citation.end <= c.end
-            for c in kept
-        ):
-            kept.append(citation)
-    return tuple(kept)
+            holds(other, citation)
+            and (other.end - other.start > citation.end - citation.start or m < n)
+            for m, other in enumerate(given)
+            if m != n
+        )
+    )
 
 
 def candidate_features(candidate: _Candidate, reader_logit: float) -> tuple[float, ...]:
