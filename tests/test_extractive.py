@@ -478,8 +478,29 @@ def test_a_version_no_passage_found_holds_is_abstained_on(scratch_pipeline, tmp_
         # The quote names the question's own value too: no sibling, whatever else it says.
         ("What did the 2nd quarter show?", "In the second quarter it rose; the first fell.", ""),
         ("How did 1995 to 2000 compare?", "From 2000 to 2005 it was 18% above 1995 to 2000.", ""),
-        # One ordinal however written: "round 2" is the second round.
+        # One value however written: "round 2" is the second round, "Round Two" too; "Q1"
+        # the first quarter, "Phase II" phase 2, "v2.0" version 2, "original" the first.
         ("Who won round 2?", "In the second round Ana won; the third went to Li.", ""),
+        ("Who won round 2?", "Round Two went to Ana; round 9 to Li.", ""),
+        ("What was revenue in the first quarter?", "It was $12.4m in Q1, $13.1m in Q2.", ""),
+        ("When does phase 2 start?", "Phase II starts in May; Phase III in June.", ""),
+        ("What changed in version 2?", "v2.0 removed the API; version 1.5 added it.", ""),
+        (
+            "When did the first shop open?",
+            "The original shop opened in 1990, the second in 2001.",
+            "",
+        ),
+        # A number inside another ("$13.1") is not the question's "first" (1).
+        (
+            "What was revenue in the first quarter?",
+            "It was $13.1m in the second quarter.",
+            "second quarter",
+        ),
+        ("What does section 4.2 say?", "Section 4.1 covers leave.", "Section 4.1"),
+        ("What binds MHC Class 1?", "T cells bind MHC Class I; helpers Class II.", ""),
+        ("What binds MHC Class 1?", "Helper T cells bind MHC Class II.", "Class II"),
+        # A possessive's "s" is no word a number qualifies.
+        ("Who are the team's 11 players?", "The team's 12 players are listed.", ""),
         # No word qualified in the question, or only a stop word ("in", "than"), a
         # preposition ("between") or a word's part ("twenty-first").
         ("How long is the warranty?", "The Pro 3 has a 24-month warranty.", ""),
@@ -489,9 +510,9 @@ def test_a_version_no_passage_found_holds_is_abstained_on(scratch_pipeline, tmp_
     ],
 )
 def test_a_quote_on_a_sibling_of_what_the_question_qualifies_is_found(question, quote, sibling):
-    from rag.backends.subject import sibling_in_quote
+    from rag.backends.subject import Qualifiers
 
-    assert sibling_in_quote(question, quote)[1] == sibling
+    assert Qualifiers.of(question).sibling_in(quote)[1] == sibling
 
 
 def test_a_question_on_a_sibling_the_documents_do_not_hold_is_abstained_on(
@@ -513,6 +534,8 @@ def test_a_question_on_a_sibling_the_documents_do_not_hold_is_abstained_on(
     def ask(question):
         return scratch_pipeline.ask(Query(question, doc_ids=["brewmate"]))
 
+    # With the best sentence on a sibling, one that merely holds a "2" ("every 2 months")
+    # is no stand-in: only one naming the Pro 2 would be.
     pro_2 = ask("How long is the warranty on the BrewMate Pro 2?")
     assert pro_2.abstained and "speak of “Pro 3”, not “Pro 2”" in pro_2.text
     first = ask("What was the shop's balance at the end of the first quarter?")
@@ -544,6 +567,10 @@ def test_a_sentence_that_introduces_a_command_or_a_list_is_quoted_with_it(
         "\n\n## Configuration\n\nThe settings that tidewatch reads from its file are:\n\n"
         "- `poll_interval`: how often files are checked, in seconds.\n"
         "- `cooldown`: the least time between two alerts, in seconds.\n\n"
+        "## Help\n\nYou can reach the tidewatch help desk by:\n\n- phone on 0800 555 0100\n"
+        "- e-mail to help@tidewatch.example\n\n**Opening hours**\n\nThe desk opens at 8.\n\n"
+        "To check a configuration file, run:\n\n```\ntidewatch check\n```\n\n"
+        "It prints every error it finds.\n\n"
         "## Licence\n\nApache License 2.0.\n",
         encoding="utf-8",
     )
@@ -560,6 +587,11 @@ def test_a_sentence_that_introduces_a_command_or_a_list_is_quoted_with_it(
     settings = ask("Which settings does tidewatch read from its file?")
     quote = settings.citations[0].quote
     assert "`poll_interval`" in quote and "`cooldown`" in quote and "Licence" not in quote
+    # After a blank line only a list or code goes on: the next section's bold title stops it.
+    desk = ask("How can I reach the tidewatch help desk?").citations[0].quote
+    assert "help@tidewatch.example" in desk and "Opening hours" not in desk
+    check = ask("How do I check a tidewatch configuration file?").citations[0].quote
+    assert check.endswith("```\ntidewatch check\n```") and "It prints" not in check
 
 
 def test_a_quote_another_quote_holds_is_given_once():

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 from rag.backends.base import AnswerRequest, Backend, BackendOptions, abstention_text
 from rag.backends.subject import (
+    Qualifiers,
     asking_sentence,
-    sibling_in_quote,
     unknown_subject,
     version_not_in_passages,
 )
@@ -326,9 +326,6 @@ class ExtractiveBackend(Backend):
     TYPED_RATIO = 0.9
     # A second sentence is quoted only if it scores nearly as well as the first.
     SECOND_SENTENCE_RATIO = 0.92
-    # A sentence on the question's own qualifier may stand in for a better one on a
-    # sibling's ("Pro 3" for "Pro 2") down to this ratio; below it, abstain.
-    SIBLING_RATIO = 0.9
 
     Options = ExtractiveOptions
     options: ExtractiveOptions
@@ -419,17 +416,25 @@ class ExtractiveBackend(Backend):
         if unfound := version_not_in_passages(asked, request.passages):
             return _Choice([], unknown=unfound, in_passages=True)
         # "the first phase" over passages that speak only of the second.
-        passages_text = "\n".join(passage.citation.quote for passage in request.passages)
-        asked_for, instead = sibling_in_quote(asked, passages_text)
-        if asked_for:
-            return _Choice([], unknown=asked_for, instead=instead)
-        # A sentence on a sibling ("Pro 3" for "Pro 2") is no candidate. When the best
-        # was one, and no other is nearly as good, the documents hold the sibling only.
-        siblings = [sibling_in_quote(asked, c.sentence.citation.quote) for c in candidates]
-        if any(found for found, _ in siblings):
-            best, (asked_for, instead) = candidates[0].score, siblings[0]
-            candidates = [c for c, s in zip(candidates, siblings, strict=True) if not s[0]]
-            if asked_for and (not candidates or candidates[0].score < self.SIBLING_RATIO * best):
+        qualifiers = Qualifiers.of(asked)
+        if qualifiers.pairs:
+            passages_text = "\n".join(passage.citation.quote for passage in request.passages)
+            asked_for, instead = qualifiers.sibling_in(passages_text)
+            if asked_for:
+                return _Choice([], unknown=asked_for, instead=instead)
+            # A sentence on a sibling ("Pro 3" for "Pro 2") is no candidate. When the best
+            # was one, only a sentence of a passage that names the question's own may stand
+            # in for it ("The Lite costs $299." in a passage on the Pro 3 does not); without
+            # one, the passages hold the sibling.
+            siblings = [qualifiers.sibling_in(c.sentence.citation.quote) for c in candidates]
+            asked_for, instead = siblings[0]
+            naming = {p.rank for p in request.passages if qualifiers.named_in(p.citation.quote)}
+            candidates = [
+                c
+                for c, (sibling, _) in zip(candidates, siblings, strict=True)
+                if not sibling and (not asked_for or c.passage_rank in naming)
+            ]
+            if not candidates:
                 return _Choice([], unknown=asked_for, instead=instead)
         if self.options.use_reader:
             return self._choose_by_reader(request, candidates, {} if timings is None else timings)
@@ -565,15 +570,16 @@ def with_what_it_introduces(citation: Citation, passages: Sequence[Passage]) -> 
         )
         if place is None:
             continue
+        text, offset = passage.citation.quote, passage.citation.start
         end = citation.end
         for following in sentences[place + 1 : place + 1 + MAX_INTRODUCED_LINES]:
+            gap = text[end - offset : following.start - offset]
             if following.end - citation.end > MAX_INTRODUCED_CHARS or not _introduced(
-                following.quote
+                following.quote, gap
             ):
                 break
             end = following.end
-        offset = passage.citation.start
-        quote = passage.citation.quote[citation.start - offset : end - offset]
+        quote = text[citation.start - offset : end - offset]
         return replace(citation, end=end, quote=quote)
     return citation
 
@@ -583,14 +589,27 @@ MAX_INTRODUCED_LINES = 8
 MAX_INTRODUCED_CHARS = 600
 
 
-def _introduced(sentence: str) -> bool:
-    """Whether `sentence` is part of what a sentence ending in ":" introduces: a list item,
-    or a line that is no prose (no closing stop) and no heading (a command, a form's line)."""
+def _introduced(sentence: str, gap: str) -> bool:
+    """Whether `sentence`, after `gap` (the text between it and what came before), is part
+    of what a sentence ending in ":" introduces: a list item; a line of code (indented, or
+    in a fence); or, on the very next line, a line that is no prose (a form's "Name:
+    value"). After a blank line, only a list or code goes on: "**Transfer time**" or
+    "Looking ahead" there is the next section's title."""
     stripped = sentence.strip()
     if LIST_ITEM.match(stripped):
         return True
+    indent = gap[gap.rfind("\n") + 1 :]
+    if indent.startswith(("    ", "\t")) or stripped.startswith(("```", "~~~")):
+        return True
+    if "```" in gap or "~~~" in gap:
+        return True
+    if _BLANK_LINE.search(gap) or MARKDOWN_HEADING.match(stripped):
+        return False
     unquoted = stripped.rstrip("\"”’'")  # 'pip install "x[y]"' closes no sentence
-    return not MARKDOWN_HEADING.match(stripped) and not unquoted.endswith((".", "!", "?", ":"))
+    return not unquoted.endswith((".", "!", "?", ":"))
+
+
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 
 
 def _without_overlaps(citations: Iterable[Citation]) -> tuple[Citation, ...]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from rag.backends.base import AnswerRequest
 from rag.backends.vocabulary import MONTHS, ORDINALS, TIME_WORDS, is_demonym
@@ -48,67 +49,134 @@ def version_not_in_passages(asked: str, passages: Sequence[Passage]) -> str:
     return ""
 
 
-def sibling_in_quote(asked: str, quote: str) -> tuple[str, str]:
-    """A qualifier of `asked` that `quote` gives another value ("Pro 2", "Pro 3"), or
-    ("", "") if none.
+@dataclass(frozen=True)
+class Qualifiers:
+    """What a question qualifies, each as (word's term, value) → the phrase as written:
+    "the first quarter" → {("quarter", "1"): "first quarter"}, "Pro 2" → {("pro", "2"):
+    "Pro 2"}.
 
-    A qualifier is an ordinal before a word ("first quarter") or a number after one
-    ("Pro 2", "version 3.0", "released in 1982"). Such a question is answered by the
-    sentence on its own quarter or model, never by a sibling's, however close in meaning:
-    "the second quarter ended with £48,320" does not say how the first one ended. Only a
-    quote that names the same word with another value, and nowhere the question's own,
-    is a sibling: "from 2000 to 2005 ... 18% higher than 1995 to 2000" is no sibling of a
-    question on 1995. `quote` may be many passages: the question's qualifier in none of
-    them, and a sibling's in one, is a question they cannot answer.
+    A qualifier is an ordinal before a word ("first quarter", "4th son", "the opening
+    round") or a number after one ("Pro 2", "version 3.0", "Phase II", "round two",
+    "released in 1982"); "Q1" is the first quarter, "v2.0" version 2. Such a question is
+    answered by the sentence on its own quarter or model, never by a sibling's, however
+    close in meaning: "the second quarter ended with £48,320" does not say how the first
+    one ended.
     """
-    asked_pairs = _qualified(asked)
-    if not asked_pairs:
+
+    pairs: dict[tuple[str, str], str]
+
+    @classmethod
+    def of(cls, asked: str) -> Qualifiers:
+        return cls(_qualified(asked))
+
+    def sibling_in(self, text: str) -> tuple[str, str]:
+        """A qualifier that `text` gives another value, as (asked, sibling): ("Pro 2",
+        "Pro 3"), or ("", "") if none.
+
+        Only a text that names the same word with another value, and nowhere the
+        question's own, speaks of a sibling: "from 2000 to 2005 ... 18% higher than 1995
+        to 2000" is no sibling of a question on 1995. `text` may be many passages: the
+        question's qualifier in none of them, and a sibling's in one, is a question they
+        cannot answer.
+        """
+        if not self.pairs:
+            return "", ""
+        found = _qualified(text)
+        for (word, value), written in self.pairs.items():
+            if (word, value) in found or _names_value(text, value):
+                continue
+            sibling = next((w for (k, v), w in found.items() if k == word and v != value), "")
+            if sibling:
+                return written, sibling
         return "", ""
-    quote_pairs = _qualified(quote)
-    quote_values = {_value(word) for word in words(quote)}
-    for (word, value), written in asked_pairs.items():
-        if (word, value) in quote_pairs or value in quote_values:
-            continue
-        sibling = next((w for (k, v), w in quote_pairs.items() if k == word and v != value), "")
-        if sibling:
-            return written, sibling
-    return "", ""
+
+    def named_in(self, text: str) -> bool:
+        """Whether `text` names what the question qualifies, with the question's value
+        ("the Pro 2", "in Q1"; a "2" of "every 2 months" does not)."""
+        return not self.pairs.keys().isdisjoint(_qualified(text))
 
 
 def _qualified(text: str) -> dict[tuple[str, str], str]:
-    """The qualified words of `text` as (word's term, value) → the phrase as written:
-    "the first quarter" → {("quarter", "1"): "first quarter"}; "Pro 2" → {("pro", "2"):
-    "Pro 2"}. A word no term stands for ("in", "than") qualifies nothing."""
+    """The qualified words of `text` (see `Qualifiers`). A word no term stands for ("in",
+    "than"), a preposition ("between 1980") or a possessive's "s" qualifies nothing."""
     found: dict[tuple[str, str], str] = {}
     for match in _ORDINAL_BEFORE.finditer(text):
         if terms := analyze(match.group(2)):
-            found.setdefault((terms[0], _value(match.group(1).lower())), match.group())
+            found.setdefault((terms[0], _value(match.group(1))), match.group())
     for match in _NUMBER_AFTER.finditer(text):
         if match.group(1).lower() in _NOT_QUALIFIED:
             continue
         if terms := analyze(match.group(1)):
-            found.setdefault((terms[-1], match.group(2)), match.group())
+            found.setdefault((terms[-1], _value(match.group(2))), match.group())
+    for match in _PERIOD.finditer(text):  # "Q1", "H2"
+        period = "quarter" if match.group(1).upper() == "Q" else "half"
+        found.setdefault((analyze(period)[0], match.group(2)), match.group())
+    for match in _VERSION.finditer(text):  # "v2.0"
+        found.setdefault((analyze("version")[0], _value(match.group(1))), match.group())
     return found
 
 
-def _value(word: str) -> str:
-    """The number an ordinal stands for, so that "first", "1st" and "round 1" agree."""
-    return _ORDINAL_NUMBERS.get(word) or _NUMBERED_ORDINAL.sub(r"\1", word)
+def _value(written: str) -> str:
+    """The number a value stands for, so that "first", "1st", "one", "I" and "1" agree,
+    and "2.0" and "2"."""
+    lowered = written.lower()
+    if lowered in _WORD_VALUES:
+        return _WORD_VALUES[lowered]
+    if written in _ROMAN:
+        return _ROMAN[written]
+    if match := _NUMBERED_ORDINAL.match(lowered):
+        return match.group(1)
+    return _TRAILING_ZEROS.sub("", written)
+
+
+def _names_value(text: str, value: str) -> bool:
+    """Whether `text` names `value` anywhere: as a number ("2", "2.0"; not the "1" of
+    "$13.1"), a clause under it ("4.2" is in section 4) or an ordinal ("second"). Not as a
+    count: "three weeks late" does not name phase 3."""
+    number = rf"(?<![\d.,]){re.escape(value)}(?:\.0)*(?![\d]|,\d)"
+    if re.search(number, text) or any(_value(w) == value for w in _VALUE_WORD.findall(text)):
+        return True
+    # "MHC Class I" names class 1 (the lone "I" too, here: a pronoun only holds back a rule).
+    numeral = _NUMERAL_OF.get(value)
+    return bool(numeral and re.search(rf"\b{numeral}\b", text))
 
 
 # Words a number follows that are no thing of its own: "between 1980 and 1985" and
 # "between 1975 and 1985" are two spans, not two siblings named "between".
 _NOT_QUALIFIED = frozenset(
     "between since until till after before around over under nearly approximately almost "
-    "circa ca c last next per every top only roughly least most during within through among "
+    "circa ca last next per every top only roughly least most during within through among "
     "against across vs versus".split()
 )
-_ORDINAL_NUMBERS = {word: str(n) for n, word in enumerate(ORDINALS, start=1)}
+_COUNTS = "one two three four five six seven eight nine ten eleven twelve".split()
+_ROMAN = {
+    numeral: str(n)
+    for n, numeral in enumerate("I II III IV V VI VII VIII IX X XI XII".split(), start=1)
+}
+_NUMERAL_OF = {n: numeral for numeral, n in _ROMAN.items()}
+# "the original warehouse" and "the opening round" are the first.
+_WORD_VALUES = {
+    **{word: str(n) for n, word in enumerate(ORDINALS, start=1)},
+    **{word: str(n) for n, word in enumerate(_COUNTS, start=1)},
+    "original": "1",
+    "opening": "1",
+    "initial": "1",
+}
+_FIRSTS = "|".join([*ORDINALS, "original", "opening", "initial"])
 _NUMBERED_ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
+_TRAILING_ZEROS = re.compile(r"(?:\.0+)+$")
 _ORDINAL_BEFORE = re.compile(
-    r"(?<![\w-])(" + "|".join(ORDINALS) + r"|\d+(?:st|nd|rd|th))\s+([^\W\d_][\w-]*)", re.IGNORECASE
+    rf"(?<![\w-])({_FIRSTS}|\d+(?:st|nd|rd|th))\s+([^\W\d_][\w-]*)", re.IGNORECASE
 )
-_NUMBER_AFTER = re.compile(r"\b([^\W\d_][\w-]*)\s+(?:in\s+)?(\d+(?:\.\d+)*)(?![\d.]*\d)(?!\s*%)")
+# A label of two letters or more, not a possessive's "s" ("the team's 11 players"); a
+# Roman numeral ("Phase II") but the lone "I", which is mostly the pronoun.
+_NUMBER_AFTER = re.compile(
+    r"(?<!['’])\b([^\W\d_][\w-]+)\s+(?:in\s+)?"
+    r"(\d+(?:\.\d+)*(?![\d.]*\d)(?!\s*%)|[IVX]{2,4}\b|[VX]\b|(?i:" + "|".join(_COUNTS) + r")\b)",
+)
+_PERIOD = re.compile(r"\b([QH])([1-4])\b")
+_VERSION = re.compile(r"\bv(\d+(?:\.\d+)*)\b")
+_VALUE_WORD = re.compile(rf"\b(?:{_FIRSTS}|\d+(?:st|nd|rd|th))\b", re.IGNORECASE)
 
 _DECIMAL = re.compile(r"(?<![\d.])\d+(?:\.\d+)+(?![\d.]*\d)")
 
