@@ -574,8 +574,10 @@ def with_what_it_introduces(citation: Citation, passages: Sequence[Passage]) -> 
         end = citation.end
         for following in sentences[place + 1 : place + 1 + MAX_INTRODUCED_LINES]:
             gap = text[end - offset : following.start - offset]
+            # Inside a fenced block when an odd number of fences came since the colon.
+            fenced = len(_FENCE.findall(text[citation.end - offset : following.start - offset])) % 2
             if following.end - citation.end > MAX_INTRODUCED_CHARS or not _introduced(
-                following.quote, gap
+                following.quote, gap, fenced=bool(fenced)
             ):
                 break
             end = following.end
@@ -589,19 +591,17 @@ MAX_INTRODUCED_LINES = 8
 MAX_INTRODUCED_CHARS = 600
 
 
-def _introduced(sentence: str, gap: str) -> bool:
+def _introduced(sentence: str, gap: str, *, fenced: bool) -> bool:
     """Whether `sentence`, after `gap` (the text between it and what came before), is part
     of what a sentence ending in ":" introduces: a list item; a line of code (indented, or
-    in a fence); or, on the very next line, a line that is no prose (a form's "Name:
-    value"). After a blank line, only a list or code goes on: "**Transfer time**" or
-    "Looking ahead" there is the next section's title."""
+    `fenced`, or a fence); or, on the very next line, a line that is no prose (a form's
+    "Name: value"). After a blank line, only a list or code goes on: "**Transfer time**"
+    or "Looking ahead" there is the next section's title."""
     stripped = sentence.strip()
-    if LIST_ITEM.match(stripped):
+    if LIST_ITEM.match(stripped) or fenced or _FENCE.match(stripped):
         return True
     indent = gap[gap.rfind("\n") + 1 :]
-    if indent.startswith(("    ", "\t")) or stripped.startswith(("```", "~~~")):
-        return True
-    if "```" in gap or "~~~" in gap:
+    if indent.startswith(("    ", "\t")):
         return True
     if _BLANK_LINE.search(gap) or MARKDOWN_HEADING.match(stripped):
         return False
@@ -610,6 +610,7 @@ def _introduced(sentence: str, gap: str) -> bool:
 
 
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_FENCE = re.compile(r"```|~~~")
 
 
 def _without_overlaps(citations: Iterable[Citation]) -> tuple[Citation, ...]:

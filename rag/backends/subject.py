@@ -136,7 +136,8 @@ def _names_value(text: str, value: str) -> bool:
     number = rf"(?<![\d.,]){re.escape(value)}(?:\.0)*(?![\d]|,\d)"
     if re.search(number, text) or any(_value(w) == value for w in _VALUE_WORD.findall(text)):
         return True
-    # "MHC Class I" names class 1 (the lone "I" too, here: a pronoun only holds back a rule).
+    # "MHC Class I" names class 1. So does the pronoun "I" here, which at worst keeps a
+    # sibling from being seen: the safe side.
     numeral = _NUMERAL_OF.get(value)
     return bool(numeral and re.search(rf"\b{numeral}\b", text))
 
