@@ -606,3 +606,21 @@ def test_a_quote_another_quote_holds_is_given_once():
     assert _without_overlaps([item, intro, other]) == (intro, other)
     assert _without_overlaps([intro, item]) == (intro,)
     assert _without_overlaps([intro, intro]) == (intro,)
+
+
+def test_a_changelog_section_answers_for_the_version_its_heading_names(scratch_pipeline, tmp_path):
+    """ "What changed in version 2.1?" over a changelog whose "## 2.1.0" heading alone
+    names the version: the best sentence, on version 1.5, is a sibling, and the list
+    items under the heading stand in for it."""
+    changelog = tmp_path / "changelog.md"
+    changelog.write_text(
+        "# Tidepool changelog\n\n## 2.1.0 (2024-05-02)\n\n"
+        "- The `sync` command now retries failed uploads up to 3 times.\n"
+        "- Fixed a crash when the config file was empty.\n\n"
+        "## 2.0.0 (2024-02-14)\n\nStarting with v2.0, the `sync` command replaces `upload`, "
+        "which was deprecated in version 1.5.\n",
+        encoding="utf-8",
+    )
+    scratch_pipeline.ingest([changelog])
+    answer = scratch_pipeline.ask(Query("What changed in version 2.1?", doc_ids=["changelog"]))
+    assert not answer.abstained and "retries failed uploads" in answer.text

@@ -415,6 +415,8 @@ class ExtractiveBackend(Backend):
             return _Choice([], unknown=unknown)
         if unfound := version_not_in_passages(asked, request.passages):
             return _Choice([], unknown=unfound, in_passages=True)
+        # Measured before siblings leave: a passage on the Pro 3 is on the Pro 2's topic.
+        on_topic = self.near_the_topic(candidates)
         # "the first phase" over passages that speak only of the second.
         qualifiers = Qualifiers.of(asked)
         if qualifiers.pairs:
@@ -423,25 +425,38 @@ class ExtractiveBackend(Backend):
             if asked_for:
                 return _Choice([], unknown=asked_for, instead=instead)
             # A sentence on a sibling ("Pro 3" for "Pro 2") is no candidate. When the best
-            # was one, only a sentence of a passage that names the question's own may stand
-            # in for it ("The Lite costs $299." in a passage on the Pro 3 does not); without
-            # one, the passages hold the sibling.
+            # was one, only a sentence of a passage that names the question's own, or under
+            # a heading that does (a changelog's "## 2.1.0"), may stand in for it ("The
+            # Lite costs $299." in a passage on the Pro 3 does not); without one, the
+            # passages hold the sibling.
             siblings = [qualifiers.sibling_in(c.sentence.citation.quote) for c in candidates]
             asked_for, instead = siblings[0]
-            naming = {p.rank for p in request.passages if qualifiers.named_in(p.citation.quote)}
+            by_rank = {passage.rank: passage for passage in request.passages}
+            naming = {r for r, p in by_rank.items() if qualifiers.named_in(p.citation.quote)}
             candidates = [
                 c
                 for c, (sibling, _) in zip(candidates, siblings, strict=True)
-                if not sibling and (not asked_for or c.passage_rank in naming)
+                if not sibling
+                and (
+                    not asked_for
+                    or c.passage_rank in naming
+                    or qualifiers.valued_in(_heading_above(c, by_rank[c.passage_rank]))
+                )
             ]
             if not candidates:
                 return _Choice([], unknown=asked_for, instead=instead)
         if self.options.use_reader:
-            return self._choose_by_reader(request, candidates, {} if timings is None else timings)
-        return _Choice(self._choose_by_weights(candidates))
+            return self._choose_by_reader(
+                request, candidates, on_topic, {} if timings is None else timings
+            )
+        return _Choice(self._choose_by_weights(candidates, on_topic))
 
     def _choose_by_reader(
-        self, request: AnswerRequest, candidates: list[_Candidate], timings: dict[str, float]
+        self,
+        request: AnswerRequest,
+        candidates: list[_Candidate],
+        on_topic: bool,
+        timings: dict[str, float],
     ) -> _Choice:
         reader = self.reader
         if not reader.loaded:  # the first question: loading is not what a question costs
@@ -453,8 +468,8 @@ class ExtractiveBackend(Backend):
         width = self.options.candidates or calibration.candidates
         if width == 1:
             # The reader vetoes what the hand-weighted signals pick.
-            to_read = self._choose_by_weights(candidates)
-        elif not self.near_the_topic(candidates):
+            to_read = self._choose_by_weights(candidates, on_topic)
+        elif not on_topic:
             to_read = []  # nothing near the question's topic: not worth reading
         else:
             to_read = candidates[:width]
@@ -491,8 +506,10 @@ class ExtractiveBackend(Backend):
     def near_the_topic(self, candidates: list[_Candidate]) -> bool:
         return self.topic_closeness(candidates) >= self.MIN_DENSE
 
-    def _choose_by_weights(self, candidates: list[_Candidate]) -> list[_Candidate]:
-        if not self.near_the_topic(candidates):
+    def _choose_by_weights(self, candidates: list[_Candidate], on_topic: bool) -> list[_Candidate]:
+        """The sentences the signals quote, best first; `on_topic`: whether the passages
+        are near the question's topic (`near_the_topic`), else none."""
+        if not on_topic:
             return []
         best = candidates[0]
         if not best.type_match:
@@ -546,6 +563,14 @@ class ExtractiveBackend(Backend):
                 previous = sentence
         candidates.sort(key=lambda c: -c.score)
         return candidates
+
+
+def _heading_above(candidate: _Candidate, passage: Passage) -> str:
+    """The Markdown heading nearest above `candidate`'s sentence in its passage ("")."""
+    before = passage.citation.quote[: candidate.sentence.citation.start - passage.citation.start]
+    return next(
+        (line for line in reversed(before.splitlines()) if MARKDOWN_HEADING.match(line)), ""
+    )
 
 
 def with_what_it_introduces(citation: Citation, passages: Sequence[Passage]) -> Citation:

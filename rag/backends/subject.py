@@ -90,6 +90,11 @@ class Qualifiers:
                 return written, sibling
         return "", ""
 
+    def valued_in(self, text: str) -> bool:
+        """Whether `text` names a value the question qualifies with, on whatever word: a
+        heading "## 2.1.0" is the section on version 2.1."""
+        return any(_names_value(text, value) for _, value in self.pairs)
+
     def named_in(self, text: str) -> bool:
         """Whether `text` names what the question qualifies, with the question's value
         ("the Pro 2", "in Q1"; a "2" of "every 2 months" does not)."""
