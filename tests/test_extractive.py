@@ -11,6 +11,12 @@ from rag.backends.extractive import expected_answer_type, holds_answer_type
 from rag.query import Query
 
 
+def ingest_text(pipeline, path, text: str) -> None:
+    """Writes `text` to `path` and adds the file to `pipeline`'s index."""
+    path.write_text(text, encoding="utf-8")
+    pipeline.ingest([path])
+
+
 def assert_verbatim_and_cited(pipeline, answer):
     documents = {d.doc_id: d for d in pipeline.index().documents}
     markers = [int(n) for n in re.findall(r"\[(\d+)\]", answer.text)]
@@ -149,8 +155,7 @@ def test_a_sentence_found_in_two_documents_is_quoted_once(scratch_pipeline, tmp_
         "The framework was launched in 2010 to commemorate the bicentennial of Mexico’s "
         "independence and the centennial of the Mexican Revolution."
     )
-    (tmp_path / "echo.txt").write_text(f"A digest of older news.\n\n{sentence}", encoding="utf-8")
-    scratch_pipeline.ingest([tmp_path / "echo.txt"])
+    ingest_text(scratch_pipeline, tmp_path / "echo.txt", f"A digest of older news.\n\n{sentence}")
     answer = scratch_pipeline.ask("When was the Bicentennial Framework launched?")
     retrieved = [s.citation.quote for p in answer.passages for s in p.sentences]
     assert retrieved.count(sentence) == 2, "both copies were retrieved"
@@ -307,14 +312,13 @@ def test_a_name_that_opens_its_sentence_answers_who():
 def test_an_faq_asked_its_own_question_quotes_the_answer_not_the_question(
     scratch_pipeline, tmp_path
 ):
-    faq = tmp_path / "faq.md"
-    faq.write_text(
+    ingest_text(
+        scratch_pipeline,
+        tmp_path / "faq.md",
         "# CloudSync FAQ\n\n### What is the maximum file size?\n\n"
         "Files up to 50 GB can be synced. Larger files are skipped.\n\n"
         "## Ingredients of the starter plan\n\n- 5 GB of storage\n- 1 device\n",
-        encoding="utf-8",
     )
-    scratch_pipeline.ingest([faq])
     answer = scratch_pipeline.ask(Query("What is the maximum file size?", doc_ids=["faq"]))
     assert answer.citations[0].quote == "Files up to 50 GB can be synced."
     storage = scratch_pipeline.ask(
@@ -372,17 +376,16 @@ def test_a_name_no_document_holds_is_abstained_on_and_accents_need_not_be_typed(
 ):
     """ "How many people work in the Berlin office?" over offices elsewhere quoted another
     office's head count; "Poznan" typed without its accent found Aarhus's."""
-    offices = tmp_path / "offices.txt"
-    offices.write_text(
+    ingest_text(
+        scratch_pipeline,
+        tmp_path / "offices.txt",
         "Northwind offices\n\n"
         "The Poznań office employs 185 people and is managed by Marek Zieliński.\n\n"
         "The Aarhus office employs 54 people and is managed by Sofie Jensen.\n\n"
         "The Valencia office employs 96 people and is managed by Lucía Ortega.\n\n"
         "All offices are open on weekdays from 8:00 to 18:00. Guests use the NW-Guest "
         "Wi-Fi network.\n",
-        encoding="utf-8",
     )
-    scratch_pipeline.ingest([offices])
     for typed in ("Poznan", "Poznań", "POZNAN"):
         answer = scratch_pipeline.ask(
             Query(f"How many people does the {typed} office employ?", doc_ids=["offices"])
@@ -444,13 +447,12 @@ def test_a_name_sharing_its_stem_with_a_word_of_the_passages_is_known():
 def test_a_version_no_passage_found_holds_is_abstained_on(scratch_pipeline, tmp_path):
     """ "Which Python version does tidewatch 3.0 require?" quoted version 4.2's: the index
     reads "3.0" as "3" and "0", which every document holds."""
-    readme = tmp_path / "tidewatch.md"
-    readme.write_text(
+    ingest_text(
+        scratch_pipeline,
+        tmp_path / "tidewatch.md",
         "# tidewatch\n\ntidewatch 4.2 requires Python 3.9 or later. Release 4.2.1 fixed "
         "the login timeout of 30 seconds. Versions before 4.0 are no longer supported.\n",
-        encoding="utf-8",
     )
-    scratch_pipeline.ingest([readme])
     ask = scratch_pipeline.ask
     missing = ask(Query("Which Python version does tidewatch 3.0 require?", doc_ids=["tidewatch"]))
     assert missing.abstained and "no passage found mentions “3.0”" in missing.text
@@ -520,16 +522,15 @@ def test_a_question_on_a_sibling_the_documents_do_not_hold_is_abstained_on(
 ):
     """ "How long is the warranty on the BrewMate Pro 2?" quoted the Pro 3's warranty, and
     "the first quarter's balance" the second quarter's: the blind review's wrong quotes."""
-    faq = tmp_path / "brewmate.md"
-    faq.write_text(
+    ingest_text(
+        scratch_pipeline,
+        tmp_path / "brewmate.md",
         "# BrewMate FAQ\n\nThe BrewMate Pro 3 comes with a 24-month manufacturer's warranty "
         "from the date of purchase. The treasurer reported that the shop ended the second "
         "quarter with a balance of £48,320. The third quarter's balance was £51,200. "
         "Descale the machine every 2 months. The second phase of the loyalty scheme "
         "starts in May.\n",
-        encoding="utf-8",
     )
-    scratch_pipeline.ingest([faq])
 
     def ask(question):
         return scratch_pipeline.ask(Query(question, doc_ids=["brewmate"]))
@@ -557,8 +558,9 @@ def test_a_sentence_that_introduces_a_command_or_a_list_is_quoted_with_it(
     """ "How do I install tidewatch with Microsoft Teams support?" quoted "To install with
     Microsoft Teams support, which needs the optional `msteams` extra:" and not the command
     under it (the blind review's #38)."""
-    readme = tmp_path / "tidewatch.md"
-    readme.write_text(
+    ingest_text(
+        scratch_pipeline,
+        tmp_path / "tidewatch.md",
         "# tidewatch\n\n## Installation\n\nInstall the latest release from PyPI:\n\n"
         "    pip install tidewatch\n\n"
         "To install with Microsoft Teams support, which needs the optional `msteams` extra:\n\n"
@@ -572,9 +574,7 @@ def test_a_sentence_that_introduces_a_command_or_a_list_is_quoted_with_it(
         "To check a configuration file, run:\n\n```\ntidewatch check\n```\n\n"
         "It prints every error it finds.\n\n"
         "## Licence\n\nApache License 2.0.\n",
-        encoding="utf-8",
     )
-    scratch_pipeline.ingest([readme])
 
     def ask(question):
         answer = scratch_pipeline.ask(Query(question, doc_ids=["tidewatch"]))
@@ -612,15 +612,14 @@ def test_a_changelog_section_answers_for_the_version_its_heading_names(scratch_p
     """ "What changed in version 2.1?" over a changelog whose "## 2.1.0" heading alone
     names the version: the best sentence, on version 1.5, is a sibling, and the list
     items under the heading stand in for it."""
-    changelog = tmp_path / "changelog.md"
-    changelog.write_text(
+    ingest_text(
+        scratch_pipeline,
+        tmp_path / "changelog.md",
         "# Tidepool changelog\n\n## 2.1.0 (2024-05-02)\n\n"
         "- The `sync` command now retries failed uploads up to 3 times.\n"
         "- Fixed a crash when the config file was empty.\n\n"
         "## 2.0.0 (2024-02-14)\n\nStarting with v2.0, the `sync` command replaces `upload`, "
         "which was deprecated in version 1.5.\n",
-        encoding="utf-8",
     )
-    scratch_pipeline.ingest([changelog])
     answer = scratch_pipeline.ask(Query("What changed in version 2.1?", doc_ids=["changelog"]))
     assert not answer.abstained and "retries failed uploads" in answer.text
