@@ -69,6 +69,12 @@ class Qualifiers:
     def of(cls, asked: str) -> Qualifiers:
         return cls(_qualified(asked))
 
+    def _may_name(self, text: str) -> bool:
+        """Whether `text` may name a qualified word at all: most sentences hold none of
+        the question's qualified words, and reading their qualifiers is the cost."""
+        words_of_text = set(analyze(text))
+        return any(word in words_of_text or word in _WRITTEN_SHORT for word, _ in self.pairs)
+
     def sibling_in(self, text: str) -> tuple[str, str]:
         """A qualifier that `text` gives another value, as (asked, sibling): ("Pro 2",
         "Pro 3"), or ("", "") if none.
@@ -79,7 +85,7 @@ class Qualifiers:
         question's qualifier in none of them, and a sibling's in one, is a question they
         cannot answer.
         """
-        if not self.pairs:
+        if not self.pairs or not self._may_name(text):
             return "", ""
         found = _qualified(text)
         for (word, value), written in self.pairs.items():
@@ -98,7 +104,7 @@ class Qualifiers:
     def named_in(self, text: str) -> bool:
         """Whether `text` names what the question qualifies, with the question's value
         ("the Pro 2", "in Q1"; a "2" of "every 2 months" does not)."""
-        return not self.pairs.keys().isdisjoint(_qualified(text))
+        return self._may_name(text) and not self.pairs.keys().isdisjoint(_qualified(text))
 
 
 def _qualified(text: str) -> dict[tuple[str, str], str]:
@@ -181,6 +187,8 @@ _NUMBER_AFTER = re.compile(
     r"(\d+(?:\.\d+)*(?![\d.]*\d)(?!\s*%)|[IVX]{2,4}\b|[VX]\b|(?i:" + "|".join(_COUNTS) + r")\b)",
 )
 _PERIOD = re.compile(r"\b([QH])([1-4])\b")
+# The words "Q1" and "v2.0" stand for, which a text may name without writing them.
+_WRITTEN_SHORT = frozenset(analyze(" ".join(["quarter", "half", "version"])))
 _VERSION = re.compile(r"\bv(\d+(?:\.\d+)*)\b")
 _VALUE_WORD = re.compile(rf"\b(?:{_FIRSTS}|\d+(?:st|nd|rd|th))\b", re.IGNORECASE)
 
