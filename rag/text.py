@@ -16,7 +16,7 @@ from pathlib import Path
 from rag.errors import RagError
 from rag.types import Span
 
-_BLANK_LINE = re.compile(r"\n[ \t\r]*\n")  # \r: a CRLF file's blank line too
+BLANK_LINE = re.compile(r"\n[ \t\r]*\n")  # \r: a CRLF file's blank line too
 # Text that ends a paragraph: a blank line, then only white space.
 _PARAGRAPH_END = re.compile(r"\n[ \t\r]*\n\s*$")
 # How far back a piece looks for the blank line that opens its paragraph.
@@ -61,7 +61,7 @@ def sentence_spans(text: str) -> list[Span]:
 # the Enterprise plan ..." stayed one sentence, though "via the API. Only" is two): an
 # acronym, a full stop and a capitalised word end a sentence.
 _BLANK_LINE_OR_ACRONYM_END = re.compile(
-    rf"(?P<blank>{_BLANK_LINE.pattern})|\b[A-Z]{{2,}}\.(?P<gap>[ \t]+)(?=[A-Z][a-z])"
+    rf"(?P<blank>{BLANK_LINE.pattern})|\b[A-Z]{{2,}}\.(?P<gap>[ \t]+)(?=[A-Z][a-z])"
 )
 
 

@@ -29,6 +29,7 @@ from rag.backends.subject import (
 from rag.backends.vocabulary import MONTHS, NUMBER_WORDS, ORDINALS, TIME_WORDS, is_demonym
 from rag.config import Settings
 from rag.text import (
+    BLANK_LINE,
     CAPITALISED_RUN,
     FIELD_LINE,
     HEADING_MAX_WORDS,
@@ -432,7 +433,12 @@ class ExtractiveBackend(Backend):
             siblings = [qualifiers.sibling_in(c.sentence.citation.quote) for c in candidates]
             asked_for, instead = siblings[0]
             by_rank = {passage.rank: passage for passage in request.passages}
-            naming = {r for r, p in by_rank.items() if qualifiers.named_in(p.citation.quote)}
+            # Only read when the best sentence was a sibling's (what stands in for it).
+            naming = (
+                {r for r, p in by_rank.items() if qualifiers.named_in(p.citation.quote)}
+                if asked_for
+                else set()
+            )
             candidates = [
                 c
                 for c, (sibling, _) in zip(candidates, siblings, strict=True)
@@ -628,13 +634,12 @@ def _introduced(sentence: str, gap: str, *, fenced: bool) -> bool:
     indent = gap[gap.rfind("\n") + 1 :]
     if indent.startswith(("    ", "\t")):
         return True
-    if _BLANK_LINE.search(gap) or MARKDOWN_HEADING.match(stripped):
+    if BLANK_LINE.search(gap) or MARKDOWN_HEADING.match(stripped):
         return False
     unquoted = stripped.rstrip("\"”’'")  # 'pip install "x[y]"' closes no sentence
     return not unquoted.endswith((".", "!", "?", ":"))
 
 
-_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _FENCE = re.compile(r"```|~~~")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rag.backends.base import AnswerRequest
 from rag.backends.vocabulary import MONTHS, ORDINALS, TIME_WORDS, is_demonym
@@ -73,7 +74,7 @@ class Qualifiers:
         """Whether `text` may name a qualified word at all: most sentences hold none of
         the question's qualified words, and reading their qualifiers is the cost."""
         words_of_text = set(analyze(text))
-        return any(word in words_of_text or word in _WRITTEN_SHORT for word, _ in self.pairs)
+        return any(word in words_of_text or word in _written_short() for word, _ in self.pairs)
 
     def sibling_in(self, text: str) -> tuple[str, str]:
         """A qualifier that `text` gives another value, as (asked, sibling): ("Pro 2",
@@ -187,10 +188,16 @@ _NUMBER_AFTER = re.compile(
     r"(\d+(?:\.\d+)*(?![\d.]*\d)(?!\s*%)|[IVX]{2,4}\b|[VX]\b|(?i:" + "|".join(_COUNTS) + r")\b)",
 )
 _PERIOD = re.compile(r"\b([QH])([1-4])\b")
-# The words "Q1" and "v2.0" stand for, which a text may name without writing them.
-_WRITTEN_SHORT = frozenset(analyze(" ".join(["quarter", "half", "version"])))
 _VERSION = re.compile(r"\bv(\d+(?:\.\d+)*)\b")
 _VALUE_WORD = re.compile(rf"\b(?:{_FIRSTS}|\d+(?:st|nd|rd|th))\b", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
+def _written_short() -> frozenset[str]:
+    """The terms of the words "Q1", "H2" and "v2.0" stand for, which a text may name
+    without writing them (read on first use: the stemmer is not loaded at import)."""
+    return frozenset(analyze("quarter half version"))
+
 
 _DECIMAL = re.compile(r"(?<![\d.])\d+(?:\.\d+)+(?![\d.]*\d)")
 
