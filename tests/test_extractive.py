@@ -623,3 +623,30 @@ def test_a_changelog_section_answers_for_the_version_its_heading_names(scratch_p
     )
     answer = scratch_pipeline.ask(Query("What changed in version 2.1?", doc_ids=["changelog"]))
     assert not answer.abstained and "retries failed uploads" in answer.text
+
+
+def test_a_web_page_s_numbered_steps_and_headings_answer_as_markdown_s_do(
+    scratch_pipeline, tmp_path
+):
+    """An HTML page lost its list numbers and heading marks in loading, so "To reset the
+    hub, follow these steps:" was quoted without its steps (found by a blind review), and a
+    release page's "<h2>2.1.0</h2>" named no version for the list under it."""
+    ingest_text(
+        scratch_pipeline,
+        tmp_path / "hub.html",
+        "<html><head><title>Hub help</title></head><body><h1>Hub help</h1>"
+        "<h2>Resetting</h2><p>To reset the Lumo hub, follow these steps:</p><ol>"
+        "<li>Unplug the hub for ten seconds.</li><li>Hold the pairing button.</li>"
+        "<li>Plug it back in while holding the button.</li></ol>"
+        "<h2>Pairing</h2><p>The Lumo hub pairs with up to 32 lamps.</p>"
+        "<h2>2.1.0 (2024-05-02)</h2><ul><li>The <code>sync</code> command now retries failed "
+        "uploads up to 3 times.</li><li>Fixed a crash when the config file was empty.</li></ul>"
+        "<h2>2.0.0 (2024-02-14)</h2><p>Starting with v2.0, the <code>sync</code> command "
+        "replaces <code>upload</code>, which was deprecated in version 1.5.</p></body></html>",
+    )
+    steps = scratch_pipeline.ask(Query("How do I reset the Lumo hub?", doc_ids=["hub"]))
+    assert_verbatim_and_cited(scratch_pipeline, steps)
+    assert "follow these steps:\n\n1. Unplug the hub" in steps.citations[0].quote
+    assert "3. Plug it back in" in steps.citations[0].quote
+    release = scratch_pipeline.ask(Query("What changed in version 2.1?", doc_ids=["hub"]))
+    assert not release.abstained and "retries failed uploads" in release.text

@@ -64,9 +64,28 @@ def test_html_inline_tags_stay_in_their_sentence_and_blocks_start_paragraphs(tmp
     )
     assert "The feeding time is 7:30 a.m. & the keeper is Tom." in paragraphs
     assert "Wrapped in the source." in paragraphs
-    assert ["one", "two"] == paragraphs[paragraphs.index("one") : paragraphs.index("two") + 1]
+    assert ["- one", "- two"] == paragraphs[
+        paragraphs.index("- one") : paragraphs.index("- two") + 1
+    ]
     assert "Name: Ann; Age: 3." in paragraphs  # a row names its columns
     assert paragraphs[-2:] == ["x", "y"]
+
+
+def test_html_headings_and_list_items_are_written_as_markdown_writes_them(tmp_path):
+    """Without the markers "Follow these steps:" was quoted alone, step 3 indistinct from 4."""
+    paragraphs = _html_paragraphs(
+        tmp_path,
+        "<h1>Kettle</h1><h3>Descaling</h3><p>Follow these steps:</p><ol><li>Unplug it.</li>"
+        "<li><p>Pour in <b>vinegar</b>.</p></li><li value='7'>Rinse twice.</li><li>Dry it."
+        "<ul><li>Inside</li><li>Outside</li></ul></li></ol>"
+        "<ol start='3' type='a'><li>Third</li></ol><ol reversed><li>Two</li><li>One</li></ol>"
+        "<ol start='x'><li>Bad start</li></ol><ul><li> </li><li>Kept</li></ul><h2></h2>",
+    )
+    assert paragraphs == [
+        *("# Kettle", "### Descaling", "Follow these steps:", "1. Unplug it."),
+        *("2. Pour in vinegar.", "7. Rinse twice.", "8. Dry it.", "- Inside", "- Outside"),
+        *("c) Third", "2. Two", "1. One", "1. Bad start", "- Kept"),
+    ]
 
 
 def test_html_table_rows_name_their_columns_as_spreadsheet_rows_do(tmp_path):

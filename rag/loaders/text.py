@@ -60,11 +60,73 @@ def _rows_named_by_headers(soup, table) -> None:
     table.replace_with(replacement)
 
 
-def _span(cell) -> int:
+def _mark_headings_and_list_items(soup) -> None:
+    """Write a heading and a list item as Markdown writes them ("## Setup", "1. Plug it
+    in.", "- Blue"), so the page's structure survives as text: the answer step reads a
+    Markdown heading as what the lines under it are about (a changelog's "## 2.1.0"), and
+    a sentence ending in ":" is quoted with the list items it introduces. Without the
+    markers "Follow these steps:" is quoted alone, and step 3 cannot be told from step 4.
+    """
+    for heading in soup.find_all(HTML_HEADING_TAGS):
+        _insert_marker(heading, "#" * int(heading.name[1]) + " ")
+    for item in soup.find_all("li"):
+        _insert_marker(item, _list_marker(item))
+
+
+HTML_HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+
+
+def _list_marker(item) -> str:
+    """ "- " in a bulleted list; in a numbered one the number a browser shows ("3. "), or
+    its letter in a list lettered a, b, c ("c) ")."""
+    numbered = item.find_parent(["ol", "ul"])
+    if numbered is None or numbered.name != "ol":
+        return "- "
+    step = -1 if numbered.has_attr("reversed") else 1
+    number = _integer(item.get("value"), None)
+    if number is None:
+        # Counted from the nearest item before that sets its own number (<li value="7">),
+        # else from the list's start.
+        steps = 0
+        for earlier in item.find_previous_siblings("li"):
+            steps += 1
+            if _integer(earlier.get("value"), None) is not None:
+                number = _integer(earlier.get("value"), 0) + steps * step
+                break
+        else:
+            first = len(numbered.find_all("li", recursive=False)) if step < 0 else 1
+            number = _integer(numbered.get("start"), first) + steps * step
+    if str(numbered.get("type", "")).lower() == "a" and 1 <= number <= 26:
+        return chr(ord("a") + number - 1) + ") "
+    return f"{number}. "
+
+
+def _insert_marker(tag, marker: str) -> None:
+    """Put `marker` before the first words of `tag`, inside any block that opens it
+    (<li><p>Plug it in.</p></li>), where the paragraph's line will start."""
+    target = tag
+    while True:
+        first = next((child for child in target.children if str(child).strip()), None)
+        if first is None:
+            if target is tag:
+                return  # nothing to mark: an empty item or heading leaves no line
+            break
+        if getattr(first, "name", None) not in HTML_BLOCK_TAGS or first.name in ("ol", "ul"):
+            break
+        target = first
+    target.insert(0, marker)
+
+
+def _integer(value, default: int | None) -> int | None:
+    """An attribute's whole number ("3"), or `default` when absent or not one."""
     try:
-        return max(1, min(int(cell.get("colspan", 1)), 100))
+        return int(str(value).strip())
     except ValueError:
-        return 1
+        return default
+
+
+def _span(cell) -> int:
+    return max(1, min(_integer(cell.get("colspan"), 1), 100))
 
 
 class TextFileLoader(Loader):
@@ -126,6 +188,7 @@ def html_text(markup: str | bytes) -> tuple[str, str]:
     # Innermost first: a table inside a cell is text of that cell by the time it is read.
     for table in reversed(soup.find_all("table")):
         _rows_named_by_headers(soup, table)
+    _mark_headings_and_list_items(soup)
     for tag in soup.find_all(HTML_BLOCK_TAGS):
         tag.insert_before("\n")
         tag.insert_after("\n")
