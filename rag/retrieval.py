@@ -19,7 +19,7 @@ from rag.errors import RagError
 from rag.memo import BoundedMemo
 from rag.query import Query, as_query
 from rag.store import IndexData
-from rag.text import analyze
+from rag.text import analyze, headings_above
 from rag.types import Citation, Document, Passage, QueryTerm, Retrieval, ScoredSentence
 
 # Candidates fetched per signal before fusion and de-duplication, as a multiple of k.
@@ -73,6 +73,7 @@ class _ChunkParts:
     sentences: tuple[_Span, ...]
     sentence_terms: tuple[tuple[str, ...], ...]  # each sentence's analysed terms
     sentence_vectors: np.ndarray
+    headings: tuple[str, ...]  # the Markdown headings of the sections it starts in
 
 
 def reciprocal_rank_fusion(rankings: list[list[int]], k: int) -> dict[int, float]:
@@ -236,6 +237,7 @@ class Retriever:
             sentences=sentences,
             sentence_terms=tuple(tuple(analyze(sentence.quote)) for sentence in sentences),
             sentence_vectors=np.asarray(data.sentence_vectors[first:last]),
+            headings=headings_above(document.text, span.start),
         )
 
     def _without_duplicates(self, candidates: list[_Candidate], k: int) -> list[_Candidate]:
@@ -284,6 +286,7 @@ class Retriever:
             chunk_id=candidate.row,
             sentences=sentences,
             signals=candidate.signals,
+            headings=parts.headings,
         )
 
 

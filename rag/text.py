@@ -29,7 +29,8 @@ CAPITALISED_RUN = re.compile(
     rf"\b{_CAPITAL}[\w’'.-]*(?:\s+(?:of|de|la|del|y|the|and|for)?\s*{_CAPITAL}[\w’'.-]*)*"
 )
 # A year from 1500 to 2099, or a decade ("1990s"): the year's digits are group 1.
-YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)s?\b")
+# Not a number of a code named in capitals ("CVE-2024-2511", "ISO-8601"): no year.
+YEAR = re.compile(r"(?<![A-Z]-)\b(1[5-9]\d\d|20\d\d)s?\b")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -39,7 +40,8 @@ def sentence_spans(text: str) -> list[Span]:
     nupunkt finds the sentence ends, and an acronym before a full stop ends one too
     ("... with SAML. Only ..."); a blank line is always a boundary, so a heading never
     fuses with the paragraph under it. So is a line break before a list item ("- 6
-    eggs", "2. Fill the tank") or a field line ("Apologies: George Mbeki"), after a
+    eggs", "2. Fill the tank") or a field line ("Apologies: George Mbeki"), between
+    the rows of a Markdown table ("| Solid amber | No internet |"), after a
     Markdown heading, and after a title on a line of its own at the top of a paragraph
     ("Warranty" above its first sentence): each item is a sentence to quote, not a list
     quoted whole.
@@ -54,7 +56,21 @@ def sentence_spans(text: str) -> list[Span]:
             spans.extend(_lines_apart(text, piece_start, cut_start))
             piece_start = cut_end
         spans.extend(_lines_apart(text, piece_start, end))
-    return spans
+    return _table_rows_whole(text, spans) if "|" in text else spans
+
+
+def _table_rows_whole(text: str, spans: list[Span]) -> list[Span]:
+    """`spans` with the pieces of one Markdown table row joined: a row is one sentence,
+    however many full stops its cells hold ("| Solid amber | No internet. |")."""
+    joined: list[Span] = []
+    for span in spans:
+        if joined and "\n" not in text[joined[-1].end : span.start]:
+            line_start = text.rfind("\n", 0, span.start) + 1
+            if MARKDOWN_TABLE_ROW.match(text, line_start):
+                joined[-1] = Span(joined[-1].start, span.end)
+                continue
+        joined.append(span)
+    return joined
 
 
 # nupunkt takes some acronyms before a full stop for abbreviations ("... with SAML. Only
@@ -69,6 +85,35 @@ _BLANK_LINE_OR_ACRONYM_END = re.compile(
 MARKDOWN_HEADING = re.compile(r"[ \t]{0,3}#{1,6}[ \t]+\S")
 # A line that starts a list item: "- ", "* ", "+ ", "• ", "1. ", "2) ", "a) ".
 LIST_ITEM = re.compile(r"[ \t]*(?:[-*+•▪◦‣]|\d{1,3}[.)]|[a-z][)])[ \t]+\S")
+
+
+def headings_above(text: str, position: int) -> tuple[str, ...]:
+    """The Markdown headings of the sections that `position` of `text` is in, nearest
+    first: the nearest heading above it, then the nearest above that of a higher level,
+    and so on ("### Changed", "## [3.1.0] - 2024-05-10", "# Changelog"). Reads at most
+    HEADINGS_LOOK_BACK characters back."""
+    found: list[str] = []
+    level = 7
+    lines = _HEADING_LINE.finditer(text, max(0, position - HEADINGS_LOOK_BACK), position)
+    for match in reversed(list(lines)):
+        if (depth := len(match.group(1))) < level:
+            found.append(match.group().strip())
+            level = depth
+    return tuple(found)
+
+
+def heading_level(heading: str) -> int:
+    """How deep a Markdown heading is: 2 for "## Setup"."""
+    marks = heading.lstrip()
+    return len(marks) - len(marks.lstrip("#"))
+
+
+HEADINGS_LOOK_BACK = 200_000
+_HEADING_LINE = re.compile(r"^[ \t]{0,3}(#{1,6})[ \t]+\S.*$", re.MULTILINE)
+# What opens or closes a fenced block of code in Markdown.
+CODE_FENCE = re.compile(r"```|~~~")
+# A row of a Markdown table: "| Solid amber | No internet connection |".
+MARKDOWN_TABLE_ROW = re.compile(r"[ \t]*\|")
 # A line that gives a field of a form or a minutes' header: "Present: A, B", "**Date:**
 # 4 May" (a label of at most four words, a colon, the value).
 FIELD_LINE = re.compile(
@@ -118,7 +163,7 @@ def in_title_case(line: str) -> bool:
 def _lines_apart(text: str, start: int, end: int) -> list[Span]:
     """[start, end) trimmed, cut at the line breaks around a Markdown heading, before a
     list item or a field line ("Present: ...") that follows another or a closed line,
-    and after a title line opening its paragraph (see `sentence_spans`). Prose wrapped
+    between a Markdown table's rows, and after a title line opening its paragraph (see `sentence_spans`). Prose wrapped
     across lines (a PDF's) stays whole: a wrapped line may open with "3. March", "- a
     small one" or a name in capitals."""
     spans: list[Span] = []
@@ -142,6 +187,7 @@ def _lines_apart(text: str, start: int, end: int) -> list[Span]:
                 or (
                     LIST_ITEM.match(next_line) and (LIST_ITEM.match(line) or line.endswith(_CLOSED))
                 )
+                or (MARKDOWN_TABLE_ROW.match(line) and MARKDOWN_TABLE_ROW.match(next_line))
                 or (
                     FIELD_LINE.match(next_line)
                     and (FIELD_LINE.match(line) or line.endswith((".", "!", "?")))

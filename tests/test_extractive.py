@@ -419,6 +419,9 @@ def test_a_name_no_document_holds_is_abstained_on_and_accents_need_not_be_typed(
         ("Are the offices open on Saturday?", "weekdays"),
         ("Sorry, Quick question: how many people does the Aarhus office employ?", "54 people"),
         ("Which office does Mr Jensen manage?", "Aarhus"),
+        # "I've" and "I’ll" are the asker's.
+        ("Which office does Sofie Jensen manage, now that I’ll work there?", "Aarhus"),
+        ("Which office does Sofie Jensen manage, the one I've joined?", "Aarhus"),
         ("How many people do the European offices employ?", "people"),
         # The documents' "Wi-Fi" written as one word, and the other way round.
         ("Which WiFi network do guests use?", "NW-Guest"),
@@ -433,6 +436,21 @@ def test_a_name_no_document_holds_is_abstained_on_and_accents_need_not_be_typed(
     ]:
         answer = scratch_pipeline.ask(Query(question, doc_ids=["offices"]))
         assert answer.abstained and f"mentions “{name}”" in answer.text, question
+
+
+def test_a_year_is_no_number_of_a_code_and_a_clause_s_when_asks_no_time():
+    """ "When will version 4.0 be released?" quoted "Updated OpenSSL to fix CVE-2024-2511."
+    for its "2024"; "what does it mean when the light is amber" asks no time."""
+    from rag.backends.extractive import expected_answer_type
+    from rag.text import YEAR
+
+    years = [m.group(1) for m in YEAR.finditer("CVE-2024-2511, ISO-8601, in 2024, mid-1990s")]
+    assert years == ["2024", "1990"]
+    assert expected_answer_type("What does it mean when my hub light is solid amber?") is None
+    assert expected_answer_type("Which team won when the final was replayed?") is None
+    assert expected_answer_type("When does the hub restart?") == "time"
+    assert expected_answer_type("Tell me when the hub restarts.") == "time"
+    assert expected_answer_type("Who fumbled the ball when tackled?") == "name"
 
 
 def test_a_name_sharing_its_stem_with_a_word_of_the_passages_is_known():
@@ -477,6 +495,15 @@ def test_a_version_no_passage_found_holds_is_abstained_on(scratch_pipeline, tmp_
             "DECnet was released in 1975 to link PDP-11s.",
             "released in 1975",
         ),
+        # A year between a determiner or a possessive and its word qualifies it.
+        (
+            "How many goals did Ana score in the 2022 season?",
+            "Ana scored 14 goals in the 2021 season.",
+            "2021 season",
+        ),
+        ("What was Acme's 2023 budget?", "Acme's 2022 budget was $4m.", "2022 budget"),
+        ("What was Acme's 2023 budget?", "Its 2022 budget was $4m; the 2023 one $5m.", ""),
+        ("What happened in the 2022 season?", "In 2021 the season started late.", ""),
         # The quote names the question's own value too: no sibling, whatever else it says.
         ("What did the 2nd quarter show?", "In the second quarter it rose; the first fell.", ""),
         ("How did 1995 to 2000 compare?", "From 2000 to 2005 it was 18% above 1995 to 2000.", ""),
@@ -623,6 +650,86 @@ def test_a_changelog_section_answers_for_the_version_its_heading_names(scratch_p
     )
     answer = scratch_pipeline.ask(Query("What changed in version 2.1?", doc_ids=["changelog"]))
     assert not answer.abstained and "retries failed uploads" in answer.text
+
+
+def test_a_line_under_a_heading_naming_the_version_answers_for_it():
+    from rag.backends.subject import Qualifiers
+
+    changed = Qualifiers.of("What changed in version 3?")
+    assert changed.answered_under(["### Fixed", "## [3.0.0] - 2024-05-01"], "Any line.")
+    assert changed.answered_under(["## Release 3"], "Any line.")
+    # A section numbered 3 is no version 3.
+    assert not changed.answered_under(["## Section 3: Annual leave"], "Any line.")
+    assert not changed.answered_under(["## 3.1.0"], "Any line.")
+    # Only a line on the timeout answers for the timeout in 3.2.0.
+    timeout = Qualifiers.of("What is the default timeout in 3.2.0?")
+    assert timeout.answered_under(["## [3.2.0]"], "The default timeout is now 30 s.")
+    assert not timeout.answered_under(["## [3.2.0]"], "Retries now back off.")
+    assert timeout.section_sibling(["### Changed", "## [3.1.0]"]) == ("timeout in 3.2.0", "3.1.0")
+    assert timeout.section_sibling(["### Changed", "## [3.2.0]", "## [3.1.0]"]) == ("", "")
+
+
+def test_a_changelog_line_answers_only_for_the_version_of_its_section(scratch_pipeline, tmp_path):
+    """ "What is the default connection timeout in 3.2.0?" quoted 3.1.0's "now 10 seconds":
+    the version is in the section's heading, two levels up, never in the line (the third
+    blind review's C1)."""
+    ingest_text(
+        scratch_pipeline,
+        tmp_path / "changes.md",
+        "# Changelog\n\n## [3.2.0] - 2024-05-01\n\n### Changed\n\n"
+        "- Retries now back off exponentially.\n\n### Fixed\n\n"
+        "- The progress bar no longer flickers.\n\n"
+        "## [3.1.0] - 2024-03-01\n\n### Added\n\n"
+        # Long enough that the timeout's line is in a chunk under the version's heading.
+        + "".join(f"- Export format number {n} for the report writer.\n" for n in range(40))
+        + "\n### Changed\n\n"
+        "- The default connection timeout is now 10 seconds.\n\n### Removed\n\n"
+        "- The `migrate` command.\n",
+    )
+    passages = scratch_pipeline.retrieve(Query("default connection timeout", doc_ids=["changes"]))
+    timeout = next(p for p in passages.passages if "now 10 seconds" in p.citation.quote)
+    assert "## [3.1.0]" not in timeout.citation.quote
+    assert timeout.headings[-2:] == ("## [3.1.0] - 2024-03-01", "# Changelog")
+
+    def ask(question):
+        return scratch_pipeline.ask(Query(question, doc_ids=["changes"]))
+
+    in_3_1 = ask("What is the default connection timeout in 3.1.0?")
+    assert "now 10 seconds" in in_3_1.text
+    in_3_2 = ask("What is the default connection timeout in 3.2.0?")
+    assert in_3_2.abstained and "“3.1.0”" in in_3_2.text
+    assert "back off" in ask("How do retries behave in 3.2.0?").text
+
+
+def test_a_table_row_a_code_name_and_a_clause_s_when_answer_as_asked(scratch_pipeline, tmp_path):
+    """The third blind review's misses: a Markdown table's row quoted without its
+    column names (M2), a setting no document has answered by another's row (R11), and
+    "what does it mean when ..." taken for a question asking for a time (H2)."""
+    ingest_text(
+        scratch_pipeline,
+        tmp_path / "garden.md",
+        "# Garden committee\n\n## Actions\n\n| # | Action | Owner | Due |\n|---|---|---|---|\n"
+        "| 1 | Send the plot offer letters | Tomasz | 18 October |\n"
+        "| 2 | Chase payment of the Green Fund grant | Priya | 31 October |\n\n"
+        "## Settings\n\n| Option | Default | Meaning |\n|---|---|---|\n"
+        "| `max_heading_depth` | `4` | Deepest heading level allowed |\n\n"
+        "## Lights\n\nA solid amber light on the gate keypad means the battery is low.\n",
+    )
+
+    def ask(question):
+        answer = scratch_pipeline.ask(Query(question, doc_ids=["garden"]))
+        if not answer.abstained:
+            assert_verbatim_and_cited(scratch_pipeline, answer)
+        return answer
+
+    owner = ask("Who will chase payment of the Green Fund grant?")
+    assert owner.citations[0].quote.startswith("#: 2; Action: Chase payment")
+    assert "Owner: Priya" in owner.citations[0].quote
+    assert "Default: `4`" in ask("What is the default of max_heading_depth?").text
+    unknown = ask("What is the default value of max_list_depth?")
+    assert unknown.abstained and "no passage found mentions “max_list_depth”" in unknown.text
+    amber = ask("What does it mean when the gate keypad shows a solid amber light?")
+    assert "battery is low" in amber.text
 
 
 def test_a_web_page_s_numbered_steps_and_headings_answer_as_markdown_s_do(

@@ -110,6 +110,28 @@ def test_html_table_rows_name_their_columns_as_spreadsheet_rows_do(tmp_path):
     assert "Left menu Main text of the page." in paragraphs
 
 
+def test_markdown_table_rows_name_their_columns_and_code_blocks_stay(tmp_path):
+    """ "| 3 | Chase the grant | Priya |" was quoted for "Who chases the grant money?",
+    and never said that Priya is the owner."""
+    path = tmp_path / "minutes.md"
+    path.write_text(
+        "# Minutes\nActions agreed:\n| # | Action | Owner | Due |\n|---|:--|--|--:|\n"
+        "| 1 | Send offer letters | Tomasz | 18 October |\n| 3 | Chase `a \\| b` | Priya | |\n"
+        "After the table.\n\n```\n| a | b |\n|---|---|\n| 1 | 2 |\n```\n\n"
+        "key | value\n--|--\nx | y\n\n| two | rows |\n| no | delimiter |\n",
+        encoding="utf-8",
+    )
+    document = load_document(path)
+    assert document.title == "Minutes"
+    assert document.text == (
+        "# Minutes\nActions agreed:\n\n"
+        "#: 1; Action: Send offer letters; Owner: Tomasz; Due: 18 October.\n\n"
+        "#: 3; Action: Chase `a | b`; Owner: Priya.\n\nAfter the table.\n\n"
+        "```\n| a | b |\n|---|---|\n| 1 | 2 |\n```\n\n"
+        "key: x; value: y.\n\n| two | rows |\n| no | delimiter |\n"
+    )
+
+
 def test_pdf_pages_are_kept(tmp_path):
     path = tmp_path / "two.pdf"
     path.write_bytes(pdf_with_pages("Page 1 says hello.", "Page 2 says hello."))

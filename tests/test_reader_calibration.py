@@ -22,7 +22,7 @@ def _question(answer_at: int | None, depth: int = 20) -> QuestionCandidates:
         passage_ranks=[1] * depth,
         gold_rank=1 if answer_at is not None else None,
         text_keys=[f"sentence {i}" for i in range(depth)],
-        top_dense=0.6,
+        on_topic=True,
     )
 
 

@@ -51,7 +51,7 @@ class QuestionCandidates:
     passage_ranks: list[int]
     gold_rank: int | None  # rank of the first retrieved passage from the gold paragraph
     text_keys: list[str]  # per candidate: its words, so one text is quoted once
-    top_dense: float  # what the backend's off-topic guard measures (`topic_closeness`)
+    on_topic: bool  # what the backend's off-topic guard says (`near_the_topic`)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -111,7 +111,7 @@ def collect(args: argparse.Namespace) -> list[QuestionCandidates]:
                 passage_ranks=[c.passage_rank for c in candidates],
                 gold_rank=gold_rank,
                 text_keys=[" ".join(words(c.sentence.citation.quote)) for c in candidates],
-                top_dense=ExtractiveBackend.topic_closeness(candidates),
+                on_topic=ExtractiveBackend.near_the_topic(candidates),
             )
         )
     return collected
@@ -138,14 +138,14 @@ def decision_figures(
     sentence holding the kind of fact asked for). Wider: exactly what the backend does
     (`ExtractiveBackend._choose_by_reader`, `pick_read`).
     """
-    from rag.backends.extractive import ExtractiveBackend, ExtractiveOptions, pick_read
+    from rag.backends.extractive import ExtractiveOptions, pick_read
 
     answered_right = abstained_right = n_answerable = n_impossible = 0
     for q, question_scores in zip(collected, scores, strict=True):
         read = question_scores[:width]
         if width == 1:
             picked = [0] if read[0] >= threshold else []
-        elif q.top_dense < ExtractiveBackend.MIN_DENSE:
+        elif not q.on_topic:
             picked = []
         else:
             picked = pick_read(read, q.text_keys, threshold, ExtractiveOptions.max_sentences)

@@ -23,19 +23,23 @@ from rag.backends.base import AnswerRequest, Backend, BackendOptions, abstention
 from rag.backends.subject import (
     Qualifiers,
     asking_sentence,
+    literal_not_in_passages,
     unknown_subject,
-    version_not_in_passages,
 )
 from rag.backends.vocabulary import MONTHS, NUMBER_WORDS, ORDINALS, TIME_WORDS, is_demonym
 from rag.config import Settings
 from rag.text import (
     BLANK_LINE,
     CAPITALISED_RUN,
+    CODE_FENCE,
     FIELD_LINE,
     HEADING_MAX_WORDS,
     LIST_ITEM,
     MARKDOWN_HEADING,
+    MARKDOWN_TABLE_ROW,
     YEAR,
+    heading_level,
+    headings_above,
     in_title_case,
     words,
 )
@@ -169,8 +173,17 @@ def expected_answer_type(question: str) -> str | None:
     text = " ".join(words(_CLAUSES.split(question.lower())[-1]))
     if _ASKS_FOR_A_CONDITION.match(text):
         return None
-    found = [(match.start(), kind) for kind, p in _ASKS_FOR if (match := p.search(text))]
+    found = [
+        (match.start(), kind)
+        for kind, pattern in _ASKS_FOR
+        for match in pattern.finditer(text)
+        # "What does it mean when the light is amber?": the "when" opens a clause.
+        if match.group() != "when" or not _ASKS.search(text, 0, match.start())
+    ]
     return min(found)[1] if found else None
+
+
+_ASKS = re.compile(r"\b(what|which|who|whom|whose|where|why|how)\b")
 
 
 # "When is X available?": a condition answers (annual plans over $2,000), seldom a time.
@@ -323,6 +336,10 @@ class ExtractiveBackend(Backend):
     # in-chunk vector away ("The study was funded by ...": 0.17).
     MIN_DENSE = 0.30
     TOPIC_DEPTH = 5
+    # ... unless one of them holds (nearly) every word of the question: its passage is on
+    # the topic whatever its vector says ("Who organised the petition against the
+    # location?" over "The petition against the location was organised by ...": 0.29).
+    FULL_COVERAGE = 0.95
     # A sentence holding the asked-for fact may stand in for a better one down to this ratio.
     TYPED_RATIO = 0.9
     # A second sentence is quoted only if it scores nearly as well as the first.
@@ -414,7 +431,7 @@ class ExtractiveBackend(Backend):
         asked = asking_sentence(request.question)
         if unknown := unknown_subject(request, asked):
             return _Choice([], unknown=unknown)
-        if unfound := version_not_in_passages(asked, request.passages):
+        if unfound := literal_not_in_passages(asked, request.passages):
             return _Choice([], unknown=unfound, in_passages=True)
         # Measured before siblings leave: a passage on the Pro 3 is on the Pro 2's topic.
         on_topic = self.near_the_topic(candidates)
@@ -430,9 +447,20 @@ class ExtractiveBackend(Backend):
             # a heading that does (a changelog's "## 2.1.0"), may stand in for it ("The
             # Lite costs $299." in a passage on the Pro 3 does not); without one, the
             # passages hold the sibling.
-            siblings = [qualifiers.sibling_in(c.sentence.citation.quote) for c in candidates]
-            asked_for, instead = siblings[0]
             by_rank = {passage.rank: passage for passage in request.passages}
+
+            def sections(c: _Candidate) -> list[str]:
+                return _headings_above(c, by_rank[c.passage_rank])
+
+            def sibling_of(c: _Candidate) -> tuple[str, str]:
+                found = qualifiers.sibling_in(c.sentence.citation.quote)
+                if not found[0] and qualifiers.versions:
+                    # A changelog's line under "## [3.1.0]" is on a sibling of 3.2.0.
+                    found = qualifiers.section_sibling(sections(c))
+                return found
+
+            siblings = [sibling_of(c) for c in candidates]
+            asked_for, instead = siblings[0]
             # Only read when the best sentence was a sibling's (what stands in for it).
             naming = (
                 {r for r, p in by_rank.items() if qualifiers.named_in(p.citation.quote)}
@@ -446,7 +474,7 @@ class ExtractiveBackend(Backend):
                 and (
                     not asked_for
                     or c.passage_rank in naming
-                    or qualifiers.valued_in(_heading_above(c, by_rank[c.passage_rank]))
+                    or qualifiers.answered_under(sections(c), c.sentence.citation.quote)
                 )
             ]
             if not candidates:
@@ -509,8 +537,12 @@ class ExtractiveBackend(Backend):
         """The best cosine among the best-ranked sentences (the off-topic guard's measure)."""
         return max((c.sentence.dense for c in candidates[: cls.TOPIC_DEPTH]), default=0.0)
 
-    def near_the_topic(self, candidates: list[_Candidate]) -> bool:
-        return self.topic_closeness(candidates) >= self.MIN_DENSE
+    @classmethod
+    def near_the_topic(cls, candidates: list[_Candidate]) -> bool:
+        """The off-topic guard: whether the best-ranked sentences are near the question."""
+        return cls.topic_closeness(candidates) >= cls.MIN_DENSE or any(
+            c.coverage >= cls.FULL_COVERAGE for c in candidates[: cls.TOPIC_DEPTH]
+        )
 
     def _choose_by_weights(self, candidates: list[_Candidate], on_topic: bool) -> list[_Candidate]:
         """The sentences the signals quote, best first; `on_topic`: whether the passages
@@ -571,12 +603,18 @@ class ExtractiveBackend(Backend):
         return candidates
 
 
-def _heading_above(candidate: _Candidate, passage: Passage) -> str:
-    """The Markdown heading nearest above `candidate`'s sentence in its passage ("")."""
-    before = passage.citation.quote[: candidate.sentence.citation.start - passage.citation.start]
-    return next(
-        (line for line in reversed(before.splitlines()) if MARKDOWN_HEADING.match(line)), ""
-    )
+def _headings_above(candidate: _Candidate, passage: Passage) -> list[str]:
+    """The Markdown headings of the sections `candidate`'s sentence is in, nearest first:
+    those of its passage above it ("### Changed"), then those above the passage ("## [3.1.0]"
+    in the text before the chunk)."""
+    offset = candidate.sentence.citation.start - passage.citation.start
+    found = list(headings_above(passage.citation.quote, offset))
+    level = heading_level(found[-1]) if found else 7
+    for heading in passage.headings:
+        if (depth := heading_level(heading)) < level:
+            found.append(heading)
+            level = depth
+    return found
 
 
 def with_what_it_introduces(citation: Citation, passages: Sequence[Passage]) -> Citation:
@@ -606,7 +644,9 @@ def with_what_it_introduces(citation: Citation, passages: Sequence[Passage]) -> 
         for following in sentences[place + 1 : place + 1 + MAX_INTRODUCED_LINES]:
             gap = text[end - offset : following.start - offset]
             # Inside a fenced block when an odd number of fences came since the colon.
-            fenced = len(_FENCE.findall(text[citation.end - offset : following.start - offset])) % 2
+            fenced = (
+                len(CODE_FENCE.findall(text[citation.end - offset : following.start - offset])) % 2
+            )
             if following.end - citation.end > MAX_INTRODUCED_CHARS or not _introduced(
                 following.quote, gap, fenced=bool(fenced)
             ):
@@ -624,12 +664,12 @@ MAX_INTRODUCED_CHARS = 600
 
 def _introduced(sentence: str, gap: str, *, fenced: bool) -> bool:
     """Whether `sentence`, after `gap` (the text between it and what came before), is part
-    of what a sentence ending in ":" introduces: a list item; a line of code (indented, or
-    `fenced`, or a fence); or, on the very next line, a line that is no prose (a form's
-    "Name: value"). After a blank line, only a list or code goes on: "**Transfer time**"
-    or "Looking ahead" there is the next section's title."""
+    of what a sentence ending in ":" introduces: a list item or a table's row; a line of
+    code (indented, or `fenced`, or a fence); or, on the very next line, a line that is
+    no prose (a form's "Name: value"). After a blank line, only a list or code goes on:
+    "**Transfer time**" or "Looking ahead" there is the next section's title."""
     stripped = sentence.strip()
-    if LIST_ITEM.match(stripped) or fenced or _FENCE.match(stripped):
+    if fenced or any(p.match(stripped) for p in (LIST_ITEM, MARKDOWN_TABLE_ROW, CODE_FENCE)):
         return True
     indent = gap[gap.rfind("\n") + 1 :]
     if indent.startswith(("    ", "\t")):
@@ -638,9 +678,6 @@ def _introduced(sentence: str, gap: str, *, fenced: bool) -> bool:
         return False
     unquoted = stripped.rstrip("\"”’'")  # 'pip install "x[y]"' closes no sentence
     return not unquoted.endswith((".", "!", "?", ":"))
-
-
-_FENCE = re.compile(r"```|~~~")
 
 
 def _without_overlaps(citations: Iterable[Citation]) -> tuple[Citation, ...]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from rag.backends.base import AnswerRequest
 from rag.backends.vocabulary import MONTHS, ORDINALS, TIME_WORDS, is_demonym
@@ -35,19 +35,30 @@ def unknown_subject(request: AnswerRequest, asked: str) -> str:
     return _unknown_name(asked, unknown, request.passages)
 
 
-def version_not_in_passages(asked: str, passages: Sequence[Passage]) -> str:
-    """A version or decimal number of `asked` ("3.0", "2.5") that none of `passages`
-    holds ("" if none).
+def literal_not_in_passages(asked: str, passages: Sequence[Passage]) -> str:
+    """A version, decimal number or code name of `asked` ("3.0", "2.5", "max_list_depth",
+    "retryDelay") that none of `passages` holds as written ("" if none).
 
-    The index reads "3.0" as the words "3" and "0", which any document holds, so
-    `_unknown_number` cannot see it; yet a question on version 3.0 is not answered by a
-    passage on version 4.2. "3.0.1" and "v3.0" hold "3.0"; "13.05" does not.
+    The index reads "3.0" as the words "3" and "0", and "max_list_depth" as "max", "list"
+    and "depth", which any document may hold, so `_unknown_number` and `_unknown_name`
+    cannot see them; yet a question on version 3.0 is not answered by a passage on
+    version 4.2, nor one on `max_list_depth` by the row of `max_heading_depth`. "3.0.1"
+    and "v3.0" hold "3.0"; "13.05" does not. A code name matches in any case.
     """
     for number in dict.fromkeys(_DECIMAL.findall(asked)):
         held = re.compile(rf"(?<![\d.]){re.escape(number)}(?!\d)")
         if not any(held.search(passage.citation.quote) for passage in passages):
             return number
+    for name in dict.fromkeys(_CODE_NAME.findall(asked)):
+        held = re.compile(rf"(?<!\w){re.escape(name)}(?!\w)", re.IGNORECASE)
+        if not any(held.search(passage.citation.quote) for passage in passages):
+            return name
     return ""
+
+
+# A name written as code: words joined by "_" ("max_list_depth") or in camelCase
+# ("retryDelay"); not "Wi-Fi", "McDonald" or "iPhone" (one capital after one letter).
+_CODE_NAME = re.compile(r"(?<![\w-])(?:[A-Za-z]\w*_\w*[A-Za-z0-9]|[a-z]{2,}[A-Z]\w*)(?![\w-])")
 
 
 @dataclass(frozen=True)
@@ -57,11 +68,11 @@ class Qualifiers:
     "Pro 2"}.
 
     A qualifier is an ordinal before a word ("first quarter", "4th son", "the opening
-    round") or a number after one ("Pro 2", "version 3.0", "Phase II", "round two",
-    "released in 1982"); "Q1" is the first quarter, "v2.0" version 2. Such a question is
-    answered by the sentence on its own quarter or model, never by a sibling's, however
-    close in meaning: "the second quarter ended with £48,320" does not say how the first
-    one ended.
+    round"), a number after one ("Pro 2", "version 3.0", "Phase II", "round two",
+    "released in 1982") or a year before one ("the 2022 season"); "Q1" is the first
+    quarter, "v2.0" version 2. Such a question is answered by the sentence on its own
+    quarter or model, never by a sibling's, however close in meaning: "the second quarter
+    ended with £48,320" does not say how the first one ended.
     """
 
     pairs: dict[tuple[str, str], str]
@@ -97,10 +108,41 @@ class Qualifiers:
                 return written, sibling
         return "", ""
 
-    def valued_in(self, text: str) -> bool:
-        """Whether `text` names a value the question qualifies with, on whatever word: a
-        heading "## 2.1.0" is the section on version 2.1."""
-        return any(_names_value(text, value) for _, value in self.pairs)
+    def section_sibling(self, headings: Sequence[str]) -> tuple[str, str]:
+        """A version that a sentence's section headings (nearest first) name in place of
+        the question's version, as (asked, sibling): ("timeout in 3.2.0", "3.1.0") under
+        a changelog's "## [3.1.0]" and "### Changed"; ("", "") if none. The nearest
+        heading naming a version decides: a line there says what changed in that version,
+        however close its words come to the question's."""
+        for heading in headings if self.versions else ():
+            if named := _DECIMAL.findall(heading):
+                if any(_names_value(heading, value) for value in self.versions):
+                    return "", ""
+                return next(iter(self.versions.values())), named[0]
+        return "", ""
+
+    @cached_property
+    def versions(self) -> dict[str, str]:
+        """The question's values written with a dot ("3.2.0" → "3.2"), each as written."""
+        return {value: w for (_, value), w in self.pairs.items() if _DECIMAL.search(w)}
+
+    def answered_under(self, headings: Sequence[str], text: str) -> bool:
+        """Whether a sentence (`text`) under section `headings` answers for the question's
+        value: a heading names the value ("## 2.1.0" is the section on version 2.1) and
+        the sentence holds the word the value qualifies, unless that word is the version
+        itself ("What changed in version 2.1?": any line of the section answers; "the
+        timeout in 3.2.0": only one on the timeout)."""
+        text_terms: set[str] | None = None
+        for word, value in self.pairs:
+            if word in _section_words():
+                # As a version: "## 2.1.0", "## Version 2"; not "## Section 2: Leave".
+                if any(_names_version(heading, value) for heading in headings):
+                    return True
+            elif any(_names_value(heading, value) for heading in headings):
+                text_terms = set(analyze(text)) if text_terms is None else text_terms
+                if word in text_terms:
+                    return True
+        return False
 
     def named_in(self, text: str) -> bool:
         """Whether `text` names what the question qualifies, with the question's value
@@ -120,6 +162,9 @@ def _qualified(text: str) -> dict[tuple[str, str], str]:
             continue
         if terms := analyze(match.group(1)):
             found.setdefault((terms[-1], _value(match.group(2))), match.group())
+    for match in _YEAR_BEFORE.finditer(text):  # "the 2022 season", "Apple's 2023 budget"
+        if terms := analyze(match.group(2)):
+            found.setdefault((terms[0], match.group(1)), match.group(1) + " " + match.group(2))
     for match in _PERIOD.finditer(text):  # "Q1", "H2"
         period = "quarter" if match.group(1).upper() == "Q" else "half"
         found.setdefault((analyze(period)[0], match.group(2)), match.group())
@@ -187,6 +232,12 @@ _NUMBER_AFTER = re.compile(
     r"(?<!['’])\b([^\W\d_][\w-]+)\s+(?:in\s+)?"
     r"(\d+(?:\.\d+)*(?![\d.]*\d)(?!\s*%)|[IVX]{2,4}\b|[VX]\b|(?i:" + "|".join(_COUNTS) + r")\b)",
 )
+# A year between a determiner or a possessive and a word qualifies the word: "the 2021
+# season" is no answer on the 2022 season. Only after those, as "2000 people" counts.
+_YEAR_BEFORE = re.compile(
+    r"(?:\b(?i:the|its|their|our|his|her|this|that|a|an)\s+|\w['’]s?\s+)"
+    r"((?:1[89]|20)\d\d)\s+([^\W\d_][\w-]*)"
+)
 _PERIOD = re.compile(r"\b([QH])([1-4])\b")
 _VERSION = re.compile(r"\bv(\d+(?:\.\d+)*)\b")
 _VALUE_WORD = re.compile(rf"\b(?:{_FIRSTS}|\d+(?:st|nd|rd|th))\b", re.IGNORECASE)
@@ -197,6 +248,20 @@ def _written_short() -> frozenset[str]:
     """The terms of the words "Q1", "H2" and "v2.0" stand for, which a text may name
     without writing them (read on first use: the stemmer is not loaded at import)."""
     return frozenset(analyze("quarter half version"))
+
+
+def _names_version(heading: str, value: str) -> bool:
+    """Whether `heading` names version `value`: "2.1.0" or "[2.1.0]" is version 2.1,
+    "v2" and "Release 2" version 2."""
+    return any(_value(number) == value for number in _DECIMAL.findall(heading)) or any(
+        named == value for word, named in _qualified(heading) if word in _section_words()
+    )
+
+
+@lru_cache(maxsize=1)
+def _section_words() -> frozenset[str]:
+    """The terms of the words a changelog's sections are: a heading's value is one."""
+    return frozenset(analyze("version release"))
 
 
 _DECIMAL = re.compile(r"(?<![\d.])\d+(?:\.\d+)+(?![\d.]*\d)")
@@ -297,7 +362,11 @@ def _is_abbreviation(word: str) -> bool:
 # What joins two names in one capitalised run (`CAPITALISED_RUN`'s particles).
 _NAME_PARTICLE = re.compile(r"\s+(?:of|de|la|del|y|the|and|for)\s+")
 # Capitalised words of a question that name nothing the documents must hold.
-_NOT_NAMES = frozenset({"mr", "mrs", "ms", "dr", "prof", "sir", *MONTHS, *TIME_WORDS})
+# "I've" and "I'll" are the asker's.
+_NOT_NAMES = frozenset(
+    {"mr", "mrs", "ms", "dr", "prof", "sir", *MONTHS, *TIME_WORDS}
+    | {f"i{apostrophe}{end}" for apostrophe in "'’" for end in ("ve", "ll", "d", "m")}
+)
 
 
 # Where one sentence of a question ends and the next begins ("... in 2017. How many ...").

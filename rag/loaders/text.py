@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rag.loaders.rows import as_sentence, rows_as_text
 from rag.loading import Extracted, Loader, TextOptions, clean_text, decode_text, heading_title
+from rag.text import CODE_FENCE
 
 # Tags whose content is code or chrome, never document text.
 HTML_SKIPPED_TAGS = ("script", "style", "noscript", "template", "svg", "head")
@@ -152,12 +153,70 @@ class TextLoader(TextFileLoader):
 class MarkdownLoader(TextFileLoader):
     name = "markdown"
     suffixes = (".md", ".markdown")
-    description = "Markdown; the first # heading is the title"
+    description = "Markdown; the first # heading is the title; a table's rows name their columns"
 
     def extract(self, path: Path) -> Extracted:
         text = self.read_text(path)
         match = re.search(r"^\s{0,3}#\s+(.+?)\s*#*\s*$", text, flags=re.MULTILINE)
-        return Extracted(text, title=match.group(1).strip() if match else heading_title(text))
+        title = match.group(1).strip() if match else heading_title(text)
+        return Extracted(markdown_tables_as_rows(text), title=title)
+
+
+def markdown_tables_as_rows(text: str) -> str:
+    """`text` with each Markdown table (a header row, a "|---|---|" line, its rows) given
+    as a paragraph a row that names its columns, as HTML tables and spreadsheets are:
+    "| 3 | Chase the grant | Priya |" under "| # | Action | Owner |" never says who
+    Priya is, and "#: 3; Action: Chase the grant; Owner: Priya." does. Code blocks are
+    left as they are."""
+    if "|" not in text:
+        return text
+    lines = text.split("\n")
+    kept: list[str] = []
+    fenced = False
+    at = 0
+    while at < len(lines):
+        line = lines[at]
+        if CODE_FENCE.match(line.lstrip()):
+            fenced = not fenced
+        elif not fenced and _opens_a_table(lines, at):
+            end = at + 2
+            while end < len(lines) and "|" in lines[end] and lines[end].strip():
+                end += 1
+            rows = [_markdown_cells(row) for row in (line, *lines[at + 2 : end])]
+            if kept and kept[-1].strip():
+                kept.append("")
+            kept.append("\n\n".join(rows_as_text(rows, max_rows=sys.maxsize)[0].split("\n")))
+            if end < len(lines) and lines[end].strip():
+                kept.append("")
+            at = end
+            continue
+        kept.append(line)
+        at += 1
+    return "\n".join(kept)
+
+
+def _opens_a_table(lines: list[str], at: int) -> bool:
+    """Whether a Markdown table's header row is `lines[at]`: a line with a "|", and under
+    it a delimiter row of as many columns ("|---|:--:|")."""
+    if "|" not in lines[at] or at + 1 >= len(lines):
+        return False
+    delimiter = lines[at + 1]
+    return (
+        "|" in delimiter
+        and bool(_TABLE_DELIMITER.match(delimiter))
+        and len(_markdown_cells(delimiter)) == len(_markdown_cells(lines[at]))
+    )
+
+
+def _markdown_cells(row: str) -> list[str]:
+    """The cells of a Markdown table row, "\\|" inside one read as "|"."""
+    inner = row.strip()
+    inner = inner[1:] if inner.startswith("|") else inner
+    inner = inner[:-1] if inner.endswith("|") and not inner.endswith("\\|") else inner
+    return [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", inner)]
+
+
+_TABLE_DELIMITER = re.compile(r"[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
 
 
 class HtmlLoader(TextFileLoader):
