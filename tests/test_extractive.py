@@ -453,6 +453,36 @@ def test_a_year_is_no_number_of_a_code_and_a_clause_s_when_asks_no_time():
     assert expected_answer_type("Who fumbled the ball when tackled?") == "name"
 
 
+def test_a_question_on_a_price_is_answered_by_an_amount_of_money_or_not_at_all(
+    scratch_pipeline, tmp_path
+):
+    """ "How much does the Care Plus plan cost?" quoted "covered for 3 years": any number
+    met "how much"."""
+    from rag.backends.extractive import expected_answer_type, holds_answer_type
+
+    for question in (
+        "How much does the Nimbus Care Plus plan cost?",
+        "How much do I get paid per km if I drive my own car?",
+        "What was the annual fee?",
+        "How expensive is the Team plan?",
+    ):
+        assert expected_answer_type(question) == "money", question
+    assert expected_answer_type("How much time off do I get?") == "number"
+    for sentence in ("It costs $29 a month.", "EUR 0.30 per kilometre.", "The trial is free."):
+        assert holds_answer_type(sentence, "What does it cost?", "money"), sentence
+    assert not holds_answer_type("It is covered for 3 years.", "What does it cost?", "money")
+    ingest_text(
+        scratch_pipeline,
+        tmp_path / "care.md",
+        "# Nimbus hubs\n\nHubs bought through the Nimbus Care Plus plan are covered for 3 "
+        "years.\n\nThe Nimbus H2 hub costs $129 in the online store.\n",
+    )
+    plus = scratch_pipeline.ask(Query("How much does the Care Plus plan cost?", doc_ids=["care"]))
+    assert plus.abstained
+    hub = scratch_pipeline.ask(Query("How much does the H2 hub cost?", doc_ids=["care"]))
+    assert "$129" in hub.text
+
+
 def test_a_name_sharing_its_stem_with_a_word_of_the_passages_is_known():
     """ "America's top diplomat" over text saying "American": the same name, not another."""
     from rag.backends.subject import same_stem

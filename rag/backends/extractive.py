@@ -148,8 +148,17 @@ def reader_order(best: Mapping[int, float], ranks: Sequence[int]) -> list[int]:
 
 # The last clause's wh-word decides: "When X met Y, what did they agree?" asks "what".
 _CLAUSES = re.compile(r",\s*(?=(?:what|which|who|whom|whose|when|where|how)\b)")
-# Each kind of fact a question may ask for, tried in this order.
+# Each kind of fact a question may ask for; of two asked at one place, the first here.
 _ASKS_FOR = (
+    # "How much does the Care Plus plan cost?" is not answered by "covered for 3 years".
+    (
+        "money",
+        re.compile(
+            r"\bhow much (\w+ ){0,8}?(cost|costs|price|priced|pay|paid|charge|charged|fee|"
+            r"fees|fare|fares|spend|spent|earn|earned|sell for|sold for)\b|\bhow expensive\b|"
+            r"\bwhat (is|was|are|were) the (\w+ ){0,2}?(price|cost|fee|fare|salary|wage)s?\b"
+        ),
+    ),
     ("time", re.compile(r"\b(when|(what|which) (year|date|month|day)|how long ago)\b")),
     ("number", re.compile(r"\b(how many|how much|what number|what percentage|how old)\b")),
     (
@@ -164,7 +173,8 @@ _ASKS_FOR = (
 
 
 def expected_answer_type(question: str) -> str | None:
-    """What kind of fact the question asks for: "time", "number", "name", "place" or None.
+    """What kind of fact the question asks for: "money", "time", "number", "name", "place"
+    or None.
 
     The first asking phrase decides: "How much time off do I get when my father dies?"
     asks "how much", the "when" opens a clause. "When is bank transfer available?" asks
@@ -174,13 +184,13 @@ def expected_answer_type(question: str) -> str | None:
     if _ASKS_FOR_A_CONDITION.match(text):
         return None
     found = [
-        (match.start(), kind)
-        for kind, pattern in _ASKS_FOR
+        (match.start(), order, kind)
+        for order, (kind, pattern) in enumerate(_ASKS_FOR)
         for match in pattern.finditer(text)
         # "What does it mean when the light is amber?": the "when" opens a clause.
         if match.group() != "when" or not _ASKS.search(text, 0, match.start())
     ]
-    return min(found)[1] if found else None
+    return min(found)[2] if found else None
 
 
 _ASKS = re.compile(r"\b(what|which|who|whom|whose|where|why|how)\b")
@@ -203,6 +213,15 @@ _DURATION = re.compile(
     r"\b(\d+|" + "|".join(NUMBER_WORDS) + r")\s+(days?|weeks?|months?|years?|decades?)\b"
     r"|\b(" + "|".join(ORDINALS) + r"|\d+(st|nd|rd|th))\s+(\w+\s+)?(day|week|month|year)\b"
 )
+# An amount of money: a currency's sign or code beside a number, a number of a currency
+# named, or what costs nothing.
+_MONEY = re.compile(
+    r"[$€£¥₹]\s?\d|\d\s?[€£¥₹]|\b(?:USD|EUR|GBP|CHF|JPY|CNY|INR|CAD|AUD|SEK|NOK|DKK|PLN)\s?\d"
+    r"|\d(?:[\d,.]*\d)?(?:\s(?:million|billion|thousand))?\s(?:USD|EUR|GBP|CHF|dollars?|euros?|"
+    r"pounds?|cents?|pence|francs?|yen|yuan|rupees?|pesos?|marks?|crowns?|kronor|zloty)\b"
+    r"|\b(?:free of charge|at no (?:extra )?cost|no charge|costs? nothing|(?:is|are) free)\b",
+    re.IGNORECASE,
+)
 _QUOTED = re.compile(r"[“\"][^”\"]{2,60}[”\"]")
 # An e-mail address answers "who" ("reported to security@example.org") as a name does.
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
@@ -224,6 +243,7 @@ class SentenceFacts:
     time_words: frozenset[str]
     number_words: frozenset[str]
     durations: bool  # "two weeks", "30 years", "the fourth calendar day"
+    money: bool  # "$29", "EUR 0.30", "12 euros", "free of charge"
     # The words of each capitalised phrase but the sentence's first (demonyms left out).
     names: tuple[frozenset[str], ...]
     quoted: bool  # a short phrase in quotation marks
@@ -242,6 +262,8 @@ class SentenceFacts:
             )
         if answer_type == "number":
             return not self.number_words <= question_words
+        if answer_type == "money":
+            return self.money
         # Names and places: a capitalised phrase, not the sentence's first word, not in the
         # question.
         return (
@@ -304,6 +326,7 @@ def sentence_facts(sentence: str) -> SentenceFacts:
         time_words=frozenset(w for w in sentence_words if w in MONTHS or w in TIME_WORDS),
         number_words=frozenset(w for w in sentence_words if _DIGITS.search(w) or w in NUMBER_WORDS),
         durations=bool(_DURATION.search(sentence.lower())),
+        money=bool(_MONEY.search(sentence)),
         names=tuple(names),
         quoted=bool(_QUOTED.search(sentence)),
         addressed=bool(_EMAIL.search(sentence)),
