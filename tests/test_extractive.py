@@ -441,7 +441,7 @@ def test_a_name_no_document_holds_is_abstained_on_and_accents_need_not_be_typed(
 def test_a_year_is_no_number_of_a_code_and_a_clause_s_when_asks_no_time():
     """ "When will version 4.0 be released?" quoted "Updated OpenSSL to fix CVE-2024-2511."
     for its "2024"; "what does it mean when the light is amber" asks no time."""
-    from rag.backends.extractive import expected_answer_type
+    from rag.backends.extractive import expected_answer_type, holds_answer_type
     from rag.text import YEAR
 
     years = [m.group(1) for m in YEAR.finditer("CVE-2024-2511, ISO-8601, in 2024, mid-1990s")]
@@ -451,6 +451,12 @@ def test_a_year_is_no_number_of_a_code_and_a_clause_s_when_asks_no_time():
     assert expected_answer_type("When does the hub restart?") == "time"
     assert expected_answer_type("Tell me when the hub restarts.") == "time"
     assert expected_answer_type("Who fumbled the ball when tackled?") == "name"
+    # A version is a time in software: "When will the --legacy-auth flag be removed?"
+    question = "When will the flag be removed?"
+    assert holds_answer_type("It will be removed in 4.0.", question, "time")
+    assert holds_answer_type("Deprecated since v2.8, it is gone.", question, "time")
+    assert not holds_answer_type("It takes effect in 2.5 hours.", question, "time")
+    assert not holds_answer_type("It fell in 3.5% of cases.", question, "time")
 
 
 def test_a_question_on_a_price_is_answered_by_an_amount_of_money_or_not_at_all(
@@ -649,6 +655,34 @@ def test_a_sentence_that_introduces_a_command_or_a_list_is_quoted_with_it(
     assert "help@tidewatch.example" in desk and "Opening hours" not in desk
     check = ask("How do I check a tidewatch configuration file?").citations[0].quote
     assert check.endswith("```\ntidewatch check\n```") and "It prints" not in check
+
+
+def test_a_step_is_quoted_with_the_next_when_the_question_asks_what_comes_after(
+    scratch_pipeline, tmp_path
+):
+    """ "What should I do after scanning the QR code?" quoted the scanning step itself
+    (the third blind review's H15)."""
+    ingest_text(
+        scratch_pipeline,
+        tmp_path / "miniprep.md",
+        "# Miniprep\n\n## Lysis\n\n1. Add 350 µL of Buffer N3 and invert immediately. "
+        "Do not vortex.\n2. Centrifuge for 10 minutes at 13,000 × g.\n"
+        "3. Transfer the supernatant to a spin column.\n\nKeep the column upright.\n",
+    )
+
+    def quote(question):
+        answer = scratch_pipeline.ask(Query(question, doc_ids=["miniprep"]))
+        assert_verbatim_and_cited(scratch_pipeline, answer)
+        return answer.citations[0].quote
+
+    after = quote("What do I do after adding Buffer N3?")
+    assert after.startswith("1. Add 350 µL") and after.endswith("13,000 × g.")
+    assert (
+        quote("How much Buffer N3 do I add?")
+        == "1. Add 350 µL of Buffer N3 and invert immediately."
+    )
+    last = quote("What do I do after transferring the supernatant to a spin column?")
+    assert last == "3. Transfer the supernatant to a spin column."
 
 
 def test_a_quote_another_quote_holds_is_given_once():

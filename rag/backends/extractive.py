@@ -222,6 +222,12 @@ _MONEY = re.compile(
     r"|\b(?:free of charge|at no (?:extra )?cost|no charge|costs? nothing|(?:is|are) free)\b",
     re.IGNORECASE,
 )
+# "will be removed in 4.0" answers "when will it be removed?" (not "in 2.5 hours").
+_AT_VERSION = re.compile(
+    r"\b(?:in|since|from|until|before|after)\s+(?:v|version\s)?\d+(?:\.\d+)+\b"
+    r"(?![.,]?\d)(?!\s*(?:%|percent|per\b|million|billion|thousand|[a-z]))",
+    re.IGNORECASE,
+)
 _QUOTED = re.compile(r"[“\"][^”\"]{2,60}[”\"]")
 # An e-mail address answers "who" ("reported to security@example.org") as a name does.
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
@@ -244,6 +250,7 @@ class SentenceFacts:
     number_words: frozenset[str]
     durations: bool  # "two weeks", "30 years", "the fourth calendar day"
     money: bool  # "$29", "EUR 0.30", "12 euros", "free of charge"
+    at_version: bool  # "removed in 4.0", "since v2.8": when, in software's time
     # The words of each capitalised phrase but the sentence's first (demonyms left out).
     names: tuple[frozenset[str], ...]
     quoted: bool  # a short phrase in quotation marks
@@ -259,6 +266,7 @@ class SentenceFacts:
                 not self.years <= question_words
                 or not self.time_words <= question_words
                 or self.durations
+                or self.at_version
             )
         if answer_type == "number":
             return not self.number_words <= question_words
@@ -327,6 +335,7 @@ def sentence_facts(sentence: str) -> SentenceFacts:
         number_words=frozenset(w for w in sentence_words if _DIGITS.search(w) or w in NUMBER_WORDS),
         durations=bool(_DURATION.search(sentence.lower())),
         money=bool(_MONEY.search(sentence)),
+        at_version=bool(_AT_VERSION.search(sentence)),
         names=tuple(names),
         quoted=bool(_QUOTED.search(sentence)),
         addressed=bool(_EMAIL.search(sentence)),
@@ -420,9 +429,10 @@ class ExtractiveBackend(Backend):
             )
         # Quote in passage order, then document order, so the answer reads as the text does.
         chosen.sort(key=lambda c: (c.passage_rank, c.sentence.citation.start))
+        after = bool(_ASKS_WHAT_FOLLOWS.search(asking_sentence(request.question)))
         citations = _without_overlaps(
             replace(
-                with_what_it_introduces(c.sentence.citation, request.passages),
+                with_what_it_introduces(c.sentence.citation, request.passages, step_after=after),
                 score=round(c.score, 4),
             )
             for c in chosen
@@ -640,15 +650,22 @@ def _headings_above(candidate: _Candidate, passage: Passage) -> list[str]:
     return found
 
 
-def with_what_it_introduces(citation: Citation, passages: Sequence[Passage]) -> Citation:
+def with_what_it_introduces(
+    citation: Citation, passages: Sequence[Passage], *, step_after: bool = False
+) -> Citation:
     """`citation`, when its sentence introduces what follows ("To install with Teams
     support, which needs the optional extra:"), stretched over what it introduces: the
     list items and the lines of code or of a form right after it in its passage, which say
     what the sentence only announces ("pip install "tidewatch[msteams]"").
 
+    With `step_after` (the question asks what comes after: "What do I do after scanning
+    the QR code?"), a list item is stretched over the next one, which answers where the
+    item itself, the step the question names, does not.
+
     The quote stays the document's own text between the two ends.
     """
-    if not citation.quote.rstrip().endswith(":"):
+    introduces = citation.quote.rstrip().endswith(":")
+    if not introduces and not (step_after and LIST_ITEM.match(citation.quote)):
         return citation
     for passage in passages:
         sentences = [s.citation for s in passage.sentences]
@@ -664,20 +681,32 @@ def with_what_it_introduces(citation: Citation, passages: Sequence[Passage]) -> 
             continue
         text, offset = passage.citation.quote, passage.citation.start
         end = citation.end
+        items = 0
         for following in sentences[place + 1 : place + 1 + MAX_INTRODUCED_LINES]:
             gap = text[end - offset : following.start - offset]
-            # Inside a fenced block when an odd number of fences came since the colon.
-            fenced = (
-                len(CODE_FENCE.findall(text[citation.end - offset : following.start - offset])) % 2
-            )
-            if following.end - citation.end > MAX_INTRODUCED_CHARS or not _introduced(
-                following.quote, gap, fenced=bool(fenced)
-            ):
+            if following.end - citation.end > MAX_INTRODUCED_CHARS:
                 break
+            if introduces:
+                # Inside a fenced block when an odd number of fences came since the colon.
+                fences = CODE_FENCE.findall(text[citation.end - offset : following.start - offset])
+                if not _introduced(following.quote, gap, fenced=len(fences) % 2 == 1):
+                    break
+            elif LIST_ITEM.match(following.quote):
+                items += 1  # the next item: taken, and the one after it ends the quote
+                if items > 1:
+                    break
+            elif ("\n" in gap) if items else bool(BLANK_LINE.search(gap)):
+                break  # prose under the next item, or the list ended before one came
             end = following.end
+        if not introduces and items == 0:
+            return citation
         quote = text[citation.start - offset : end - offset]
         return replace(citation, end=end, quote=quote)
     return citation
+
+
+# "What do I do after scanning the code?", "What is the next step?"
+_ASKS_WHAT_FOLLOWS = re.compile(r"\b(after|next|afterwards|then)\b", re.IGNORECASE)
 
 
 # What a sentence ending in ":" may take in: a list or a few lines, not a chapter.
