@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -300,5 +301,13 @@ class Pipeline:
             history,
             retrieval.query_terms,
             standalone=standalone if standalone != question else "",
+            closeness=partial(self._closeness, searched.question),
         )
         return request, retrieval
+
+    def _closeness(self, question: str, texts: Sequence[str]) -> list[float]:
+        """The cosine of each of `texts`, embedded alone, with `question` (see AnswerRequest)."""
+        if not texts:
+            return []
+        vectors = self.embedder.embed([question, *texts])
+        return (vectors[1:] @ vectors[0]).tolist()

@@ -7,7 +7,8 @@ import re
 import pytest
 from seed_facts import FRAMEWORK_DOC, UNDERSTANDING_DOC
 
-from rag.backends.extractive import expected_answer_type, holds_answer_type
+from rag.backends.base import AnswerRequest
+from rag.backends.extractive import ExtractiveBackend, expected_answer_type, holds_answer_type
 from rag.query import Query
 
 
@@ -697,6 +698,36 @@ def test_a_quote_another_quote_holds_is_given_once():
     assert _without_overlaps([item, intro, other]) == (intro, other)
     assert _without_overlaps([intro, item]) == (intro,)
     assert _without_overlaps([intro, intro]) == (intro,)
+
+
+def test_a_sentence_far_off_in_its_chunk_but_close_alone_is_on_the_topic(
+    scratch_pipeline, tmp_path
+):
+    """ "who sent apologies" abstained as off the topic: the apologies line's vector, read
+    inside its chunk, scored 0.22 against the question (0.42 embedded alone; the third
+    blind review's M8)."""
+    minutes = (
+        "# Riverside Community Garden — Committee Meeting Minutes\n\n"
+        "**Date:** Tuesday 8 October 2024, 19:00–20:45\n"
+        "**Location:** Riverside Library, Meeting Room 2\n**Chair:** Helen Okafor\n"
+        "**Minutes:** Tomasz Wiśniewski\n"
+        "**Present:** Helen Okafor, Tomasz Wiśniewski, Priya Raman, Declan Moore\n"
+        "**Apologies:** Gareth Lloyd, Mei Chen\n\n## 1. Minutes of the previous meeting\n\n"
+        "The minutes of the meeting of 10 September 2024 were approved without changes.\n\n"
+        "## 2. Treasurer's report\n\nPriya Raman reported a balance of £4,312.50 at 30 "
+        "September, up from £3,870.00 at the end of August. Income in September was £620 "
+        "from plot fees and £85 from the honey sale; spending was £262.50, mostly on the new "
+        "water butts.\n"
+    )
+    ingest_text(scratch_pipeline, tmp_path / "minutes.md", minutes)
+    question = Query("who sent apologies", doc_ids=["minutes"])
+    answer = scratch_pipeline.ask(question)
+    assert "Gareth Lloyd, Mei Chen" in answer.text and "second_look" in answer.timings_ms
+    # Without a way to embed the sentences alone, the guard alone decides: off the topic.
+    backend = ExtractiveBackend(scratch_pipeline.settings)
+    retrieval = scratch_pipeline.retrieve(question)
+    request = AnswerRequest(question.question, retrieval.passages, (), retrieval.query_terms)
+    assert backend.answer(request).abstained
 
 
 def test_a_changelog_section_answers_for_the_version_its_heading_names(scratch_pipeline, tmp_path):

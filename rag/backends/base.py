@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -43,6 +43,10 @@ class AnswerRequest:
     query_terms: tuple[QueryTerm, ...] = field(default_factory=tuple)
     # The question made standalone from the history, as retrieval used it ("" = `question`).
     standalone: str = ""
+    # How close in meaning each of some texts, embedded alone, is to the question as
+    # retrieval used it (cosines); None when the caller gives no embedding model. A
+    # sentence's vector in the index is read inside its chunk, which may pull it away.
+    closeness: Callable[[Sequence[str]], list[float]] | None = None
 
 
 # A backend's own settings: subclass it, name the subclass in `Backend.Options`, and read
