@@ -73,7 +73,7 @@ class _ChunkParts:
     sentences: tuple[_Span, ...]
     sentence_terms: tuple[tuple[str, ...], ...]  # each sentence's analysed terms
     sentence_vectors: np.ndarray
-    headings: tuple[str, ...]  # the Markdown headings of the sections it starts in
+    headings: tuple[_Span, ...]  # the Markdown headings of the sections it starts in
 
 
 def reciprocal_rank_fusion(rankings: list[list[int]], k: int) -> dict[int, float]:
@@ -237,7 +237,9 @@ class Retriever:
             sentences=sentences,
             sentence_terms=tuple(tuple(analyze(sentence.quote)) for sentence in sentences),
             sentence_vectors=np.asarray(data.sentence_vectors[first:last]),
-            headings=headings_above(document.text, span.start),
+            headings=tuple(
+                _span(document, h.start, h.end) for h in headings_above(document.text, span.start)
+            ),
         )
 
     def _without_duplicates(self, candidates: list[_Candidate], k: int) -> list[_Candidate]:
@@ -286,7 +288,7 @@ class Retriever:
             chunk_id=candidate.row,
             sentences=sentences,
             signals=candidate.signals,
-            headings=parts.headings,
+            headings=tuple(h.citation(doc_id, title, 0.0) for h in parts.headings),
         )
 
 

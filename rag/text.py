@@ -87,17 +87,17 @@ MARKDOWN_HEADING = re.compile(r"[ \t]{0,3}#{1,6}[ \t]+\S")
 LIST_ITEM = re.compile(r"[ \t]*(?:[-*+•▪◦‣]|\d{1,3}[.)]|[a-z][)])[ \t]+\S")
 
 
-def headings_above(text: str, position: int) -> tuple[str, ...]:
-    """The Markdown headings of the sections that `position` of `text` is in, nearest
-    first: the nearest heading above it, then the nearest above that of a higher level,
-    and so on ("### Changed", "## [3.1.0] - 2024-05-10", "# Changelog"). Reads at most
-    HEADINGS_LOOK_BACK characters back."""
-    found: list[str] = []
+def headings_above(text: str, position: int) -> tuple[Span, ...]:
+    """Where the Markdown headings of the sections that `position` of `text` is in are,
+    nearest first: the nearest heading above it, then the nearest above that of a higher
+    level, and so on ("### Changed", "## [3.1.0] - 2024-05-10", "# Changelog"). Reads at
+    most HEADINGS_LOOK_BACK characters back."""
+    found: list[Span] = []
     level = 7
     lines = _HEADING_LINE.finditer(text, max(0, position - HEADINGS_LOOK_BACK), position)
     for match in reversed(list(lines)):
         if (depth := len(match.group(1))) < level:
-            found.append(match.group().strip())
+            found.extend(trimmed_span(text, match.start(), match.end()))
             level = depth
     return tuple(found)
 

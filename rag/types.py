@@ -119,9 +119,10 @@ class Passage:
     sentences: tuple[ScoredSentence, ...] = ()
     # Score per retrieval signal ("dense", "bm25"), for display and debugging.
     signals: dict[str, float] = field(default_factory=dict)
-    # The Markdown headings of the sections the passage starts in, nearest first
-    # (`rag.text.headings_above`): a changelog's "## [3.1.0]" above a chunk of its lines.
-    headings: tuple[str, ...] = ()
+    # The Markdown headings of the sections the passage starts in, nearest first, each
+    # quoted where it is (`rag.text.headings_above`): a changelog's "## [3.1.0]" above a
+    # chunk of its lines.
+    headings: tuple[Citation, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = self.citation.to_json()

@@ -779,12 +779,15 @@ def test_a_changelog_line_answers_only_for_the_version_of_its_section(scratch_pi
         + "".join(f"- Export format number {n} for the report writer.\n" for n in range(40))
         + "\n### Changed\n\n"
         "- The default connection timeout is now 10 seconds.\n\n### Removed\n\n"
-        "- The `migrate` command.\n",
+        "- The `migrate` command, deprecated since 2.8.\n",
     )
     passages = scratch_pipeline.retrieve(Query("default connection timeout", doc_ids=["changes"]))
     timeout = next(p for p in passages.passages if "now 10 seconds" in p.citation.quote)
     assert "## [3.1.0]" not in timeout.citation.quote
-    assert timeout.headings[-2:] == ("## [3.1.0] - 2024-03-01", "# Changelog")
+    assert [h.quote for h in timeout.headings[-2:]] == ["## [3.1.0] - 2024-03-01", "# Changelog"]
+    data = scratch_pipeline.index()
+    document = data.documents[data.doc_rows["changes"]].text
+    assert all(document[h.start : h.end] == h.quote for h in timeout.headings)
 
     def ask(question):
         return scratch_pipeline.ask(Query(question, doc_ids=["changes"]))
@@ -794,6 +797,13 @@ def test_a_changelog_line_answers_only_for_the_version_of_its_section(scratch_pi
     in_3_2 = ask("What is the default connection timeout in 3.2.0?")
     assert in_3_2.abstained and "“3.1.0”" in in_3_2.text
     assert "back off" in ask("How do retries behave in 3.2.0?").text
+    # Asked which version, the line is quoted under its section's heading.
+    removed = ask("In which version was the `migrate` command removed?")
+    assert_verbatim_and_cited(scratch_pipeline, removed)
+    assert [c.quote for c in removed.citations] == [
+        "## [3.1.0] - 2024-03-01",
+        "- The `migrate` command, deprecated since 2.8.",
+    ]
 
 
 def test_a_table_row_a_code_name_and_a_clause_s_when_answer_as_asked(scratch_pipeline, tmp_path):

@@ -25,6 +25,7 @@ from rag.backends.subject import (
     asking_sentence,
     literal_not_in_passages,
     unknown_subject,
+    version_heading,
 )
 from rag.backends.vocabulary import MONTHS, NUMBER_WORDS, ORDINALS, TIME_WORDS, is_demonym
 from rag.config import Settings
@@ -434,14 +435,22 @@ class ExtractiveBackend(Backend):
             )
         # Quote in passage order, then document order, so the answer reads as the text does.
         chosen.sort(key=lambda c: (c.passage_rank, c.sentence.citation.start))
-        after = bool(_ASKS_WHAT_FOLLOWS.search(asking_sentence(request.question)))
-        citations = _without_overlaps(
+        asked = asking_sentence(request.question)
+        after = bool(_ASKS_WHAT_FOLLOWS.search(asked))
+        quoted = [
             replace(
                 with_what_it_introduces(c.sentence.citation, request.passages, step_after=after),
                 score=round(c.score, 4),
             )
             for c in chosen
-        )
+        ]
+        by_rank = {passage.rank: passage for passage in request.passages}
+        if heading := version_heading(
+            asked, quoted[0].quote, _headings_above(chosen[0], by_rank[chosen[0].passage_rank])
+        ):
+            # "## [3.1.0] - 2024-05-10 [1] - The `migrate` command has been removed. [2]"
+            quoted.insert(0, replace(heading, score=quoted[0].score))
+        citations = _without_overlaps(quoted)
         parts: list[str | int] = []
         for n, citation in enumerate(citations, start=1):
             parts += [" " if n > 1 else "", citation.quote, " ", n]
@@ -488,7 +497,7 @@ class ExtractiveBackend(Backend):
             by_rank = {passage.rank: passage for passage in request.passages}
 
             def sections(c: _Candidate) -> list[str]:
-                return _headings_above(c, by_rank[c.passage_rank])
+                return [h.quote for h in _headings_above(c, by_rank[c.passage_rank])]
 
             def sibling_of(c: _Candidate) -> tuple[str, str]:
                 found = qualifiers.sibling_in(c.sentence.citation.quote)
@@ -659,15 +668,23 @@ class ExtractiveBackend(Backend):
         return candidates
 
 
-def _headings_above(candidate: _Candidate, passage: Passage) -> list[str]:
+def _headings_above(candidate: _Candidate, passage: Passage) -> list[Citation]:
     """The Markdown headings of the sections `candidate`'s sentence is in, nearest first:
     those of its passage above it ("### Changed"), then those above the passage ("## [3.1.0]"
     in the text before the chunk)."""
-    offset = candidate.sentence.citation.start - passage.citation.start
-    found = list(headings_above(passage.citation.quote, offset))
-    level = heading_level(found[-1]) if found else 7
+    text, offset = passage.citation.quote, passage.citation.start
+    found = [
+        replace(
+            passage.citation,
+            start=offset + h.start,
+            end=offset + h.end,
+            quote=text[h.start : h.end],
+        )
+        for h in headings_above(text, candidate.sentence.citation.start - offset)
+    ]
+    level = heading_level(found[-1].quote) if found else 7
     for heading in passage.headings:
-        if (depth := heading_level(heading)) < level:
+        if (depth := heading_level(heading.quote)) < level:
             found.append(heading)
             level = depth
     return found

@@ -14,7 +14,7 @@ from functools import cached_property, lru_cache
 from rag.backends.base import AnswerRequest
 from rag.backends.vocabulary import MONTHS, ORDINALS, TIME_WORDS, is_demonym
 from rag.text import CAPITALISED_RUN, analyze, words
-from rag.types import Passage
+from rag.types import Citation, Passage
 
 
 def asking_sentence(question: str) -> str:
@@ -59,6 +59,23 @@ def literal_not_in_passages(asked: str, passages: Sequence[Passage]) -> str:
 # A name written as code: words joined by "_" ("max_list_depth") or in camelCase
 # ("retryDelay"); not "Wi-Fi", "McDonald" or "iPhone" (one capital after one letter).
 _CODE_NAME = re.compile(r"(?<![\w-])(?:[A-Za-z]\w*_\w*[A-Za-z0-9]|[a-z]{2,}[A-Z]\w*)(?![\w-])")
+
+
+def version_heading(asked: str, quote: str, headings: Sequence[Citation]) -> Citation | None:
+    """The heading naming the version of the section a quote is in ("## [3.1.0] -
+    2024-05-10"), when `asked` asks which version or release and the quote does not name
+    that version itself: a changelog's "- The `migrate` command has been removed." says
+    what, and only its heading says in which version."""
+    if not _ASKS_FOR_VERSION.search(asked):
+        return None
+    heading = next((heading for heading in headings if _DECIMAL.search(heading.quote)), None)
+    # "deprecated since 2.8, has been removed" under "## [3.1.0]": 2.8 is not the answer.
+    if heading is None or any(v in quote for v in _DECIMAL.findall(heading.quote)):
+        return None
+    return heading
+
+
+_ASKS_FOR_VERSION = re.compile(r"\b(which|what) (version|release)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
