@@ -475,6 +475,7 @@ def test_a_question_on_a_price_is_answered_by_an_amount_of_money_or_not_at_all(
     ):
         assert expected_answer_type(question) == "money", question
     assert expected_answer_type("How much time off do I get?") == "number"
+    assert expected_answer_type("How much paid leave does my partner get?") == "number"
     for sentence in ("It costs $29 a month.", "EUR 0.30 per kilometre.", "The trial is free."):
         assert holds_answer_type(sentence, "What does it cost?", "money"), sentence
     assert not holds_answer_type("It is covered for 3 years.", "What does it cost?", "money")
@@ -745,6 +746,20 @@ def test_a_changelog_section_answers_for_the_version_its_heading_names(scratch_p
     )
     answer = scratch_pipeline.ask(Query("What changed in version 2.1?", doc_ids=["changelog"]))
     assert not answer.abstained and "retries failed uploads" in answer.text
+
+
+def test_a_version_only_a_passage_s_section_heading_names_is_in_the_passages():
+    """ "What was the default of --jobs before 2.4.0?" abstained, "no passage found
+    mentions 2.4.0", over the line under "## [2.4.0]" in a chunk that starts below it."""
+    from rag.backends.subject import literal_not_in_passages
+    from rag.types import Citation, Passage
+
+    line = Citation("changes", "Changes", 500, 540, "- `--jobs` now defaults to 8 (was 4).")
+    heading = Citation("changes", "Changes", 300, 318, "## [2.4.0] - 2024-05-01")
+    under = Passage(1, 0.9, line, 0, headings=(heading,))
+    assert literal_not_in_passages("What was the default of --jobs before 2.4.0?", [under]) == ""
+    alone = Passage(1, 0.9, line, 0)
+    assert literal_not_in_passages("What was --jobs in 2.4.0?", [alone]) == "2.4.0"
 
 
 def test_a_line_under_a_heading_naming_the_version_answers_for_it():

@@ -156,7 +156,9 @@ _ASKS_FOR = (
         "money",
         re.compile(
             r"\bhow much (\w+ ){0,8}?(cost|costs|price|priced|pay|paid|charge|charged|fee|"
-            r"fees|fare|fares|spend|spent|earn|earned|sell for|sold for)\b|\bhow expensive\b|"
+            r"fees|fare|fares|spend|spent|earn|earned|sell for|sold for)\b"
+            # "How much paid leave ...?" asks how long.
+            r"(?! (leave|time|holidays?|vacation|days?|weeks?|off|sick))|\bhow expensive\b|"
             r"\bwhat (is|was|are|were) the (\w+ ){0,2}?(price|cost|fee|fare|salary|wage)s?\b"
         ),
     ),

@@ -45,13 +45,16 @@ def literal_not_in_passages(asked: str, passages: Sequence[Passage]) -> str:
     version 4.2, nor one on `max_list_depth` by the row of `max_heading_depth`. "3.0.1"
     and "v3.0" hold "3.0"; "13.05" does not. A code name matches in any case.
     """
+    # A passage's text, and the headings of the sections it is in: a changelog's
+    # "## [2.4.0]" above a chunk of its lines.
+    texts = [t for p in passages for t in (p.citation.quote, *(h.quote for h in p.headings))]
     for number in dict.fromkeys(_DECIMAL.findall(asked)):
         held = re.compile(rf"(?<![\d.]){re.escape(number)}(?!\d)")
-        if not any(held.search(passage.citation.quote) for passage in passages):
+        if not any(held.search(text) for text in texts):
             return number
     for name in dict.fromkeys(_CODE_NAME.findall(asked)):
         held = re.compile(rf"(?<!\w){re.escape(name)}(?!\w)", re.IGNORECASE)
-        if not any(held.search(passage.citation.quote) for passage in passages):
+        if not any(held.search(text) for text in texts):
             return name
     return ""
 
