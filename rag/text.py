@@ -163,9 +163,9 @@ def in_title_case(line: str) -> bool:
 def _lines_apart(text: str, start: int, end: int) -> list[Span]:
     """[start, end) trimmed, cut at the line breaks around a Markdown heading, before a
     list item or a field line ("Present: ...") that follows another or a closed line,
-    between a Markdown table's rows, and after a title line opening its paragraph (see `sentence_spans`). Prose wrapped
-    across lines (a PDF's) stays whole: a wrapped line may open with "3. March", "- a
-    small one" or a name in capitals."""
+    between a Markdown table's rows, and after a title line opening its paragraph (see
+    `sentence_spans`). Prose wrapped across lines (a PDF's) stays whole: a wrapped line
+    may open with "3. March", "- a small one" or a name in capitals."""
     spans: list[Span] = []
     # A title opens a paragraph: the text before is a blank line, or nothing.
     # (A short look back: copying all the text before each piece made long texts quadratic.)

@@ -23,6 +23,7 @@ from rag.backends.base import AnswerRequest, Backend, BackendOptions, abstention
 from rag.backends.subject import (
     Qualifiers,
     asking_sentence,
+    asks_which_version,
     literal_not_in_passages,
     unknown_subject,
     version_heading,
@@ -447,8 +448,10 @@ class ExtractiveBackend(Backend):
             for c in chosen
         ]
         by_rank = {passage.rank: passage for passage in request.passages}
-        if heading := version_heading(
-            asked, quoted[0].quote, _headings_above(chosen[0], by_rank[chosen[0].passage_rank])
+        if asks_which_version(asked) and (
+            heading := version_heading(
+                quoted[0].quote, _headings_above(chosen[0], by_rank[chosen[0].passage_rank])
+            )
         ):
             # "## [3.1.0] - 2024-05-10 [1] - The `migrate` command has been removed. [2]"
             quoted.insert(0, replace(heading, score=quoted[0].score))

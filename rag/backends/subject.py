@@ -64,13 +64,16 @@ def literal_not_in_passages(asked: str, passages: Sequence[Passage]) -> str:
 _CODE_NAME = re.compile(r"(?<![\w-])(?:[A-Za-z]\w*_\w*[A-Za-z0-9]|[a-z]{2,}[A-Z]\w*)(?![\w-])")
 
 
-def version_heading(asked: str, quote: str, headings: Sequence[Citation]) -> Citation | None:
+def asks_which_version(asked: str) -> bool:
+    """Whether `asked` asks in which version or release something happened."""
+    return bool(_ASKS_FOR_VERSION.search(asked))
+
+
+def version_heading(quote: str, headings: Sequence[Citation]) -> Citation | None:
     """The heading naming the version of the section a quote is in ("## [3.1.0] -
-    2024-05-10"), when `asked` asks which version or release and the quote does not name
-    that version itself: a changelog's "- The `migrate` command has been removed." says
-    what, and only its heading says in which version."""
-    if not _ASKS_FOR_VERSION.search(asked):
-        return None
+    2024-05-10"), when the quote does not name that version itself: a changelog's "- The
+    `migrate` command has been removed." says what, and only its heading in which version
+    (for a question that `asks_which_version`)."""
     heading = next((heading for heading in headings if _DECIMAL.search(heading.quote)), None)
     # "deprecated since 2.8, has been removed" under "## [3.1.0]": 2.8 is not the answer.
     if heading is None or any(v in quote for v in _DECIMAL.findall(heading.quote)):
