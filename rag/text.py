@@ -92,9 +92,12 @@ def headings_above(text: str, position: int) -> tuple[Span, ...]:
     nearest first: the nearest heading above it, then the nearest above that of a higher
     level, and so on ("### Changed", "## [3.1.0] - 2024-05-10", "# Changelog"). Reads at
     most HEADINGS_LOOK_BACK characters back."""
+    start = max(0, position - HEADINGS_LOOK_BACK)
+    if text.find("#", start, position) < 0:
+        return ()  # most text has none: every passage of it asks, so answer fast
     found: list[Span] = []
     level = 7
-    lines = _HEADING_LINE.finditer(text, max(0, position - HEADINGS_LOOK_BACK), position)
+    lines = _HEADING_LINE.finditer(text, start, position)
     for match in reversed(list(lines)):
         if (depth := len(match.group(1))) < level:
             found.extend(trimmed_span(text, match.start(), match.end()))

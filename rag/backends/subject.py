@@ -48,15 +48,14 @@ def literal_not_in_passages(asked: str, passages: Sequence[Passage]) -> str:
     # A passage's text, and the headings of the sections it is in: a changelog's
     # "## [2.4.0]" above a chunk of its lines.
     texts = [t for p in passages for t in (p.citation.quote, *(h.quote for h in p.headings))]
-    for number in dict.fromkeys(_DECIMAL.findall(asked)):
-        held = re.compile(rf"(?<![\d.]){re.escape(number)}(?!\d)")
-        if not any(held.search(text) for text in texts):
-            return number
-    for name in dict.fromkeys(_CODE_NAME.findall(asked)):
-        held = re.compile(rf"(?<!\w){re.escape(name)}(?!\w)", re.IGNORECASE)
-        if not any(held.search(text) for text in texts):
-            return name
-    return ""
+    literals = [
+        *((n, re.compile(rf"(?<![\d.]){re.escape(n)}(?!\d)")) for n in _DECIMAL.findall(asked)),
+        *(
+            (n, re.compile(rf"(?<!\w){re.escape(n)}(?!\w)", re.I))
+            for n in _CODE_NAME.findall(asked)
+        ),
+    ]
+    return next((n for n, held in literals if not any(held.search(t) for t in texts)), "")
 
 
 # A name written as code: words joined by "_" ("max_list_depth") or in camelCase
